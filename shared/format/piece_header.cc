@@ -1,0 +1,109 @@
+// Piece header encoding (layout in piece_header.h).
+#include "shared/format/piece_header.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "shared/util/coding.h"
+#include "shared/util/names.h"
+
+namespace dfs {
+
+Stamp Stamp::Now() {
+  Stamp s;
+  s.time_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+  RandomBytes(&s.random, sizeof s.random);
+  return s;
+}
+
+std::string Stamp::ToString() const {
+  return std::to_string(time_ns) + "." + std::to_string(random % 100000);
+}
+
+std::string PieceHeader::Encode() const {
+  Encoder e;
+  e.Raw("DFSp");
+  e.U16(kPieceFormatVersion);
+  e.U16(kPieceHeaderBytes);
+  e.U8(static_cast<uint8_t>(kind));
+  e.U8(static_cast<uint8_t>(scheme));
+  e.U8(servers);
+  e.U8(copies);
+  e.U8(piece);
+  e.U8(x);
+  e.U16(0);
+  e.Raw(std::string_view(reinterpret_cast<const char*>(cid.data()), cid.size()));
+  e.U64(stamp.time_ns);
+  e.U64(stamp.random);
+  e.U64(file_size);
+  e.U64(piece_size);
+  e.I64(mtime_ns);
+  e.U32(mode);
+  e.U32(chunk_bytes);
+  std::string out = e.Take();
+  out.resize(kPieceHeaderBytes, '\0');
+  return out;
+}
+
+Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
+  if (bytes.size() < kPieceHeaderBytes) return Status::Corrupt("piece header too short");
+  Decoder d(bytes.substr(0, kPieceHeaderBytes));
+  char magic[4];
+  uint16_t version = 0, length = 0, reserved = 0;
+  uint8_t kind = 0, scheme = 0;
+  PieceHeader h;
+  if (!d.Raw(magic, 4) || std::memcmp(magic, "DFSp", 4) != 0)
+    return Status::Corrupt("not a piece file (bad magic)");
+  if (!d.U16(&version) || version != kPieceFormatVersion)
+    return Status::Corrupt("unsupported piece format version " + std::to_string(version));
+  if (!d.U16(&length) || length != kPieceHeaderBytes) return Status::Corrupt("bad header length");
+  if (!d.U8(&kind) || !d.U8(&scheme) || !d.U8(&h.servers) || !d.U8(&h.copies) ||
+      !d.U8(&h.piece) || !d.U8(&h.x) || !d.U16(&reserved) || !d.Raw(h.cid.data(), h.cid.size()) ||
+      !d.U64(&h.stamp.time_ns) || !d.U64(&h.stamp.random) || !d.U64(&h.file_size) ||
+      !d.U64(&h.piece_size) || !d.I64(&h.mtime_ns) || !d.U32(&h.mode) || !d.U32(&h.chunk_bytes))
+    return Status::Corrupt("truncated piece header");
+  if (kind != 1 && kind != 2) return Status::Corrupt("bad piece kind");
+  if (scheme != static_cast<uint8_t>(SchemeId::kReplicatedRotation))
+    return Status::Corrupt("unknown redundancy scheme " + std::to_string(scheme));
+  h.kind = static_cast<PieceKind>(kind);
+  h.scheme = static_cast<SchemeId>(scheme);
+  Scheme sc{h.servers, h.copies, h.scheme};
+  if (!sc.valid()) return Status::Corrupt("bad scheme parameters");
+  if (h.tombstone()) {
+    if (h.piece != 0) return Status::Corrupt("tombstone with a piece index");
+  } else {
+    if (h.piece < 1 || h.piece > h.servers) return Status::Corrupt("piece index out of range");
+    if (h.x >= h.servers) return Status::Corrupt("placement residue out of range");
+    if (h.chunk_bytes == 0 || h.chunk_bytes > (16u << 20)) return Status::Corrupt("bad chunk size");
+    if (h.piece_size != PieceSize(h.file_size, h.servers, h.piece))
+      return Status::Corrupt("piece size does not match the file size");
+  }
+  return h;
+}
+
+std::string PieceFileName(std::string_view name, int piece) {
+  return "." + std::string(name) + "." + std::to_string(piece);
+}
+
+bool ParsePieceFileName(std::string_view file, std::string* name, int* piece) {
+  if (file.size() < 4 || file.front() != '.') return false;
+  size_t dot = file.rfind('.');
+  if (dot <= 1) return false;
+  std::string_view digits = file.substr(dot + 1);
+  if (digits.empty() || digits.size() > 2) return false;
+  int k = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    k = k * 10 + (c - '0');
+  }
+  if (digits.size() == 2 && digits[0] == '0') return false;  // one spelling per number
+  std::string_view n = file.substr(1, dot - 1);
+  if (!ValidateName(n).ok()) return false;
+  *name = std::string(n);
+  *piece = k;
+  return true;
+}
+
+}  // namespace dfs

@@ -1,0 +1,340 @@
+// Bodies of every protocol message (framing in frame.h). Each body is a
+// struct whose Fields() lists its fields in wire order; EncodeMessage() and
+// DecodeMessage() walk that list. Field encodings (big-endian):
+//   u8/u16/u32/u64/i64: fixed width; bool: u8 0 or 1;
+//   string: u16 length + bytes; Cid: 16 raw bytes; Key (nonce, proof): 32 raw bytes;
+//   Stamp: u64 time_ns + u64 random; PieceHeader: 128 bytes (piece_header.h);
+//   vector<T>: u32 count + elements (count checked against the bytes left).
+// Directory paths ("" = the user's root, "a/b") and names are validated by the
+// receiver with names.h before use.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/crypto/crypto.h"
+#include "shared/format/piece_header.h"
+#include "shared/protocol/frame.h"
+#include "shared/util/coding.h"
+#include "shared/util/status.h"
+
+namespace dfs {
+
+struct Empty {
+  template <typename A>
+  void Fields(A&) {}
+};
+
+// kHello. The client opens with its username and a fresh random nonce.
+struct HelloRequest {
+  std::string user;
+  Key client_nonce{};
+  template <typename A>
+  void Fields(A& a) { a(user); a(client_nonce); }
+};
+// Reply to kHello. Sent for unknown users too (they fail at kProof).
+struct Challenge {
+  Key server_nonce{};
+  template <typename A>
+  void Fields(A& a) { a(server_nonce); }
+};
+// kProof: HMAC-SHA256(auth key, "dfs client proof" || client nonce || server nonce).
+struct ProofRequest {
+  Key proof{};
+  template <typename A>
+  void Fields(A& a) { a(proof); }
+};
+// Reply to kProof: HMAC-SHA256(auth key, "dfs server proof" || client nonce || server nonce).
+struct AuthOk {
+  Key server_proof{};
+  template <typename A>
+  void Fields(A& a) { a(server_proof); }
+};
+
+// kList: the entries of one directory of the user: subdirectories, and the
+// header of every piece and tombstone file in it.
+struct ListRequest {
+  std::string dir;
+  template <typename A>
+  void Fields(A& a) { a(dir); }
+};
+struct ListEntry {
+  std::string name;     // user-visible name (without the ".K" decoration)
+  bool is_dir = false;  // a subdirectory; otherwise `header` describes a piece or tombstone
+  PieceHeader header;
+  template <typename A>
+  void Fields(A& a) {
+    a(name);
+    a(is_dir);
+    if (!is_dir) a(header);
+  }
+};
+struct ListReply {
+  bool more = false;  // another ListReply frame follows
+  std::vector<ListEntry> entries;
+  template <typename A>
+  void Fields(A& a) { a(more); a(entries); }
+};
+
+// kStat: what this server holds under one name.
+struct StatRequest {
+  std::string dir;
+  std::string name;
+  template <typename A>
+  void Fields(A& a) { a(dir); a(name); }
+};
+struct StatReply {
+  bool is_dir = false;
+  std::vector<PieceHeader> pieces;  // pieces and the tombstone, if any
+  template <typename A>
+  void Fields(A& a) { a(is_dir); a(pieces); }
+};
+
+// kPutBegin: stage one piece. After the Empty reply the client streams
+// exactly header.sealed_size() bytes in kData frames and a kDataEnd; the
+// server answers Empty once the staged file is complete and fsync'ed.
+struct PutBeginRequest {
+  std::string dir;
+  std::string name;
+  PieceHeader header;
+  template <typename A>
+  void Fields(A& a) { a(dir); a(name); a(header); }
+};
+
+// kCommit: move every staged piece of `cid` into place as ".name.K",
+// replacing older pieces and tombstones of that name.
+struct CommitRequest {
+  std::string dir;
+  std::string name;
+  Cid cid{};
+  Stamp stamp;
+  template <typename A>
+  void Fields(A& a) { a(dir); a(name); a(cid); a(stamp); }
+};
+struct CommitReply {
+  std::vector<uint8_t> committed;  // piece indexes now in place
+  template <typename A>
+  void Fields(A& a) { a(committed); }
+};
+
+// kAbort: drop every staged piece of `cid`.
+struct AbortRequest {
+  Cid cid{};
+  template <typename A>
+  void Fields(A& a) { a(cid); }
+};
+
+// kGet: a byte range of the sealed data of piece `piece` with content `cid`.
+// Offsets count sealed bytes after the header. The reply states the range
+// actually sent (clipped to the piece), then the data follows.
+struct GetRequest {
+  std::string dir;
+  std::string name;
+  uint8_t piece = 0;
+  Cid cid{};
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  template <typename A>
+  void Fields(A& a) { a(dir); a(name); a(piece); a(cid); a(offset); a(length); }
+};
+struct GetReply {
+  PieceHeader header;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  template <typename A>
+  void Fields(A& a) { a(header); a(offset); a(length); }
+};
+
+// kDelete: write a tombstone with `stamp` and drop older pieces.
+struct DeleteRequest {
+  std::string dir;
+  std::string name;
+  Stamp stamp;
+  template <typename A>
+  void Fields(A& a) { a(dir); a(name); a(stamp); }
+};
+
+// kMkdir, kRmdir. kRmdir removes the pieces and tombstones inside (the client
+// checked that no live file remains) and fails with kNotEmpty on a subdirectory.
+struct PathRequest {
+  std::string path;
+  template <typename A>
+  void Fields(A& a) { a(path); }
+};
+
+// kRename: move the pieces of a file to a new name with a new stamp, and
+// leave a tombstone with that stamp under the old name.
+struct RenameRequest {
+  std::string from_dir;
+  std::string from_name;
+  std::string to_dir;
+  std::string to_name;
+  Stamp stamp;
+  template <typename A>
+  void Fields(A& a) { a(from_dir); a(from_name); a(to_dir); a(to_name); a(stamp); }
+};
+struct RenameDirRequest {
+  std::string from;
+  std::string to;
+  template <typename A>
+  void Fields(A& a) { a(from); a(to); }
+};
+
+// kSetAttr: update mode and/or mtime in the headers of the pieces of `cid`.
+struct SetAttrRequest {
+  std::string dir;
+  std::string name;
+  Cid cid{};
+  Stamp stamp;
+  bool set_mode = false;
+  uint32_t mode = 0;
+  bool set_mtime = false;
+  int64_t mtime_ns = 0;
+  template <typename A>
+  void Fields(A& a) {
+    a(dir); a(name); a(cid); a(stamp); a(set_mode); a(mode); a(set_mtime); a(mtime_ns);
+  }
+};
+
+struct StatFsReply {
+  uint64_t total_bytes = 0;
+  uint64_t free_bytes = 0;
+  uint64_t avail_bytes = 0;
+  uint64_t files = 0;
+  uint64_t files_free = 0;
+  template <typename A>
+  void Fields(A& a) { a(total_bytes); a(free_bytes); a(avail_bytes); a(files); a(files_free); }
+};
+
+// kPurge (repair): delete pieces of `name` older than `keep` whose cid is not
+// `keep_cid`, and the tombstone too when `drop_tombstone` and it is not newer.
+struct PurgeRequest {
+  std::string dir;
+  std::string name;
+  Cid keep_cid{};
+  Stamp keep;
+  bool drop_tombstone = false;
+  template <typename A>
+  void Fields(A& a) { a(dir); a(name); a(keep_cid); a(keep); a(drop_tombstone); }
+};
+
+struct ErrorReply {
+  uint8_t code = 0;
+  std::string message;
+  template <typename A>
+  void Fields(A& a) { a(code); a(message); }
+};
+
+// ---- encoding machinery ----
+
+class EncodeArchive {
+ public:
+  explicit EncodeArchive(Encoder* e) : e_(e) {}
+  void operator()(uint8_t& v) { e_->U8(v); }
+  void operator()(uint16_t& v) { e_->U16(v); }
+  void operator()(uint32_t& v) { e_->U32(v); }
+  void operator()(uint64_t& v) { e_->U64(v); }
+  void operator()(int64_t& v) { e_->I64(v); }
+  void operator()(bool& v) { e_->Bool(v); }
+  void operator()(std::string& v) { e_->Str(v); }
+  template <size_t N>
+  void operator()(std::array<uint8_t, N>& v) {
+    e_->Raw(std::string_view(reinterpret_cast<const char*>(v.data()), N));
+  }
+  void operator()(Stamp& v) { e_->U64(v.time_ns); e_->U64(v.random); }
+  void operator()(PieceHeader& v) { e_->Raw(v.Encode()); }
+  template <typename T>
+  void operator()(std::vector<T>& v) {
+    e_->U32(static_cast<uint32_t>(v.size()));
+    for (auto& x : v) (*this)(x);
+  }
+  template <typename T>
+  void operator()(T& v) requires requires { v.Fields(*this); } { v.Fields(*this); }
+
+ private:
+  Encoder* e_;
+};
+
+class DecodeArchive {
+ public:
+  explicit DecodeArchive(Decoder* d) : d_(d) {}
+  void operator()(uint8_t& v) { d_->U8(&v); }
+  void operator()(uint16_t& v) { d_->U16(&v); }
+  void operator()(uint32_t& v) { d_->U32(&v); }
+  void operator()(uint64_t& v) { d_->U64(&v); }
+  void operator()(int64_t& v) { d_->I64(&v); }
+  void operator()(bool& v) { d_->Bool(&v); }
+  void operator()(std::string& v) { d_->Str(&v); }
+  template <size_t N>
+  void operator()(std::array<uint8_t, N>& v) { d_->Raw(v.data(), N); }
+  void operator()(Stamp& v) { d_->U64(&v.time_ns); d_->U64(&v.random); }
+  void operator()(PieceHeader& v) {
+    std::string raw(kPieceHeaderBytes, '\0');
+    if (!d_->Raw(raw.data(), raw.size())) return;
+    auto h = PieceHeader::Decode(raw);
+    if (!h.ok()) {
+      error_ = h.status();
+      return;
+    }
+    v = *h;
+  }
+  template <typename T>
+  void operator()(std::vector<T>& v) {
+    uint32_t n = 0;
+    if (!d_->U32(&n)) return;
+    // Every element takes at least one byte: a count beyond the bytes left
+    // is malformed, and is refused before anything is allocated.
+    if (n > d_->remaining()) {
+      error_ = Status::Protocol("element count exceeds body");
+      return;
+    }
+    v.resize(n);
+    for (auto& x : v) {
+      if (!ok()) return;
+      (*this)(x);
+    }
+  }
+  template <typename T>
+  void operator()(T& v) requires requires { v.Fields(*this); } { v.Fields(*this); }
+
+  bool ok() const { return error_.ok() && !d_->failed(); }
+  Status status() const {
+    if (!error_.ok()) return error_;
+    if (d_->failed()) return Status::Protocol("malformed message body");
+    return Status::Ok();
+  }
+
+ private:
+  Decoder* d_;
+  Status error_;
+};
+
+template <typename T>
+std::string EncodeMessage(const T& msg) {
+  Encoder e;
+  EncodeArchive a(&e);
+  // Fields() is shared by both directions; the encode archive only reads.
+  const_cast<T&>(msg).Fields(a);
+  return e.Take();
+}
+
+// kProtocol when the body is short, has trailing bytes or an invalid field.
+template <typename T>
+Result<T> DecodeMessage(std::string_view body) {
+  Decoder d(body);
+  DecodeArchive a(&d);
+  T msg;
+  msg.Fields(a);
+  if (!a.ok()) return a.status();
+  if (!d.done()) return Status::Protocol("trailing bytes in message body");
+  return msg;
+}
+
+// A Status as an ErrorReply body, and back.
+std::string EncodeError(const Status& status);
+Status DecodeError(std::string_view body);
+
+}  // namespace dfs

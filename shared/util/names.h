@@ -1,0 +1,36 @@
+// Validation of user-supplied names and paths. Every name that reaches a
+// server's disk passes ValidateName() on both sides of the wire.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/util/status.h"
+
+namespace dfs {
+
+// A server stores file NAME as ".NAME.K" (K up to 2 digits), and a server's
+// file system allows 255 bytes, so names are limited to 251 bytes.
+inline constexpr size_t kMaxNameBytes = 251;
+// A whole relative path (all components joined by '/').
+inline constexpr size_t kMaxPathBytes = 4096;
+
+// OK for a single path component: non-empty, at most kMaxNameBytes, not "." or
+// "..", no '/' and no NUL. Errors: kInvalidArgument, kNameTooLong.
+Status ValidateName(std::string_view name);
+
+// Splits "a/b/c", "/a/b/", "" or "/" into validated components ("" -> {}).
+// Empty components from repeated slashes are skipped.
+Result<std::vector<std::string>> SplitPath(std::string_view path);
+
+// Joins components with '/', no leading or trailing slash ("" for the root).
+std::string JoinPath(const std::vector<std::string>& parts);
+
+// Joins a directory path ("" or "a/b") and a name.
+std::string JoinName(std::string_view dir, std::string_view name);
+
+// Normalizes a relative directory path (validates and re-joins). "" is the root.
+Result<std::string> NormalizeDir(std::string_view dir);
+
+}  // namespace dfs
