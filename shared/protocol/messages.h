@@ -165,16 +165,18 @@ struct PathRequest {
   void Fields(A& a) { a(path); }
 };
 
-// kRename: move the pieces of a file to a new name with a new stamp, and
-// leave a tombstone with that stamp under the old name.
+// kRename: move the pieces of content `cid` of a file to a new name with a
+// new stamp (pieces of other content under the old name are stale and are
+// dropped), and leave a tombstone with that stamp under the old name.
 struct RenameRequest {
   std::string from_dir;
   std::string from_name;
   std::string to_dir;
   std::string to_name;
+  Cid cid{};
   Stamp stamp;
   template <typename A>
-  void Fields(A& a) { a(from_dir); a(from_name); a(to_dir); a(to_name); a(stamp); }
+  void Fields(A& a) { a(from_dir); a(from_name); a(to_dir); a(to_name); a(cid); a(stamp); }
 };
 struct RenameDirRequest {
   std::string from;
