@@ -1,0 +1,248 @@
+// dfc commands. Messages follow the classic DFS assignment where it defines
+// them ("File is incomplete.", "Invalid Username/Password. Please try again.").
+#include "fuse_client/cli/dfc.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "shared/protocol/auth.h"
+#include "shared/util/fd.h"
+#include "shared/util/names.h"
+
+namespace dfs::cli {
+namespace {
+
+using client::Client;
+
+// Prints a failed Status the way users should see it.
+int Fail(std::ostream& err, const std::string& what, const Status& s) {
+  switch (s.code()) {
+    case Code::kAuthFailed:
+      err << kAuthFailedMessage << "\n";
+      break;
+    case Code::kIncomplete:
+      err << client::kIncompleteMessage << "\n";
+      break;
+    default:
+      err << what << ": " << s.message() << "\n";
+  }
+  return 1;
+}
+
+int Usage(std::ostream& err, const std::string& usage) {
+  err << "usage: " << usage << "\n";
+  return 2;
+}
+
+std::string Join(const std::string& dir, const std::string& name) {
+  auto d = NormalizeDir(dir);
+  return JoinName(d.ok() ? *d : dir, name);
+}
+
+int List(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.size() > 1) return Usage(err, "list [FOLDER/]");
+  const std::string dir = args.empty() ? "" : args[0];
+  auto listing = c.List(dir);
+  if (!listing.ok()) return Fail(err, "list", listing.status());
+  for (const auto& e : listing->entries) {
+    if (e.is_dir)
+      out << e.name << "/\n";
+    else if (!e.file.complete())
+      out << e.name << " [incomplete]\n";
+    else
+      out << e.name << "\n";
+  }
+  return 0;
+}
+
+int Put(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty() || args.size() > 2) return Usage(err, "put LOCALFILE [FOLDER/]");
+  const std::string& local = args[0];
+  UniqueFd fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Fail(err, "put", FromErrno(errno, "cannot open '" + local + "'"));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    err << "put: '" << local << "' is not a regular file\n";
+    return 1;
+  }
+  const std::string name = std::filesystem::path(local).filename().string();
+  const std::string remote = Join(args.size() > 1 ? args[1] : "", name);
+  client::FileAttrs attrs;
+  attrs.mode = st.st_mode & 07777;
+  attrs.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  auto r = c.Put(fd.get(), remote, attrs);
+  if (!r.ok()) return Fail(err, "put " + remote, r.status());
+  if (r->degraded) {
+    err << "warning: '" << remote << "' stored degraded (fewer than 2 copies of some pieces; "
+        << "run 'dfc CONF heal' once all servers are back):";
+    for (const auto& n : r->notes) err << "\n  " << n;
+    err << "\n";
+  }
+  out << "Uploaded " << remote << " (" << r->size << " bytes)\n";
+  return 0;
+}
+
+int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> pos;
+  std::string output;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "-o" || args[i] == "--output") {
+      if (i + 1 >= args.size()) return Usage(err, "get NAME [FOLDER/] [-o OUT]");
+      output = args[++i];
+    } else {
+      pos.push_back(args[i]);
+    }
+  }
+  if (pos.empty() || pos.size() > 2) return Usage(err, "get NAME [FOLDER/] [-o OUT]");
+  const std::string remote = Join(pos.size() > 1 ? pos[1] : "", pos[0]);
+  auto entry = c.Stat(remote);
+  if (!entry.ok()) return Fail(err, "get " + remote, entry.status());
+  if (entry->is_dir) {
+    err << "get: '" << remote << "' is a folder\n";
+    return 1;
+  }
+  if (!entry->file.complete()) return Fail(err, "get", Status::Incomplete(""));
+  if (output.empty()) output = std::filesystem::path(remote).filename().string();
+  if (output == "-") {
+    err << "get: writing to standard output is not supported; use -o FILE\n";
+    return 2;
+  }
+  // Download next to the destination, then rename: no partial file on failure.
+  std::filesystem::path dest(output);
+  std::string tmpl = (dest.has_parent_path() ? dest.parent_path().string() + "/" : std::string()) +
+                     "." + dest.filename().string() + ".dfc-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  UniqueFd fd(::mkostemp(buf.data(), O_CLOEXEC));
+  if (!fd) return Fail(err, "get", FromErrno(errno, "cannot create '" + output + "'"));
+  const std::string tmp = buf.data();
+  Status s = c.Get(entry->file, fd.get());
+  if (s.ok() && ::ftruncate(fd.get(), static_cast<off_t>(entry->file.size())) != 0)
+    s = FromErrno(errno, "cannot write '" + output + "'");
+  if (s.ok()) ::fchmod(fd.get(), entry->file.newest.mode & 07777);
+  if (s.ok() && ::rename(tmp.c_str(), output.c_str()) != 0)
+    s = FromErrno(errno, "cannot create '" + output + "'");
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return Fail(err, "get " + remote, s);
+  }
+  out << "Downloaded " << remote << " to " << output << " (" << entry->file.size() << " bytes)\n";
+  return 0;
+}
+
+int Mkdir(Client& c, const std::vector<std::string>& args, std::ostream&, std::ostream& err) {
+  if (args.size() != 1) return Usage(err, "mkdir FOLDER");
+  Status s = c.Mkdir(args[0]);
+  return s.ok() ? 0 : Fail(err, "mkdir " + args[0], s);
+}
+
+int Rm(Client& c, const std::vector<std::string>& args, std::ostream&, std::ostream& err) {
+  if (args.empty() || args.size() > 2) return Usage(err, "rm NAME [FOLDER/]");
+  const std::string remote = Join(args.size() > 1 ? args[1] : "", args[0]);
+  Status s = c.Unlink(remote);
+  return s.ok() ? 0 : Fail(err, "rm " + remote, s);
+}
+
+int Rmdir(Client& c, const std::vector<std::string>& args, std::ostream&, std::ostream& err) {
+  if (args.size() != 1) return Usage(err, "rmdir FOLDER");
+  Status s = c.Rmdir(args[0]);
+  return s.ok() ? 0 : Fail(err, "rmdir " + args[0], s);
+}
+
+int Mv(Client& c, const std::vector<std::string>& args, std::ostream&, std::ostream& err) {
+  if (args.size() != 2) return Usage(err, "mv FROM TO");
+  Status s = c.Rename(args[0], args[1]);
+  return s.ok() ? 0 : Fail(err, "mv", s);
+}
+
+int StatusCmd(Client& c, const std::vector<std::string>& args, std::ostream& out,
+              std::ostream& err) {
+  if (args.empty() || args.size() > 2) return Usage(err, "status NAME [FOLDER/]");
+  const std::string remote = Join(args.size() > 1 ? args[1] : "", args[0]);
+  auto d = c.Describe(remote);
+  if (!d.ok()) return Fail(err, "status " + remote, d.status());
+  out << remote << ": " << *d << "\n";
+  return 0;
+}
+
+int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.size() > 1) return Usage(err, "heal [FOLDER/]");
+  auto r = c.Heal(args.empty() ? "" : args[0]);
+  if (!r.ok()) return Fail(err, "heal", r.status());
+  out << "checked " << r->files_checked << " files, copied " << r->pieces_copied
+      << " pieces, removed stale copies on " << r->stale_removed << " servers, "
+      << r->unrepairable << " files cannot be rebuilt now\n";
+  for (const auto& n : r->notes) out << "  " << n << "\n";
+  return r->unrepairable == 0 ? 0 : 1;
+}
+
+std::vector<std::string> Words(const std::string& line) {
+  std::vector<std::string> words;
+  std::istringstream ss(line);
+  std::string w;
+  while (ss >> w) words.push_back(w);
+  return words;
+}
+
+}  // namespace
+
+std::string CommandHelp() {
+  return "commands:\n"
+         "  list [FOLDER/]               list files (NAME [incomplete] = cannot be rebuilt now)\n"
+         "  get NAME [FOLDER/] [-o OUT]  download (default: NAME in the current folder)\n"
+         "  put LOCALFILE [FOLDER/]      upload under the file's base name\n"
+         "  mkdir FOLDER                 make a folder\n"
+         "  rm NAME [FOLDER/]            delete a file\n"
+         "  rmdir FOLDER                 delete an empty folder\n"
+         "  mv FROM TO                   rename a file or folder\n"
+         "  status NAME [FOLDER/]        which pieces are on which servers\n"
+         "  heal [FOLDER/]               re-copy missing pieces, drop stale ones\n";
+}
+
+int RunCommand(Client& client, const std::vector<std::string>& words, std::ostream& out,
+               std::ostream& err) {
+  if (words.empty()) return 0;
+  const std::string& cmd = words[0];
+  std::vector<std::string> args(words.begin() + 1, words.end());
+  if (cmd == "list" || cmd == "ls") return List(client, args, out, err);
+  if (cmd == "put") return Put(client, args, out, err);
+  if (cmd == "get") return Get(client, args, out, err);
+  if (cmd == "mkdir") return Mkdir(client, args, out, err);
+  if (cmd == "rm") return Rm(client, args, out, err);
+  if (cmd == "rmdir") return Rmdir(client, args, out, err);
+  if (cmd == "mv") return Mv(client, args, out, err);
+  if (cmd == "status") return StatusCmd(client, args, out, err);
+  if (cmd == "heal") return Heal(client, args, out, err);
+  if (cmd == "help") {
+    out << CommandHelp();
+    return 0;
+  }
+  err << "unknown command '" << cmd << "'\n" << CommandHelp();
+  return 2;
+}
+
+int RunPrompt(Client& client, std::istream& in, std::ostream& out, std::ostream& err,
+              bool interactive) {
+  if (interactive) out << "dfc: type 'help' for commands, 'exit' to leave\n";
+  std::string line;
+  for (;;) {
+    if (interactive) out << "dfc> " << std::flush;
+    if (!std::getline(in, line)) break;
+    auto words = Words(line);
+    if (words.empty()) continue;
+    if (words[0] == "exit" || words[0] == "quit") break;
+    RunCommand(client, words, out, err);
+    out << std::flush;
+  }
+  if (interactive) out << "\n";
+  return 0;
+}
+
+}  // namespace dfs::cli

@@ -1,0 +1,218 @@
+// The dfs client library: every user-visible operation (list, stat, put, get,
+// random reads, mkdir, rmdir, unlink, rename, attributes, statfs, repair)
+// against N storage servers. No FUSE header here: dfc and dfcfs are thin
+// front ends over this class, and tests drive it directly.
+//
+// Thread-safe: every method may be called from many threads at once.
+// Paths are relative to the user's root: "", "a", "a/b.txt" ("/a/b" works too).
+// Errors: kNotFound, kExists, kNotEmpty, kNotDir, kIsDir, kInvalidArgument,
+// kNameTooLong, kAuthFailed (message kAuthFailedMessage), kIncomplete
+// ("File is incomplete."), kUnavailable (not enough servers), kCorrupt,
+// kTimeout, kIoError (local file errors).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "fuse_client/client/connection.h"
+#include "fuse_client/client/version.h"
+#include "shared/config/config.h"
+#include "shared/placement/placement.h"
+
+namespace dfs::client {
+
+inline constexpr char kIncompleteMessage[] = "File is incomplete.";
+
+struct Entry {
+  std::string name;
+  bool is_dir = false;
+  FileVersion file;  // meaningful when !is_dir
+  // Convenience for stat-like callers.
+  uint64_t size() const { return is_dir ? 0 : file.size(); }
+  bool complete() const { return is_dir || file.complete(); }
+};
+
+struct Listing {
+  std::vector<Entry> entries;       // sorted by name; deleted files left out
+  std::vector<int> unreachable;     // servers (0-based) that did not answer
+};
+
+// What each server holds in one folder, before resolution.
+struct RawListing {
+  struct Name {
+    std::vector<int> dir_on;        // servers holding a folder of this name
+    std::vector<Observed> headers;  // pieces and tombstones of this name
+  };
+  std::map<std::string, Name> names;
+  std::vector<int> unreachable;
+};
+
+struct FileAttrs {
+  uint32_t mode = 0644;   // permission bits
+  int64_t mtime_ns = 0;   // 0 = now
+};
+
+struct PutResult {
+  uint64_t size = 0;
+  bool degraded = false;         // some piece has fewer copies than the scheme wants
+  std::vector<std::string> notes;  // human-readable: which servers/pieces missed
+};
+
+struct FsStats {
+  uint64_t total_bytes = 0;  // usable capacity (raw / copies)
+  uint64_t free_bytes = 0;
+  uint64_t avail_bytes = 0;
+  int servers_up = 0;
+};
+
+struct HealReport {
+  int files_checked = 0;
+  int pieces_copied = 0;
+  int stale_removed = 0;
+  int unrepairable = 0;
+  std::vector<std::string> notes;
+};
+
+class Reader;
+
+class Client {
+ public:
+  // Derives the user's keys (slow: PBKDF2). Does not contact any server.
+  explicit Client(ClientConfig config, Options options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const ClientConfig& config() const { return config_; }
+  const Scheme& scheme() const { return scheme_; }
+  ServerPool& pool() { return *pool_; }
+
+  // Authenticates with every reachable server. kAuthFailed if any refuses;
+  // kUnavailable if none answers.
+  Status Ping();
+
+  // LIST of one directory on all reachable servers, merged.
+  Result<Listing> List(std::string_view dir);
+  Result<RawListing> ListRaw(const std::string& dir);
+  // One name: a directory, or a file with its resolved version. The root "" is a directory.
+  Result<Entry> Stat(std::string_view path);
+
+  // Uploads the whole content of `fd` (read with pread from offset 0 to its
+  // current size) as `path`. The previous version stays if this fails.
+  Result<PutResult> Put(int fd, std::string_view path, const FileAttrs& attrs);
+  // Downloads a complete file into `fd` with pwrite at offset 0..size (the
+  // caller truncates/creates it). Each piece is fetched once, pieces from
+  // different servers in parallel. kIncomplete when a piece has no holder.
+  Status Get(const FileVersion& version, int fd);
+  Status Get(std::string_view path, int fd);
+  // Random-access reads of one version (for the mount).
+  Result<std::unique_ptr<Reader>> Open(const FileVersion& version);
+
+  Status Mkdir(std::string_view path);
+  Status Rmdir(std::string_view path);
+  Status Unlink(std::string_view path);
+  // Files keep their content (no re-upload); directories are renamed on every server.
+  Status Rename(std::string_view from, std::string_view to);
+  Status SetAttr(std::string_view path, std::optional<uint32_t> mode,
+                 std::optional<int64_t> mtime_ns);
+  Result<FsStats> StatFs();
+
+  // Human-readable state of a file: complete or which pieces/servers are missing.
+  Result<std::string> Describe(std::string_view path);
+  // Re-copies missing pieces to their placement servers, removes stale pieces
+  // and collects tombstones once every server has them. Recurses into subdirectories.
+  Result<HealReport> Heal(std::string_view dir);
+
+  // ---- internals shared with Reader and transfers ----
+
+  // Calls fn(server) for every server in parallel; returns the results in server order.
+  template <typename T>
+  std::vector<Result<T>> ForEachServer(const std::function<Result<T>(int)>& fn);
+  // Fetches sealed chunks [first, last) of piece k of `v` and hands each
+  // decrypted chunk to `sink(chunk_index, bytes)`, in order. On a transfer
+  // failure it continues from the failed chunk on another holder.
+  using ChunkSink = std::function<Status(uint64_t chunk, std::span<const uint8_t> plain)>;
+  Status ReadChunks(const FileVersion& v, int piece, uint64_t first, uint64_t last,
+                    int preferred_server, const ChunkSink& sink);
+  // The holder of piece k to ask first, spreading pieces over servers.
+  int PreferredHolder(const FileVersion& v, int piece) const;
+
+ private:
+  Status PutPieces(int fd, const std::string& dir, const std::string& name, const PieceHeader& base,
+                   PutResult* result);
+  Status EnsureDirOn(int server, const std::string& dir);
+  Result<Entry> StatIn(const std::string& dir, const std::string& name);
+  Status HealDir(const std::string& dir, HealReport* report);
+  Status HealFile(const std::string& dir, const std::string& name,
+                  const std::vector<Observed>& seen, bool all_up, HealReport* report);
+  Status CopyPiece(const FileVersion& v, int piece, int from, int to);
+  Status Purge(int server, const PurgeRequest& req);
+
+  ClientConfig config_;
+  Options options_;
+  Scheme scheme_;
+  UserKeys keys_;
+  std::unique_ptr<ServerPool> pool_;
+};
+
+// Random reads of one version with a small decrypted-chunk cache and
+// sequential read-ahead. Thread-safe.
+class Reader {
+ public:
+  Reader(Client* client, FileVersion version);
+  const FileVersion& version() const { return version_; }
+  // Reads up to `len` bytes at `offset` into `out`; returns the bytes read
+  // (short only at end of file).
+  Result<size_t> Read(uint64_t offset, size_t len, char* out);
+
+ private:
+  using ChunkKey = std::pair<int, uint64_t>;  // (piece, chunk)
+  struct CachedChunk {
+    std::shared_ptr<const std::string> plain;
+    uint64_t used = 0;
+  };
+  // Fetches chunks [first, last) of `piece` into the cache.
+  Status Fetch(int piece, uint64_t first, uint64_t last);
+  // Read() in pieces small enough that their chunks always fit the cache.
+  Result<size_t> ReadSegment(uint64_t offset, size_t len, char* out);
+
+  static constexpr size_t kCacheChunks = 96;       // 6 MiB of 64 KiB chunks
+  static constexpr uint64_t kMaxWindowChunks = 16;  // read-ahead up to 1 MiB per piece
+
+  Client* client_;
+  const FileVersion version_;
+  std::mutex mu_;  // guards everything below; never held across I/O
+  std::condition_variable fetched_;  // signalled when in-flight chunks land or fail
+  std::map<ChunkKey, CachedChunk> cache_;
+  std::set<ChunkKey> inflight_;
+  uint64_t tick_ = 0;
+  uint64_t next_offset_ = 0;  // end of the previous read, to detect sequential access
+  uint64_t window_chunks_ = 1;
+};
+
+template <typename T>
+std::vector<Result<T>> Client::ForEachServer(const std::function<Result<T>(int)>& fn) {
+  const int n = pool_->size();
+  std::vector<std::optional<Result<T>>> slots(static_cast<size_t>(n));
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(n));
+  for (int i = 1; i < n; ++i) threads.emplace_back([&, i] { slots[i].emplace(fn(i)); });
+  if (n > 0) slots[0].emplace(fn(0));
+  for (auto& t : threads) t.join();
+  std::vector<Result<T>> out;
+  out.reserve(static_cast<size_t>(n));
+  for (auto& s : slots) out.push_back(std::move(*s));
+  return out;
+}
+
+}  // namespace dfs::client

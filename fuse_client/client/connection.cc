@@ -1,0 +1,148 @@
+// Connections, the handshake and the pool.
+#include "fuse_client/client/connection.h"
+
+#include <poll.h>
+
+#include "shared/protocol/auth.h"
+#include "shared/util/log.h"
+
+namespace dfs::client {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<Millis>(Clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+bool IsNetworkFailure(const Status& s) {
+  switch (s.code()) {
+    case Code::kTimeout:
+    case Code::kUnavailable:
+    case Code::kProtocol:
+    case Code::kBusy:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<std::unique_ptr<Connection>> Connection::Open(const ServerAddress& addr,
+                                                     const std::string& user,
+                                                     const Key& auth_key, const Options& opts,
+                                                     Traffic* traffic) {
+  DFS_ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcp(addr.host, addr.port, opts.connect_timeout));
+  std::unique_ptr<Connection> conn(new Connection(std::move(fd), traffic));
+  const Deadline deadline = DeadlineIn(opts.request_timeout);
+  HelloRequest hello;
+  hello.user = user;
+  RandomBytes(hello.client_nonce.data(), hello.client_nonce.size());
+  DFS_ASSIGN_OR_RETURN(Challenge challenge,
+                       (conn->Call<HelloRequest, Challenge>(MsgType::kHello, hello, deadline)));
+  ProofRequest proof;
+  proof.proof = ClientProof(auth_key, hello.client_nonce, challenge.server_nonce);
+  auto ok = conn->Call<ProofRequest, AuthOk>(MsgType::kProof, proof, deadline);
+  if (!ok.ok()) {
+    if (ok.status().code() == Code::kAuthFailed) return Status::AuthFailed(kAuthFailedMessage);
+    return ok.status();
+  }
+  // Mutual: the server proves it knows the same key.
+  Key expected = ServerProof(auth_key, hello.client_nonce, challenge.server_nonce);
+  if (!SecureEqual(expected, ok->server_proof)) return Status::AuthFailed(kAuthFailedMessage);
+  return conn;
+}
+
+Status Connection::Send(MsgType type, std::string_view body, Deadline deadline) {
+  ++request_id_;
+  return SendMore(type, body, deadline);
+}
+
+Status Connection::SendMore(MsgType type, std::string_view body, Deadline deadline) {
+  if (broken_) return Status::Unavailable("connection is broken");
+  Status s = SendFrame(fd_.get(), type, request_id_, body, deadline);
+  if (!s.ok()) {
+    broken_ = true;
+    return s;
+  }
+  if (traffic_) traffic_->sent += kFrameHeaderBytes + body.size();
+  return s;
+}
+
+Status Connection::Recv(Frame* out, Deadline deadline) {
+  if (broken_) return Status::Unavailable("connection is broken");
+  Status s = RecvFrame(fd_.get(), out, deadline);
+  if (s.ok() && out->header.request_id != request_id_)
+    s = Status::Protocol("reply to request " + std::to_string(out->header.request_id) +
+                         ", expected " + std::to_string(request_id_));
+  if (!s.ok()) {
+    broken_ = true;
+    return s;
+  }
+  if (traffic_) traffic_->received += kFrameHeaderBytes + out->body.size();
+  return s;
+}
+
+bool Connection::LooksAlive() const {
+  pollfd p{fd_.get(), POLLIN, 0};
+  return !broken_ && ::poll(&p, 1, 0) == 0;
+}
+
+Lease::~Lease() {
+  if (conn_ && !conn_->broken()) pool_->Release(server_, std::move(conn_));
+}
+
+Status Lease::Check(Status s) {
+  if (!s.ok() && IsNetworkFailure(s)) {
+    conn_->MarkBroken();
+    pool_->MarkDown(server_, s);
+  }
+  return s;
+}
+
+ServerPool::ServerPool(std::vector<ServerAddress> servers, std::string user, Key auth_key,
+                       Options opts)
+    : servers_(std::move(servers)), user_(std::move(user)), auth_key_(auth_key), opts_(opts) {
+  for (size_t i = 0; i < servers_.size(); ++i) slots_.push_back(std::make_unique<Slot>());
+}
+
+bool ServerPool::MaybeUp(int server) const {
+  return slots_[server]->down_until_ms.load() <= NowMs();
+}
+
+void ServerPool::MarkDown(int server, const Status& why) {
+  Logger("net")->info("{} unavailable for {} ms: {}", servers_[server].name, opts_.backoff.count(),
+                      why.ToString());
+  slots_[server]->down_until_ms = NowMs() + opts_.backoff.count();
+  std::lock_guard lock(slots_[server]->mu);
+  slots_[server]->idle.clear();
+}
+
+Result<Lease> ServerPool::Acquire(int server) {
+  Slot& slot = *slots_[server];
+  if (!MaybeUp(server))
+    return Status::Unavailable(servers_[server].name + " is unavailable (retrying shortly)");
+  {
+    std::lock_guard lock(slot.mu);
+    while (!slot.idle.empty()) {
+      auto conn = std::move(slot.idle.back());
+      slot.idle.pop_back();
+      if (conn->LooksAlive()) return Lease(this, server, std::move(conn));
+    }
+  }
+  auto conn = Connection::Open(servers_[server], user_, auth_key_, opts_, &traffic_);
+  if (!conn.ok()) {
+    Status s = conn.status().Annotate(servers_[server].name);
+    if (IsNetworkFailure(conn.status())) MarkDown(server, s);
+    if (conn.status().code() == Code::kAuthFailed) return conn.status();
+    return s;
+  }
+  return Lease(this, server, std::move(conn).value());
+}
+
+void ServerPool::Release(int server, std::unique_ptr<Connection> conn) {
+  Slot& slot = *slots_[server];
+  std::lock_guard lock(slot.mu);
+  if (slot.idle.size() < opts_.max_idle_per_server) slot.idle.push_back(std::move(conn));
+}
+
+}  // namespace dfs::client

@@ -1,0 +1,138 @@
+// One authenticated connection to one storage server, and the per-server pool
+// that hands them out. A server that failed to answer is "down" for a short
+// back-off, during which requests to it fail at once instead of waiting.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "shared/config/config.h"
+#include "shared/crypto/crypto.h"
+#include "shared/net/socket.h"
+#include "shared/protocol/messages.h"
+
+namespace dfs::client {
+
+struct Options {
+  Millis connect_timeout{1000};  // TCP connect + handshake budget starts here
+  Millis request_timeout{3000};  // a control request and its reply
+  Millis data_timeout{10000};    // no progress on a data stream for this long = failure
+  Millis backoff{3000};          // how long a server that did not answer is skipped
+  size_t max_idle_per_server = 8;
+};
+
+// Traffic counters (bytes on the wire, frame headers included). Thread-safe.
+struct Traffic {
+  std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> sent{0};
+};
+
+class Connection {
+ public:
+  // Connects and authenticates. kAuthFailed carries kAuthFailedMessage.
+  static Result<std::unique_ptr<Connection>> Open(const ServerAddress& addr,
+                                                  const std::string& user, const Key& auth_key,
+                                                  const Options& opts, Traffic* traffic);
+
+  // Sends one frame with a fresh request id (Send) or the current one (SendMore,
+  // for the data frames of a stream).
+  Status Send(MsgType type, std::string_view body, Deadline deadline);
+  Status SendMore(MsgType type, std::string_view body, Deadline deadline);
+  // Receives one frame; a reply to another request id is kProtocol.
+  Status Recv(Frame* out, Deadline deadline);
+
+  // Request -> one reply of type Rep.
+  template <typename Req, typename Rep>
+  Result<Rep> Call(MsgType type, const Req& req, Deadline deadline) {
+    DFS_RETURN_IF_ERROR(Send(type, EncodeMessage(req), deadline));
+    Frame f;
+    DFS_RETURN_IF_ERROR(Recv(&f, deadline));
+    return ParseReply<Rep>(f);
+  }
+
+  // False when the idle connection was closed by the server (or has unread
+  // bytes): it must not be reused.
+  bool LooksAlive() const;
+
+  // A connection that saw an I/O or protocol error must not be reused.
+  bool broken() const { return broken_; }
+  void MarkBroken() { broken_ = true; }
+
+ private:
+  Connection(UniqueFd fd, Traffic* traffic) : fd_(std::move(fd)), traffic_(traffic) {}
+  UniqueFd fd_;
+  Traffic* traffic_;
+  uint32_t request_id_ = 0;
+  bool broken_ = false;
+};
+
+class ServerPool;
+
+// A borrowed connection; returns to the pool when destroyed unless broken.
+class Lease {
+ public:
+  Lease(ServerPool* pool, int server, std::unique_ptr<Connection> conn)
+      : pool_(pool), server_(server), conn_(std::move(conn)) {}
+  Lease(Lease&&) = default;
+  Lease& operator=(Lease&&) = delete;
+  Lease(const Lease&) = delete;
+  ~Lease();
+
+  Connection* operator->() { return conn_.get(); }
+  Connection& operator*() { return *conn_; }
+  int server() const { return server_; }
+  // Records the outcome of a request: network failures (timeout, unavailable,
+  // protocol) break the connection and put the server in back-off.
+  Status Check(Status s);
+  template <typename T>
+  Result<T> Check(Result<T> r) {
+    if (!r.ok()) (void)Check(r.status());
+    return r;
+  }
+
+ private:
+  ServerPool* pool_;
+  int server_;
+  std::unique_ptr<Connection> conn_;
+};
+
+class ServerPool {
+ public:
+  ServerPool(std::vector<ServerAddress> servers, std::string user, Key auth_key, Options opts);
+
+  int size() const { return static_cast<int>(servers_.size()); }
+  const ServerAddress& address(int server) const { return servers_[server]; }
+  const std::string& name(int server) const { return servers_[server].name; }
+  const Options& options() const { return opts_; }
+  Traffic& traffic() { return traffic_; }
+
+  // A pooled or new connection to `server` (0-based). kUnavailable at once
+  // while the server is in back-off.
+  Result<Lease> Acquire(int server);
+  // Whether the server is outside its back-off window.
+  bool MaybeUp(int server) const;
+  void MarkDown(int server, const Status& why);
+  void Release(int server, std::unique_ptr<Connection> conn);
+
+ private:
+  struct Slot {
+    std::mutex mu;  // guards idle; leaf lock, never held across I/O
+    std::vector<std::unique_ptr<Connection>> idle;
+    std::atomic<int64_t> down_until_ms{0};  // steady clock ms
+  };
+  std::vector<ServerAddress> servers_;
+  std::string user_;
+  Key auth_key_;
+  Options opts_;
+  Traffic traffic_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+};
+
+// True for failures that say the server (not the request) is the problem.
+bool IsNetworkFailure(const Status& s);
+
+}  // namespace dfs::client

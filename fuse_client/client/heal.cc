@@ -1,0 +1,184 @@
+// Repair: bring every server back to the placement of the newest version of
+// each file. Missing pieces are copied from a holder (sealed bytes pass
+// through the client unchanged: nothing is decrypted), stale pieces and
+// superseded tombstones are purged, and a tombstone is collected once every
+// server is reachable and no piece of the name remains anywhere.
+#include <algorithm>
+
+#include "fuse_client/client/client.h"
+#include "shared/util/log.h"
+#include "shared/util/names.h"
+
+namespace dfs::client {
+
+Result<HealReport> Client::Heal(std::string_view dir_in) {
+  DFS_ASSIGN_OR_RETURN(std::string dir, NormalizeDir(dir_in));
+  HealReport report;
+  DFS_RETURN_IF_ERROR(HealDir(dir, &report));
+  return report;
+}
+
+Status Client::HealDir(const std::string& dir, HealReport* report) {
+  DFS_ASSIGN_OR_RETURN(RawListing raw, ListRaw(dir));
+  const bool all_up = raw.unreachable.empty();
+  for (int s : raw.unreachable)
+    report->notes.push_back(pool_->name(s) + " unreachable: its pieces were not checked");
+  for (const auto& [name, slot] : raw.names) {
+    if (!slot.dir_on.empty()) {
+      const std::string sub = JoinName(dir, name);
+      for (int s = 0; s < pool_->size(); ++s) {
+        bool has = std::find(slot.dir_on.begin(), slot.dir_on.end(), s) != slot.dir_on.end();
+        bool down = std::find(raw.unreachable.begin(), raw.unreachable.end(), s) !=
+                    raw.unreachable.end();
+        if (!has && !down) {
+          Status st = EnsureDirOn(s, sub);
+          if (!st.ok()) report->notes.push_back(st.Annotate(pool_->name(s)).ToString());
+        }
+      }
+      DFS_RETURN_IF_ERROR(HealDir(sub, report));
+      continue;
+    }
+    Status st = HealFile(dir, name, slot.headers, all_up, report);
+    if (!st.ok()) report->notes.push_back(JoinName(dir, name) + ": " + st.ToString());
+  }
+  return Status::Ok();
+}
+
+Status Client::Purge(int server, const PurgeRequest& req) {
+  DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(server));
+  return lease
+      .Check(lease->Call<PurgeRequest, Empty>(MsgType::kPurge, req,
+                                              DeadlineIn(options_.request_timeout)))
+      .status();
+}
+
+Status Client::HealFile(const std::string& dir, const std::string& name,
+                        const std::vector<Observed>& seen, bool all_up, HealReport* report) {
+  ++report->files_checked;
+  FileVersion v = Resolve(dir, name, seen);
+  PurgeRequest purge;
+  purge.dir = dir;
+  purge.name = name;
+  purge.keep = v.newest.stamp;
+  purge.keep_cid = v.newest.cid;
+
+  // Servers holding something older than the newest record.
+  std::vector<int> stale;
+  for (const auto& o : seen) {
+    const PieceHeader& h = o.header;
+    bool is_stale = v.exists ? (h.tombstone() || h.cid != v.newest.cid)
+                             : (!h.tombstone() || h.stamp < v.newest.stamp);
+    if (is_stale && std::find(stale.begin(), stale.end(), o.server) == stale.end())
+      stale.push_back(o.server);
+  }
+
+  if (!v.exists) {
+    // Deleted: drop older pieces; once no piece is left anywhere and every
+    // server answered, the tombstone has done its job.
+    bool pieces_left = false;
+    for (int s : stale) {
+      purge.drop_tombstone = false;
+      Status st = Purge(s, purge);
+      if (st.ok()) {
+        ++report->stale_removed;
+      } else {
+        pieces_left = true;
+      }
+    }
+    if (all_up && !pieces_left) {
+      purge.drop_tombstone = true;
+      for (const auto& o : seen)
+        if (o.header.tombstone()) (void)Purge(o.server, purge);
+    }
+    return Status::Ok();
+  }
+
+  if (!v.complete()) {
+    ++report->unrepairable;
+    std::string missing;
+    for (int k : v.missing_pieces()) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+    report->notes.push_back(JoinName(dir, name) + ": incomplete, missing piece(s) " + missing);
+  }
+  Scheme sc{v.newest.servers, v.newest.copies, v.newest.scheme};
+  for (int k = 1; k <= v.pieces(); ++k) {
+    const auto& holders = v.holders[static_cast<size_t>(k - 1)];
+    if (holders.empty()) continue;
+    for (int s1 : ServersForPiece(sc, v.newest.x, k)) {
+      const int target = s1 - 1;
+      if (target >= pool_->size()) continue;
+      if (std::find(holders.begin(), holders.end(), target) != holders.end()) continue;
+      if (!pool_->MaybeUp(target)) continue;
+      Status st = Status::Unavailable("no holder answered");
+      for (int from : holders) {
+        st = CopyPiece(v, k, from, target);
+        if (st.ok()) break;
+      }
+      if (st.ok()) {
+        ++report->pieces_copied;
+      } else {
+        report->notes.push_back(JoinName(dir, name) + ": piece " + std::to_string(k) + " to " +
+                                pool_->name(target) + ": " + st.ToString());
+      }
+    }
+  }
+  purge.drop_tombstone = true;
+  for (int s : stale)
+    if (Purge(s, purge).ok()) ++report->stale_removed;
+  return Status::Ok();
+}
+
+Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
+  DFS_ASSIGN_OR_RETURN(Lease src, pool_->Acquire(from));
+  DFS_ASSIGN_OR_RETURN(Lease dst, pool_->Acquire(to));
+  GetRequest get;
+  get.dir = v.dir;
+  get.name = v.name;
+  get.piece = static_cast<uint8_t>(piece);
+  get.cid = v.newest.cid;
+  get.offset = 0;
+  get.length = SealedSize(PieceSize(v.size(), v.pieces(), piece), v.newest.chunk_bytes);
+  DFS_ASSIGN_OR_RETURN(GetReply reply,
+                       src.Check(src->Call<GetRequest, GetReply>(
+                           MsgType::kGet, get, DeadlineIn(options_.request_timeout))));
+  PieceHeader h = reply.header;
+  // The copy carries the newest metadata and stamp of this content.
+  h.stamp = v.newest.stamp;
+  h.mode = v.newest.mode;
+  h.mtime_ns = v.newest.mtime_ns;
+  if (reply.length != h.sealed_size()) {
+    src->MarkBroken();
+    return Status::Corrupt("source piece has an unexpected length");
+  }
+  auto begun = dst.Check(dst->Call<PutBeginRequest, Empty>(
+      MsgType::kPutBegin, PutBeginRequest{v.dir, v.name, h}, DeadlineIn(options_.request_timeout)));
+  if (!begun.ok()) {
+    src->MarkBroken();
+    return begun.status();
+  }
+  for (;;) {
+    Frame f;
+    Status st = src.Check(src->Recv(&f, DeadlineIn(options_.data_timeout)));
+    if (st.ok() && f.type() == MsgType::kError) st = DecodeError(f.body);
+    if (st.ok() && f.type() != MsgType::kData && f.type() != MsgType::kDataEnd)
+      st = Status::Protocol("unexpected frame in a piece stream");
+    if (!st.ok()) {
+      src->MarkBroken();
+      dst->MarkBroken();  // the staged piece is dropped by the server on disconnect
+      return st;
+    }
+    DFS_RETURN_IF_ERROR(dst.Check(dst->SendMore(f.type(), f.body, DeadlineIn(options_.data_timeout))));
+    if (f.type() == MsgType::kDataEnd) break;
+  }
+  Frame ack;
+  DFS_RETURN_IF_ERROR(dst.Check(dst->Recv(&ack, DeadlineIn(options_.data_timeout * 3))));
+  DFS_RETURN_IF_ERROR(ParseReply<Empty>(ack).status());
+  CommitRequest commit{v.dir, v.name, v.newest.cid, v.newest.stamp};
+  DFS_ASSIGN_OR_RETURN(CommitReply done,
+                       dst.Check(dst->Call<CommitRequest, CommitReply>(
+                           MsgType::kCommit, commit, DeadlineIn(options_.data_timeout))));
+  if (std::find(done.committed.begin(), done.committed.end(), piece) == done.committed.end())
+    return Status::Stale("a newer version arrived while repairing");
+  return Status::Ok();
+}
+
+}  // namespace dfs::client

@@ -1,0 +1,149 @@
+// Reader: random reads of one file version for the mount. Only the chunks
+// covering a request are fetched (plus read-ahead when access is sequential),
+// each chunk once: concurrent readers wait for chunks already in flight.
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "fuse_client/client/client.h"
+
+namespace dfs::client {
+
+Result<std::unique_ptr<Reader>> Client::Open(const FileVersion& version) {
+  if (!version.exists) return Status::NotFound("no such file '" + version.name + "'");
+  if (!version.complete()) return Status::Incomplete(kIncompleteMessage);
+  return std::make_unique<Reader>(this, version);
+}
+
+Reader::Reader(Client* client, FileVersion version)
+    : client_(client), version_(std::move(version)) {}
+
+Result<size_t> Reader::Read(uint64_t offset, size_t len, char* out) {
+  const uint64_t size = version_.size();
+  if (offset >= size || len == 0) return size_t{0};
+  len = static_cast<size_t>(std::min<uint64_t>(len, size - offset));
+  const size_t segment = size_t{version_.newest.chunk_bytes} * 8;
+  size_t done = 0;
+  while (done < len) {
+    const size_t n = std::min(segment, len - done);
+    DFS_ASSIGN_OR_RETURN(size_t got, ReadSegment(offset + done, n, out + done));
+    if (got == 0) break;
+    done += got;
+  }
+  return done;
+}
+
+Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
+  const int pieces = version_.pieces();
+  const uint64_t size = version_.size();
+  const uint64_t chunk = version_.newest.chunk_bytes;
+
+  // The chunks covering [offset, offset + len), in file order.
+  struct Need {
+    ChunkKey key;
+    uint64_t file_start;  // file offset of the chunk's first byte
+  };
+  std::vector<Need> needs;
+  for (uint64_t pos = offset; pos < offset + len;) {
+    int k = 1;
+    while (k < pieces && PieceOffset(size, pieces, k + 1) <= pos) ++k;
+    const uint64_t poff = PieceOffset(size, pieces, k);
+    const uint64_t psize = PieceSize(size, pieces, k);
+    const uint64_t j = (pos - poff) / chunk;
+    const uint64_t start = poff + j * chunk;
+    needs.push_back({{k, j}, start});
+    pos = std::min(poff + psize, start + chunk);
+  }
+
+  std::unique_lock lock(mu_);
+  const bool sequential = offset == next_offset_ && offset != 0;
+  window_chunks_ = sequential ? std::min(window_chunks_ * 2, kMaxWindowChunks) : 1;
+  next_offset_ = offset + len;
+  for (;;) {
+    std::map<int, std::pair<uint64_t, uint64_t>> claim;  // piece -> [first, last)
+    bool waiting = false;
+    for (const Need& n : needs) {
+      if (cache_.count(n.key)) continue;
+      if (inflight_.count(n.key)) {
+        waiting = true;
+        continue;
+      }
+      auto [it, fresh] = claim.try_emplace(n.key.first, n.key.second, n.key.second + 1);
+      if (!fresh) {
+        it->second.first = std::min(it->second.first, n.key.second);
+        it->second.second = std::max(it->second.second, n.key.second + 1);
+      }
+    }
+    if (claim.empty() && !waiting) break;
+    if (claim.empty()) {
+      fetched_.wait(lock);
+      continue;
+    }
+    // Read-ahead: extend each run past the request while the chunks are not
+    // already cached or being fetched.
+    for (auto& [piece, range] : claim) {
+      const uint64_t chunks =
+          ChunkCount(PieceSize(size, pieces, piece), version_.newest.chunk_bytes);
+      for (uint64_t j = range.first; j < range.second; ++j) inflight_.insert({piece, j});
+      const uint64_t limit = std::min(chunks, range.second + window_chunks_ - 1);
+      while (range.second < limit && !cache_.count({piece, range.second}) &&
+             !inflight_.count({piece, range.second})) {
+        inflight_.insert({piece, range.second});
+        ++range.second;
+      }
+    }
+    lock.unlock();
+    std::vector<Status> results(claim.size());
+    {
+      std::vector<std::thread> threads;
+      size_t i = 0;
+      for (const auto& [piece, range] : claim) {
+        if (i + 1 == claim.size()) {
+          results[i] = Fetch(piece, range.first, range.second);
+        } else {
+          threads.emplace_back([&, i, p = piece, r = range] { results[i] = Fetch(p, r.first, r.second); });
+        }
+        ++i;
+      }
+      for (auto& t : threads) t.join();
+    }
+    lock.lock();
+    for (const auto& [piece, range] : claim)
+      for (uint64_t j = range.first; j < range.second; ++j) inflight_.erase({piece, j});
+    fetched_.notify_all();
+    for (const Status& s : results)
+      if (!s.ok()) return s;
+  }
+  // Every needed chunk is cached and the lock has been held since the check.
+  size_t copied = 0;
+  for (const Need& n : needs) {
+    CachedChunk& c = cache_.at(n.key);
+    c.used = ++tick_;
+    const uint64_t from = std::max(offset, n.file_start);
+    const uint64_t to = std::min(offset + len, n.file_start + c.plain->size());
+    if (to <= from) continue;
+    std::memcpy(out + (from - offset), c.plain->data() + (from - n.file_start), to - from);
+    copied += static_cast<size_t>(to - from);
+  }
+  return copied;
+}
+
+Status Reader::Fetch(int piece, uint64_t first, uint64_t last) {
+  return client_->ReadChunks(
+      version_, piece, first, last, client_->PreferredHolder(version_, piece),
+      [&](uint64_t j, std::span<const uint8_t> plain) {
+        auto data = std::make_shared<const std::string>(reinterpret_cast<const char*>(plain.data()),
+                                                        plain.size());
+        std::lock_guard lock(mu_);
+        cache_[{piece, j}] = {std::move(data), ++tick_};
+        while (cache_.size() > kCacheChunks) {
+          auto victim = std::min_element(cache_.begin(), cache_.end(), [](const auto& a, const auto& b) {
+            return a.second.used < b.second.used;
+          });
+          cache_.erase(victim);
+        }
+        return Status::Ok();
+      });
+}
+
+}  // namespace dfs::client

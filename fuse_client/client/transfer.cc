@@ -1,0 +1,404 @@
+// Client transfers: PUT (stage every piece on its servers, then commit) and
+// traffic-optimized GET (each piece fetched once, pieces in parallel, with
+// fallback to the other holder from the chunk where a transfer failed).
+// Memory per transfer is bounded by one data frame plus one chunk per piece.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+
+#include "fuse_client/client/client.h"
+#include "shared/protocol/auth.h"
+#include "shared/util/log.h"
+#include "shared/util/names.h"
+
+namespace dfs::client {
+namespace {
+
+// Reads exactly n bytes at offset; a short read means the file shrank.
+Status PreadExact(int fd, void* buf, size_t n, uint64_t offset) {
+  char* p = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t r = ::pread(fd, p, n, static_cast<off_t>(offset));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return FromErrno(errno, "read of the local file");
+    }
+    if (r == 0) return Status::IoError("the local file changed while it was being uploaded");
+    p += r;
+    n -= static_cast<size_t>(r);
+    offset += static_cast<uint64_t>(r);
+  }
+  return Status::Ok();
+}
+
+Status PwriteAll(int fd, const uint8_t* buf, size_t n, uint64_t offset) {
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, buf, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return FromErrno(errno, "write of the local file");
+    }
+    buf += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+  return Status::Ok();
+}
+
+uint64_t NowNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+struct StageOutcome {
+  std::vector<int> staged;  // pieces staged on this server
+  Status error;             // why the rest was not
+};
+
+}  // namespace
+
+// Streams one piece: kPutBegin, sealed chunks in kData frames, kDataEnd.
+static Status StagePiece(Connection& conn, const Options& opts, int fd, const std::string& dir,
+                         const std::string& name, const PieceHeader& h, const Key& content_key) {
+  DFS_ASSIGN_OR_RETURN(Empty ignored, (conn.Call<PutBeginRequest, Empty>(
+                                          MsgType::kPutBegin, PutBeginRequest{dir, name, h},
+                                          DeadlineIn(opts.request_timeout))));
+  (void)ignored;
+  ChunkCipher cipher(content_key, h.cid);
+  const uint64_t offset = PieceOffset(h.file_size, h.servers, h.piece);
+  const uint64_t chunks = ChunkCount(h.piece_size, h.chunk_bytes);
+  std::vector<uint8_t> plain(h.chunk_bytes);
+  std::string frame;
+  frame.reserve(kMaxDataBody);
+  for (uint64_t j = 0; j < chunks; ++j) {
+    const uint64_t start = j * h.chunk_bytes;
+    const size_t len = static_cast<size_t>(std::min<uint64_t>(h.chunk_bytes, h.piece_size - start));
+    DFS_RETURN_IF_ERROR(PreadExact(fd, plain.data(), len, offset + start));
+    if (frame.size() + len + kTagBytes > kMaxDataBody) {
+      DFS_RETURN_IF_ERROR(conn.SendMore(MsgType::kData, frame, DeadlineIn(opts.data_timeout)));
+      frame.clear();
+    }
+    cipher.Seal(h.piece, j, j + 1 == chunks, std::span(plain.data(), len), &frame);
+  }
+  if (!frame.empty())
+    DFS_RETURN_IF_ERROR(conn.SendMore(MsgType::kData, frame, DeadlineIn(opts.data_timeout)));
+  DFS_RETURN_IF_ERROR(conn.SendMore(MsgType::kDataEnd, "", DeadlineIn(opts.data_timeout)));
+  // The server fsyncs the staged piece before it answers: allow for a large one.
+  Frame reply;
+  DFS_RETURN_IF_ERROR(conn.Recv(&reply, DeadlineIn(opts.data_timeout * 3)));
+  return ParseReply<Empty>(reply).status();
+}
+
+Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& attrs) {
+  DFS_ASSIGN_OR_RETURN(auto parts, SplitPath(path));
+  if (parts.empty()) return Status::IsDir("cannot write the root folder");
+  const std::string name = parts.back();
+  parts.pop_back();
+  const std::string dir = JoinPath(parts);
+
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, "stat of the local file");
+  if (!S_ISREG(st.st_mode)) return Status::Invalid("only regular files can be uploaded");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+
+  // Placement needs MD5 of the whole content first.
+  Md5 md5;
+  {
+    std::vector<uint8_t> buf(1 << 20);
+    for (uint64_t off = 0; off < size;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
+      DFS_RETURN_IF_ERROR(PreadExact(fd, buf.data(), n, off));
+      md5.Update(buf.data(), n);
+      off += n;
+    }
+  }
+  const Digest16 digest = md5.Final();
+
+  PieceHeader base;
+  base.kind = PieceKind::kPiece;
+  base.scheme = scheme_.id;
+  base.servers = static_cast<uint8_t>(scheme_.servers);
+  base.copies = static_cast<uint8_t>(scheme_.copies);
+  base.x = static_cast<uint8_t>(ResidueOf(digest, scheme_.servers));
+  base.cid = RandomCid();
+  base.stamp = Stamp::Now();
+  base.file_size = size;
+  base.mtime_ns = attrs.mtime_ns != 0 ? attrs.mtime_ns : static_cast<int64_t>(NowNs());
+  base.mode = attrs.mode & 07777;
+  base.chunk_bytes = kDefaultChunkBytes;
+
+  PutResult result;
+  result.size = size;
+  DFS_RETURN_IF_ERROR(PutPieces(fd, dir, name, base, &result));
+  return result;
+}
+
+Status Client::PutPieces(int fd, const std::string& dir, const std::string& name,
+                         const PieceHeader& base, PutResult* result) {
+  const int n = scheme_.servers;
+  // Phase 1: stage every piece on each of its servers, servers in parallel.
+  auto staged = ForEachServer<StageOutcome>([&](int s) -> Result<StageOutcome> {
+    StageOutcome out;
+    auto lease = pool_->Acquire(s);
+    if (!lease.ok()) {
+      if (lease.status().code() == Code::kAuthFailed) return lease.status();
+      out.error = lease.status();
+      return out;
+    }
+    for (int k : PiecesOnServer(scheme_, base.x, s + 1)) {
+      PieceHeader h = base;
+      h.piece = static_cast<uint8_t>(k);
+      h.piece_size = PieceSize(base.file_size, n, k);
+      Status st = StagePiece(**lease, options_, fd, dir, name, h, keys_.content);
+      if (st.code() == Code::kNotFound && !(*lease)->broken()) {
+        // The folder is missing on this server (it was down when the folder was made).
+        st = EnsureDirOn(s, dir);
+        if (st.ok()) st = StagePiece(**lease, options_, fd, dir, name, h, keys_.content);
+      }
+      if (!st.ok()) {
+        // A stream cut short leaves the connection unusable.
+        (*lease)->MarkBroken();
+        (void)lease->Check(st);
+        out.error = st.Annotate(pool_->name(s));
+        break;
+      }
+      out.staged.push_back(k);
+    }
+    return out;
+  });
+
+  std::vector<std::vector<int>> holders(static_cast<size_t>(n));
+  std::vector<std::pair<std::string, Status>> errors;
+  for (int s = 0; s < n; ++s) {
+    if (!staged[s].ok()) return staged[s].status();  // authentication
+    for (int k : staged[s]->staged) holders[k - 1].push_back(s);
+    if (!staged[s]->error.ok()) errors.emplace_back(pool_->name(s), staged[s]->error);
+  }
+  auto abort_all = [&] {
+    ForEachServer<Empty>([&](int s) -> Result<Empty> {
+      if (staged[s]->staged.empty()) return Empty{};
+      DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
+      return lease.Check(lease->Call<AbortRequest, Empty>(MsgType::kAbort, AbortRequest{base.cid},
+                                                          DeadlineIn(options_.request_timeout)));
+    });
+  };
+  for (int k = 1; k <= n; ++k) {
+    if (!holders[k - 1].empty()) continue;
+    abort_all();
+    std::string why;
+    for (const auto& [server, st] : errors) why += (why.empty() ? "" : "; ") + st.message();
+    // A refusal by a server that answered (no space, a folder in the way...) is
+    // more telling than "unavailable".
+    for (const auto& [server, st] : errors)
+      if (!IsNetworkFailure(st)) return Status(st.code(), "upload failed: " + st.message());
+    return Status::Unavailable("upload failed: piece " + std::to_string(k) +
+                               " could not be stored on any of its servers (" + why + ")");
+  }
+
+  // Phase 2: commit on every server that staged something.
+  CommitRequest commit{dir, name, base.cid, base.stamp};
+  auto committed = ForEachServer<CommitReply>([&](int s) -> Result<CommitReply> {
+    if (staged[s]->staged.empty()) return CommitReply{};
+    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
+    return lease.Check(lease->Call<CommitRequest, CommitReply>(MsgType::kCommit, commit,
+                                                               DeadlineIn(options_.data_timeout)));
+  });
+  std::vector<std::vector<int>> placed(static_cast<size_t>(n));
+  for (int s = 0; s < n; ++s) {
+    if (!committed[s].ok()) {
+      if (!IsNetworkFailure(committed[s].status()) &&
+          committed[s].status().code() != Code::kNotFound) {
+        abort_all();
+        return Status(committed[s].status().code(),
+                      "upload failed: " + committed[s].status().Annotate(pool_->name(s)).message());
+      }
+      errors.emplace_back(pool_->name(s), committed[s].status().Annotate(pool_->name(s)));
+      continue;
+    }
+    for (uint8_t k : committed[s]->committed)
+      if (k >= 1 && k <= n) placed[k - 1].push_back(s);
+  }
+  for (int k = 1; k <= n; ++k) {
+    if (placed[k - 1].empty())
+      return Status::Unavailable("upload failed: piece " + std::to_string(k) +
+                                 " could not be committed on any server");
+    if (static_cast<int>(placed[k - 1].size()) < scheme_.copies) {
+      result->degraded = true;
+      std::string missing;
+      for (int s : ServersForPiece(scheme_, base.x, k)) {
+        if (std::find(placed[k - 1].begin(), placed[k - 1].end(), s - 1) == placed[k - 1].end())
+          missing += (missing.empty() ? "" : ", ") + pool_->name(s - 1);
+      }
+      result->notes.push_back("piece " + std::to_string(k) + " stored once (missing on " +
+                              missing + ")");
+    }
+  }
+  if (result->degraded)
+    Logger("client")->info("degraded upload of '{}': {}", JoinName(dir, name),
+                           result->notes.front());
+  return Status::Ok();
+}
+
+int Client::PreferredHolder(const FileVersion& v, int piece) const {
+  const auto& holders = v.holders[static_cast<size_t>(piece - 1)];
+  if (holders.empty()) return -1;
+  Scheme sc{v.newest.servers, v.newest.copies, v.newest.scheme};
+  // Placement order puts each piece's first holder on a different server,
+  // so a whole-file read spreads over all servers.
+  for (int s : ServersForPiece(sc, v.newest.x, piece)) {
+    const int idx = s - 1;
+    if (std::find(holders.begin(), holders.end(), idx) != holders.end() && pool_->MaybeUp(idx))
+      return idx;
+  }
+  for (int s : holders)
+    if (pool_->MaybeUp(s)) return s;
+  return holders.front();
+}
+
+Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint64_t last,
+                          int preferred_server, const ChunkSink& sink) {
+  const PieceHeader& meta = v.newest;
+  const uint64_t piece_size = PieceSize(meta.file_size, meta.servers, piece);
+  const uint64_t chunks = ChunkCount(piece_size, meta.chunk_bytes);
+  last = std::min(last, chunks);
+  if (first >= last) return Status::Ok();
+  const uint64_t sealed_chunk = uint64_t{meta.chunk_bytes} + kTagBytes;
+  const uint64_t sealed_size = SealedSize(piece_size, meta.chunk_bytes);
+
+  std::vector<int> order;
+  if (preferred_server >= 0) order.push_back(preferred_server);
+  for (int s : v.holders[static_cast<size_t>(piece - 1)])
+    if (s != preferred_server) order.push_back(s);
+  if (order.empty())
+    return Status::Incomplete(std::string(kIncompleteMessage) + " (piece " +
+                              std::to_string(piece) + " has no reachable copy)");
+
+  uint64_t next = first;
+  Status last_error = Status::Unavailable("no copy of piece " + std::to_string(piece) + " answered");
+  std::vector<uint8_t> plain(meta.chunk_bytes);
+  ChunkCipher cipher(keys_.content, meta.cid);
+  for (int server : order) {
+    if (next >= last) break;
+    auto acquired = pool_->Acquire(server);
+    if (!acquired.ok()) {
+      last_error = acquired.status();
+      continue;
+    }
+    Lease& lease = *acquired;
+    GetRequest req;
+    req.dir = v.dir;
+    req.name = v.name;
+    req.piece = static_cast<uint8_t>(piece);
+    req.cid = meta.cid;
+    req.offset = next * sealed_chunk;
+    req.length = std::min(last * sealed_chunk, sealed_size) - req.offset;
+    auto reply = lease.Check(lease->Call<GetRequest, GetReply>(
+        MsgType::kGet, req, DeadlineIn(options_.request_timeout)));
+    if (!reply.ok()) {
+      last_error = reply.status().Annotate(pool_->name(server));
+      continue;
+    }
+    if (reply->offset != req.offset || reply->length != req.length ||
+        reply->header.cid != meta.cid) {
+      lease->MarkBroken();
+      last_error = Status::Protocol(pool_->name(server) + " answered with another range");
+      continue;
+    }
+    // Peel whole sealed chunks off the incoming frames.
+    std::string buf;
+    size_t pos = 0;
+    Status st;
+    bool ended = false;
+    while (st.ok() && !ended) {
+      Frame f;
+      st = lease.Check(lease->Recv(&f, DeadlineIn(options_.data_timeout)));
+      if (!st.ok()) break;
+      if (f.type() == MsgType::kError) {
+        st = DecodeError(f.body);
+        if (st.ok()) st = Status::Protocol("error frame without an error");
+        break;
+      }
+      if (f.type() == MsgType::kDataEnd) {
+        ended = true;
+      } else if (f.type() == MsgType::kData) {
+        if (pos > 0 && pos == buf.size()) {
+          buf.clear();
+          pos = 0;
+        }
+        buf.append(f.body);
+      } else {
+        st = lease.Check(Status::Protocol("unexpected frame in a piece stream"));
+        break;
+      }
+      while (next < last) {
+        const uint64_t plain_len = std::min<uint64_t>(meta.chunk_bytes,
+                                                      piece_size - next * meta.chunk_bytes);
+        const size_t need = static_cast<size_t>(plain_len + kTagBytes);
+        if (buf.size() - pos < need) break;
+        st = cipher.Open(static_cast<uint32_t>(piece), next, next + 1 == chunks,
+                         std::span(reinterpret_cast<const uint8_t*>(buf.data()) + pos, need),
+                         plain.data());
+        if (!st.ok()) {
+          st = st.Annotate(pool_->name(server));
+          break;
+        }
+        pos += need;
+        Status sink_status = sink(next, std::span<const uint8_t>(plain.data(), plain_len));
+        if (!sink_status.ok()) {
+          lease->MarkBroken();
+          return sink_status;
+        }
+        ++next;
+      }
+      if (pos > (1u << 20)) {
+        buf.erase(0, pos);
+        pos = 0;
+      }
+    }
+    if (ended && next < last && st.ok())
+      st = Status::Protocol(pool_->name(server) + " ended the piece stream early");
+    if (!ended) lease->MarkBroken();  // stopped mid-stream: cannot resync
+    if (!st.ok()) {
+      Logger("client")->info("piece {} of '{}' from {} failed at chunk {}: {}", piece, v.name,
+                             pool_->name(server), next, st.ToString());
+      last_error = st;
+    }
+  }
+  if (next < last) return last_error;
+  return Status::Ok();
+}
+
+Status Client::Get(std::string_view path, int fd) {
+  DFS_ASSIGN_OR_RETURN(Entry e, Stat(path));
+  if (e.is_dir) return Status::IsDir("'" + std::string(path) + "' is a folder");
+  return Get(e.file, fd);
+}
+
+Status Client::Get(const FileVersion& v, int fd) {
+  if (!v.exists) return Status::NotFound("no such file '" + v.name + "'");
+  if (!v.complete()) return Status::Incomplete(kIncompleteMessage);
+  const int pieces = v.pieces();
+  std::vector<Status> results(static_cast<size_t>(pieces));
+  std::vector<std::thread> threads;
+  for (int k = 1; k <= pieces; ++k) {
+    threads.emplace_back([&, k] {
+      const uint64_t base = PieceOffset(v.size(), pieces, k);
+      const uint32_t chunk = v.newest.chunk_bytes;
+      results[k - 1] = ReadChunks(
+          v, k, 0, UINT64_MAX, PreferredHolder(v, k),
+          [&](uint64_t j, std::span<const uint8_t> plain) {
+            return PwriteAll(fd, plain.data(), plain.size(), base + j * chunk);
+          });
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& s : results)
+    if (!s.ok()) return s;
+  return Status::Ok();
+}
+
+}  // namespace dfs::client
