@@ -96,6 +96,9 @@ int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
     if (args[i] == "-o" || args[i] == "--output") {
       if (i + 1 >= args.size()) return Usage(err, "get NAME [FOLDER/] [-o OUT]");
       output = args[++i];
+    } else if (args[i].size() > 1 && args[i][0] == '-') {
+      err << "get: unknown option '" << args[i] << "'\n";
+      return 2;
     } else {
       pos.push_back(args[i]);
     }

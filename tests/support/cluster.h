@@ -64,6 +64,8 @@ class Cluster {
 
   int size() const { return static_cast<int>(servers_.size()); }
   const std::string& root() const { return root_.path(); }
+  // The dfs.conf every server reads (rewrite it, then Restart, to change users).
+  const std::string& server_conf() const { return server_conf_; }
   // The storage folder of server i (0-based), e.g. root/DFS1.
   std::string server_dir(int i) const;
   uint16_t port(int i) const { return servers_[i].port; }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dfs needs to build, run and test, when missing.
+set -euo pipefail
+packages=(g++ meson ninja-build pkg-config libssl-dev libspdlog-dev libcli11-dev doctest-dev
+          libfuse3-dev fuse3 python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

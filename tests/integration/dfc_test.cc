@@ -1,0 +1,98 @@
+// Integration: the dfc command line against real servers.
+#include <filesystem>
+
+#include "tests/integration/helpers.h"
+
+namespace dfs::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST_CASE("dfc put, list, get, mkdir and rm work one shot with classic output") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  TempDir work;
+  WriteFile(work / "1.txt", "one\n");
+  WriteFile(work / "data.bin", RandomBytes(1000003, 4));
+
+  auto r = Dfc(conf, {"put", work / "1.txt"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.empty());
+  CHECK(Dfc(conf, {"mkdir", "sub"}).exit_code == 0);
+  CHECK(Dfc(conf, {"put", work / "data.bin", "sub/"}).exit_code == 0);
+
+  r = Dfc(conf, {"list"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "1.txt\nsub/\n");
+  r = Dfc(conf, {"list", "sub/"});
+  CHECK(r.out == "data.bin\n");
+
+  TempDir out;
+  r = Dfc(conf, {"get", "1.txt"}, out.path());
+  CHECK(r.exit_code == 0);
+  CHECK(ReadFile(out / "1.txt") == "one\n");
+  r = Dfc(conf, {"get", "data.bin", "sub/", "-o", out / "copy.bin"});
+  CHECK(r.exit_code == 0);
+  CHECK(ReadFile(out / "copy.bin") == ReadFile(work / "data.bin"));
+
+  r = Dfc(conf, {"get", "nope.txt"}, out.path());
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("nope.txt") != std::string::npos);
+  CHECK_FALSE(fs::exists(out / "nope.txt"));
+
+  CHECK(Dfc(conf, {"rm", "data.bin", "sub/"}).exit_code == 0);
+  CHECK(Dfc(conf, {"list", "sub/"}).out.empty());
+  CHECK(Dfc(conf, {"rm", "data.bin", "sub/"}).exit_code == 1);
+  CHECK(Dfc(conf, {"put", work / "missing.txt"}).exit_code == 1);
+  CHECK(Dfc(conf, {"frobnicate"}).exit_code == 2);
+}
+
+TEST_CASE("dfc without a command runs a prompt that survives a server dying") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  TempDir work;
+  WriteFile(work / "p.txt", "prompted\n");
+  std::string script = "help\nput " + (work / "p.txt") + "\nlist\nbogus\nget p.txt -o " +
+                       (work / "back.txt") + "\nexit\n";
+  auto r = Dfc(conf, {}, "", script);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("commands:") != std::string::npos);
+  CHECK(r.out.find("p.txt\n") != std::string::npos);
+  CHECK(r.err.find("unknown command 'bogus'") != std::string::npos);
+  CHECK(ReadFile(work / "back.txt") == "prompted\n");
+
+  cluster.Kill(2);
+  r = Dfc(conf, {}, "", "list\nlist\nget p.txt -o " + (work / "again.txt") + "\n");
+  CHECK(r.exit_code == 0);
+  CHECK(r.seconds < 20);
+  CHECK(ReadFile(work / "again.txt") == "prompted\n");
+}
+
+TEST_CASE("dfc reports a bad config with its file and line and exits 2") {
+  Cluster cluster;
+  TempDir work;
+  WriteFile(work / "bad.conf", "Server DFS1 127.0.0.1:1\nPort 5\n");
+  auto r = Dfc(work / "bad.conf", {"list"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("bad.conf:2: unknown key 'Port'") != std::string::npos);
+  r = Dfc(work / "absent.conf", {"list"});
+  CHECK(r.exit_code == 2);
+}
+
+TEST_CASE("a degraded dfc put warns on stderr and still succeeds") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  TempDir work;
+  WriteFile(work / "d.txt", "degraded but stored");
+  cluster.Kill(1);
+  auto r = Dfc(conf, {"put", work / "d.txt"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.find("degraded") != std::string::npos);
+  CHECK(r.seconds < 20);
+  r = Dfc(conf, {"get", "d.txt", "-o", work / "d.back"});
+  CHECK(r.exit_code == 0);
+  CHECK(ReadFile(work / "d.back") == "degraded but stored");
+}
+
+}  // namespace
+}  // namespace dfs::testing

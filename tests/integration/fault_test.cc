@@ -1,0 +1,148 @@
+// Integration: servers killed, stopped (SIGSTOP), never started, and back
+// again. Bounds on elapsed time here only catch hangs; they are generous.
+#include <chrono>
+#include <filesystem>
+
+#include "tests/integration/helpers.h"
+
+namespace dfs::testing {
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+TEST_CASE("with any one server killed, put, get and list still work and a put says degraded") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string before = RandomBytes(700000, 11);
+  REQUIRE(PutBytes(*c, "before.bin", before).ok());
+  for (int down = 0; down < 4; ++down) {
+    CAPTURE(down);
+    cluster.Kill(down);
+    auto t0 = std::chrono::steady_clock::now();
+    auto got = GetBytes(*c, "before.bin");
+    REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+    CHECK(*got == before);
+    const std::string name = "during" + std::to_string(down) + ".bin";
+    const std::string content = RandomBytes(300000 + static_cast<size_t>(down), 20 + down);
+    auto put = PutBytes(*c, name, content);
+    REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+    CHECK(put->degraded);
+    CHECK_FALSE(put->notes.empty());
+    CHECK(*GetBytes(*c, name) == content);
+    auto listing = c->List("");
+    REQUIRE(listing.ok());
+    CHECK(listing->unreachable == std::vector<int>{down});
+    for (const auto& e : listing->entries) CHECK_MESSAGE(e.complete(), e.name);
+    CHECK(Seconds(t0) < 20);
+    cluster.Restart(down);
+  }
+}
+
+TEST_CASE("a server that was never started costs nothing after the first try") {
+  Cluster cluster;
+  cluster.Kill(2);
+  auto c = MakeClient(cluster);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(PutBytes(*c, "f" + std::to_string(i), "data " + std::to_string(i)).ok());
+    CHECK(*GetBytes(*c, "f" + std::to_string(i)) == "data " + std::to_string(i));
+  }
+  CHECK(Seconds(t0) < 15);
+}
+
+TEST_CASE("a stopped (SIGSTOP) server never hangs put, get or list") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string content = RandomBytes(2 * 1024 * 1024, 3);
+  REQUIRE(PutBytes(*c, "x.bin", content).ok());
+  cluster.Pause(1);
+  auto t0 = std::chrono::steady_clock::now();
+  auto got = GetBytes(*c, "x.bin");
+  REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  CHECK(*got == content);
+  auto put = PutBytes(*c, "y.bin", "written while DFS2 is stopped");
+  REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+  CHECK(put->degraded);
+  auto listing = c->List("");
+  REQUIRE(listing.ok());
+  CHECK(listing->entries.size() == 2);
+  CHECK(Seconds(t0) < 20);
+  cluster.Resume(1);
+}
+
+TEST_CASE("two adjacent servers down mark files incomplete and get says so") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  REQUIRE(PutBytes(*c, "a.txt", "some content that spans all four pieces").ok());
+  cluster.Kill(0);
+  cluster.Kill(1);
+  auto listing = c->List("");
+  REQUIRE(listing.ok());
+  REQUIRE(listing->entries.size() == 1);
+  CHECK_FALSE(listing->entries[0].complete());
+  auto got = GetBytes(*c, "a.txt");
+  REQUIRE_FALSE(got.ok());
+  CHECK(got.status().code() == Code::kIncomplete);
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  auto list = Dfc(conf, {"list"});
+  CHECK(list.exit_code == 0);
+  CHECK(list.out == "a.txt [incomplete]\n");
+  TempDir out;
+  auto get = Dfc(conf, {"get", "a.txt"}, out.path());
+  CHECK(get.exit_code != 0);
+  CHECK(get.err == "File is incomplete.\n");
+  CHECK_FALSE(std::filesystem::exists(out / "a.txt"));
+  // A put that cannot place every piece fails and leaves the old version.
+  auto put = PutBytes(*c, "a.txt", "new");
+  CHECK_FALSE(put.ok());
+  cluster.Restart(0);
+  cluster.Restart(1);
+  c = MakeClient(cluster);
+  CHECK(*GetBytes(*c, "a.txt") == "some content that spans all four pieces");
+}
+
+TEST_CASE("heal re-copies pieces missed while a server was down and drops stale ones") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  REQUIRE(PutBytes(*c, "old.txt", "will be replaced").ok());
+  REQUIRE(PutBytes(*c, "gone.txt", "will be deleted").ok());
+  cluster.Kill(3);
+  REQUIRE(PutBytes(*c, "old.txt", "replaced while DFS4 was down").ok());
+  REQUIRE(c->Unlink("gone.txt").ok());
+  REQUIRE(PutBytes(*c, "new.txt", "born while DFS4 was down").ok());
+  cluster.Restart(3);
+  c = MakeClient(cluster);
+  // DFS4 came back with stale pieces: readers still see the newest versions.
+  CHECK(*GetBytes(*c, "old.txt") == "replaced while DFS4 was down");
+  CHECK(c->Stat("gone.txt").status().code() == Code::kNotFound);
+  auto report = c->Heal("");
+  REQUIRE(report.ok());
+  CHECK(report->pieces_copied >= 2);
+  CHECK(report->unrepairable == 0);
+  // Now any single server can go and every file is still whole.
+  for (int down = 0; down < 4; ++down) {
+    CAPTURE(down);
+    cluster.Kill(down);
+    auto fresh = MakeClient(cluster);
+    CHECK(*GetBytes(*fresh, "old.txt") == "replaced while DFS4 was down");
+    CHECK(*GetBytes(*fresh, "new.txt") == "born while DFS4 was down");
+    CHECK(fresh->Stat("gone.txt").status().code() == Code::kNotFound);
+    cluster.Restart(down);
+  }
+}
+
+TEST_CASE("a server stops gracefully on SIGTERM and comes back with its data") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  REQUIRE(PutBytes(*c, "keep.txt", "persisted").ok());
+  CHECK(cluster.TerminateStatus(0) == 0);
+  cluster.Restart(0);
+  cluster.Kill(1);  // DFS1 must now serve its pieces again
+  auto fresh = MakeClient(cluster);
+  CHECK(*GetBytes(*fresh, "keep.txt") == "persisted");
+}
+
+}  // namespace
+}  // namespace dfs::testing

@@ -1,0 +1,247 @@
+// Integration: round trips, on-disk placement and encryption against four
+// real dfs_server processes.
+#include <dirent.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "shared/crypto/crypto.h"
+#include "shared/format/piece_header.h"
+#include "shared/placement/placement.h"
+#include "tests/integration/helpers.h"
+
+namespace dfs::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+int PlacementResidue(const std::string& content) {
+  Md5 md5;
+  md5.Update(content.data(), content.size());
+  return ResidueOf(md5.Final(), 4);
+}
+
+// Piece indexes stored for `name` in `dir` (names like ".name.K").
+std::vector<int> PiecesOnDisk(const std::string& dir, const std::string& name) {
+  std::vector<int> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string n;
+    int k = 0;
+    if (ParsePieceFileName(e.path().filename().string(), &n, &k) && n == name && k > 0)
+      out.push_back(k);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_CASE("files of 0, 1, 3, 5 bytes, text and several MiB of random bytes round-trip exactly") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"empty", ""},
+      {"one", "x"},
+      {"three", "abc"},
+      {"five", "hello"},
+      {"text.txt", "The quick brown fox jumps over the lazy dog.\nSecond line\n"},
+      {"random.bin", RandomBytes(5 * 1024 * 1024 + 7, 42)},
+      {"chunk-edge.bin", RandomBytes(4 * 65536, 7)},
+  };
+  for (const auto& [name, content] : cases) {
+    CAPTURE(name);
+    auto put = PutBytes(*c, name, content);
+    REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+    CHECK_FALSE(put->degraded);
+    auto got = GetBytes(*c, name);
+    REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+    CHECK(*got == content);
+    auto st = c->Stat(name);
+    REQUIRE(st.ok());
+    CHECK(st->file.size() == content.size());
+  }
+  auto listing = c->List("");
+  REQUIRE(listing.ok());
+  CHECK(listing->entries.size() == cases.size());
+}
+
+TEST_CASE("pieces lie on disk exactly where Table 1 puts them") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  // Enough different contents to hit every residue x = 0..3.
+  std::vector<bool> seen(4, false);
+  for (int i = 0; i < 40 && std::count(seen.begin(), seen.end(), true) < 4; ++i) {
+    const std::string content = "content number " + std::to_string(i);
+    const int x = PlacementResidue(content);
+    if (seen[x]) continue;
+    seen[x] = true;
+    const std::string name = "file" + std::to_string(i) + ".txt";
+    REQUIRE(PutBytes(*c, name, content).ok());
+    CAPTURE(x);
+    for (int server = 1; server <= 4; ++server) {
+      CAPTURE(server);
+      auto expected = PiecesOnServer(Scheme{}, x, server);
+      std::sort(expected.begin(), expected.end());
+      CHECK(PiecesOnDisk(cluster.server_dir(server - 1) + "/Alice", name) == expected);
+      // Each piece file carries a header naming its piece and x.
+      for (int k : expected) {
+        std::string raw = ReadFile(cluster.server_dir(server - 1) + "/Alice/" + PieceFileName(name, k));
+        auto h = PieceHeader::Decode(raw);
+        REQUIRE(h.ok());
+        CHECK(h->piece == k);
+        CHECK(h->x == x);
+        CHECK(h->file_size == content.size());
+      }
+    }
+  }
+  CHECK(std::count(seen.begin(), seen.end(), true) == 4);
+}
+
+TEST_CASE("no plaintext reaches a server's disk") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  std::string marker = "TOP-SECRET-MARKER-0123456789";
+  std::string content;
+  for (int i = 0; i < 2000; ++i) content += marker;
+  REQUIRE(PutBytes(*c, "secret.txt", content).ok());
+  for (int s = 0; s < 4; ++s) {
+    for (const auto& e : fs::recursive_directory_iterator(cluster.server_dir(s))) {
+      if (!e.is_regular_file()) continue;
+      std::string bytes = ReadFile(e.path().string());
+      CHECK_MESSAGE(bytes.find("TOP-SECRET") == std::string::npos, e.path().string());
+    }
+  }
+}
+
+TEST_CASE("subfolders hold files and list with a trailing slash marker") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  REQUIRE(c->Mkdir("docs").ok());
+  REQUIRE(c->Mkdir("docs/deep").ok());
+  CHECK(c->Mkdir("docs").code() == Code::kExists);
+  CHECK(c->Mkdir("missing/child").code() == Code::kNotFound);
+  REQUIRE(PutBytes(*c, "docs/a.txt", "in docs").ok());
+  REQUIRE(PutBytes(*c, "docs/deep/b.txt", "deeper").ok());
+  auto root = c->List("");
+  REQUIRE(root.ok());
+  REQUIRE(root->entries.size() == 1);
+  CHECK(root->entries[0].is_dir);
+  auto docs = c->List("docs/");
+  REQUIRE(docs.ok());
+  REQUIRE(docs->entries.size() == 2);
+  CHECK(docs->entries[0].name == "a.txt");
+  CHECK(docs->entries[1].name == "deep");
+  CHECK(docs->entries[1].is_dir);
+  CHECK(*GetBytes(*c, "docs/deep/b.txt") == "deeper");
+  CHECK(c->Rmdir("docs").code() == Code::kNotEmpty);
+  REQUIRE(c->Unlink("docs/deep/b.txt").ok());
+  REQUIRE(c->Rmdir("docs/deep").ok());
+  CHECK(c->Stat("docs/deep").status().code() == Code::kNotFound);
+}
+
+TEST_CASE("delete, rename and overwrite keep every reader on a whole version") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  REQUIRE(PutBytes(*c, "a", "first version").ok());
+  REQUIRE(PutBytes(*c, "a", "second, longer version").ok());
+  CHECK(*GetBytes(*c, "a") == "second, longer version");
+  REQUIRE(c->Rename("a", "b").ok());
+  CHECK(c->Stat("a").status().code() == Code::kNotFound);
+  CHECK(*GetBytes(*c, "b") == "second, longer version");
+  REQUIRE(PutBytes(*c, "c", "other").ok());
+  REQUIRE(c->Rename("c", "b").ok());  // over an existing file
+  CHECK(*GetBytes(*c, "b") == "other");
+  REQUIRE(c->Unlink("b").ok());
+  CHECK(c->Stat("b").status().code() == Code::kNotFound);
+  CHECK(c->List("")->entries.empty());
+}
+
+TEST_CASE("Bob sees none of Alice's files") {
+  Cluster cluster;
+  auto alice = MakeClient(cluster);
+  auto bob = MakeClient(cluster, "Bob", "BobPassword");
+  REQUIRE(PutBytes(*alice, "diary.txt", "dear diary").ok());
+  REQUIRE(PutBytes(*bob, "notes.txt", "bob's").ok());
+  auto bl = bob->List("");
+  REQUIRE(bl.ok());
+  REQUIRE(bl->entries.size() == 1);
+  CHECK(bl->entries[0].name == "notes.txt");
+  CHECK(bob->Stat("diary.txt").status().code() == Code::kNotFound);
+  CHECK(!GetBytes(*bob, "diary.txt").ok());
+  CHECK(fs::exists(cluster.server_dir(0) + "/Bob"));
+  CHECK(fs::exists(cluster.server_dir(0) + "/Alice"));
+}
+
+TEST_CASE("two clients uploading at once both succeed and nobody sees a mixed file") {
+  Cluster cluster;
+  auto c1 = MakeClient(cluster);
+  auto c2 = MakeClient(cluster);
+  const std::string a = RandomBytes(3 * 1024 * 1024, 1), b = RandomBytes(3 * 1024 * 1024 + 1, 2);
+  for (int round = 0; round < 3; ++round) {
+    Status s1, s2, s3, s4;
+    std::thread t1([&] { s1 = PutBytes(*c1, "shared.bin", a).status(); s3 = PutBytes(*c1, "one.bin", a).status(); });
+    std::thread t2([&] { s2 = PutBytes(*c2, "shared.bin", b).status(); s4 = PutBytes(*c2, "two.bin", b).status(); });
+    t1.join();
+    t2.join();
+    REQUIRE(s1.ok());
+    REQUIRE(s2.ok());
+    REQUIRE(s3.ok());
+    REQUIRE(s4.ok());
+    auto got = GetBytes(*c1, "shared.bin");
+    REQUIRE(got.ok());
+    CHECK((*got == a || *got == b));
+    CHECK(*GetBytes(*c2, "one.bin") == a);
+    CHECK(*GetBytes(*c1, "two.bin") == b);
+  }
+}
+
+TEST_CASE("a whole-file get receives the file size plus small framing and tag overhead") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const size_t size = 8 * 1024 * 1024 + 3;
+  REQUIRE(PutBytes(*c, "big.bin", RandomBytes(size, 9)).ok());
+  auto entry = c->Stat("big.bin");
+  REQUIRE(entry.ok());
+  const uint64_t before = c->pool().traffic().received;
+  TempDir tmp;
+  UniqueFd fd(::open((tmp / "out").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  REQUIRE(c->Get(entry->file, fd.get()).ok());
+  const uint64_t received = c->pool().traffic().received - before;
+  // 16-byte tag per 64 KiB chunk (0.02 %) plus frame and reply headers.
+  CHECK(received >= size);
+  CHECK(received < size + size / 1000 + 16 * 1024);
+  MESSAGE("GET of " << size << " bytes received " << received << " bytes (ratio "
+                    << static_cast<double>(received) / static_cast<double>(size) << ")");
+}
+
+TEST_CASE("random reads fetch only the chunks they cover and return the right bytes") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string content = RandomBytes(3 * 1024 * 1024 + 11, 5);
+  REQUIRE(PutBytes(*c, "r.bin", content).ok());
+  auto entry = c->Stat("r.bin");
+  REQUIRE(entry.ok());
+  auto reader = c->Open(entry->file);
+  REQUIRE(reader.ok());
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 200; ++i) {
+    uint64_t off = rng() % (content.size() + 100);
+    size_t len = rng() % 300000;
+    std::string buf(len, '\0');
+    auto n = (*reader)->Read(off, len, buf.data());
+    REQUIRE(n.ok());
+    size_t expect = off >= content.size() ? 0 : std::min<size_t>(len, content.size() - off);
+    REQUIRE(*n == expect);
+    CHECK(buf.substr(0, *n) == content.substr(std::min<size_t>(off, content.size()), *n));
+  }
+  // A small read far into the file costs about one chunk, not the file.
+  auto fresh = c->Open(entry->file);
+  const uint64_t before = c->pool().traffic().received;
+  std::string small(100, '\0');
+  REQUIRE((*fresh)->Read(2 * 1024 * 1024, 100, small.data()).ok());
+  CHECK(c->pool().traffic().received - before < 2 * 65536);
+}
+
+}  // namespace
+}  // namespace dfs::testing
