@@ -80,8 +80,12 @@ Status Client::Ping() {
 
 Result<RawListing> Client::ListRaw(const std::string& dir) {
   using Entries = std::vector<ListEntry>;
-  auto results = ForEachServer<Entries>([&](int s) -> Result<Entries> {
-    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
+  std::vector<bool> skipped(static_cast<size_t>(pool_->size()));
+  for (int s = 0; s < pool_->size(); ++s) skipped[s] = !pool_->MaybeUp(s);
+  bool probing = false;
+  auto list_on = [&](int s) -> Result<Entries> {
+    if (probing && !skipped[s]) return Status::Unavailable("not probed");
+    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, probing));
     const Deadline deadline = DeadlineIn(options_.request_timeout);
     ListRequest req{dir};
     DFS_RETURN_IF_ERROR(lease.Check(lease->Send(MsgType::kList, EncodeMessage(req), deadline)));
@@ -93,7 +97,28 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
       for (auto& e : reply.entries) all.push_back(std::move(e));
       if (!reply.more) return all;
     }
-  });
+  };
+  auto results = ForEachServer<Entries>(list_on);
+  // Servers skipped for back-off may be back: ask them when otherwise some
+  // file would look incomplete.
+  if (std::find(skipped.begin(), skipped.end(), true) != skipped.end()) {
+    std::map<std::string, std::vector<Observed>> files;
+    for (size_t i = 0; i < results.size(); ++i)
+      if (results[i].ok())
+        for (const auto& e : *results[i])
+          if (!e.is_dir) files[e.name].push_back({static_cast<int>(i), e.header});
+    bool incomplete = false;
+    for (const auto& [name, seen] : files) {
+      FileVersion v = Resolve(dir, name, seen);
+      if (v.exists && !v.complete()) incomplete = true;
+    }
+    if (incomplete) {
+      probing = true;
+      auto again = ForEachServer<Entries>(list_on);
+      for (size_t i = 0; i < again.size(); ++i)
+        if (skipped[i]) results[i] = std::move(again[i]);
+    }
+  }
   int answered = 0;
   DFS_RETURN_IF_ERROR(FanOutStatus(*pool_, results, &answered));
 
@@ -153,31 +178,51 @@ Result<Entry> Client::Stat(std::string_view path) {
 }
 
 Result<Entry> Client::StatIn(const std::string& dir, const std::string& name) {
-  auto results = ForEachServer<StatReply>([&](int s) -> Result<StatReply> {
-    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
+  std::vector<bool> skipped(static_cast<size_t>(pool_->size()));
+  for (int s = 0; s < pool_->size(); ++s) skipped[s] = !pool_->MaybeUp(s);
+  bool probing = false;
+  auto stat_on = [&](int s) -> Result<StatReply> {
+    if (probing && !skipped[s]) return Status::Unavailable("not probed");
+    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, probing));
     return lease.Check(lease->Call<StatRequest, StatReply>(
         MsgType::kStat, StatRequest{dir, name}, DeadlineIn(options_.request_timeout)));
-  });
-  int answered = 0;
-  DFS_RETURN_IF_ERROR(FanOutStatus(*pool_, results, &answered));
-  Entry e;
-  e.name = name;
-  std::vector<Observed> seen;
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (!results[i].ok()) {
-      Code c = results[i].status().code();
-      // A server that lacks the parent folder simply holds nothing of it.
-      if (c != Code::kNotFound && c != Code::kNotDir && !IsNetworkFailure(results[i].status()))
-        return results[i].status();
-      continue;
+  };
+  auto results = ForEachServer<StatReply>(stat_on);
+  auto resolve = [&]() -> Result<Entry> {
+    int answered = 0;
+    DFS_RETURN_IF_ERROR(FanOutStatus(*pool_, results, &answered));
+    Entry e;
+    e.name = name;
+    std::vector<Observed> seen;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) {
+        Code c = results[i].status().code();
+        // A server that lacks the parent folder simply holds nothing of it.
+        if (c != Code::kNotFound && c != Code::kNotDir && !IsNetworkFailure(results[i].status()))
+          return results[i].status();
+        continue;
+      }
+      if (results[i]->is_dir) e.is_dir = true;
+      for (const auto& h : results[i]->pieces) seen.push_back({static_cast<int>(i), h});
     }
-    if (results[i]->is_dir) e.is_dir = true;
-    for (const auto& h : results[i]->pieces) seen.push_back({static_cast<int>(i), h});
+    if (e.is_dir) return e;
+    e.file = Resolve(dir, name, seen);
+    if (!e.file.exists)
+      return Status::NotFound("no such file or folder '" + JoinName(dir, name) + "'");
+    return e;
+  };
+  auto entry = resolve();
+  // A server skipped for back-off may be back and hold what is missing.
+  const bool any_skipped = std::find(skipped.begin(), skipped.end(), true) != skipped.end();
+  if (any_skipped && (entry.ok() ? !entry->is_dir && !entry->file.complete()
+                                 : IsNetworkFailure(entry.status()))) {
+    probing = true;
+    auto again = ForEachServer<StatReply>(stat_on);
+    for (size_t i = 0; i < again.size(); ++i)
+      if (skipped[i]) results[i] = std::move(again[i]);
+    entry = resolve();
   }
-  if (e.is_dir) return e;
-  e.file = Resolve(dir, name, seen);
-  if (!e.file.exists) return Status::NotFound("no such file or folder '" + JoinName(dir, name) + "'");
-  return e;
+  return entry;
 }
 
 Status Client::EnsureDirOn(int server, const std::string& dir) {

@@ -156,6 +156,9 @@ class Client {
   Status HealFile(const std::string& dir, const std::string& name,
                   const std::vector<Observed>& seen, bool all_up, HealReport* report);
   Status CopyPiece(const FileVersion& v, int piece, int from, int to);
+  // Copies each piece of `v` to every reachable placement server lacking it.
+  // Returns the number of pieces copied; failures are noted in `notes`.
+  int RepairPieces(const FileVersion& v, std::vector<std::string>* notes);
   Status Purge(int server, const PurgeRequest& req);
 
   ClientConfig config_;

@@ -117,9 +117,13 @@ void ServerPool::MarkDown(int server, const Status& why) {
   slots_[server]->idle.clear();
 }
 
-Result<Lease> ServerPool::Acquire(int server) {
+void ServerPool::ClearBackoff() {
+  for (auto& slot : slots_) slot->down_until_ms = 0;
+}
+
+Result<Lease> ServerPool::Acquire(int server, bool probe) {
   Slot& slot = *slots_[server];
-  if (!MaybeUp(server))
+  if (!probe && !MaybeUp(server))
     return Status::Unavailable(servers_[server].name + " is unavailable (retrying shortly)");
   {
     std::lock_guard lock(slot.mu);
@@ -136,6 +140,7 @@ Result<Lease> ServerPool::Acquire(int server) {
     if (conn.status().code() == Code::kAuthFailed) return conn.status();
     return s;
   }
+  slot.down_until_ms = 0;  // it answered: no longer in back-off
   return Lease(this, server, std::move(conn).value());
 }
 

@@ -111,11 +111,14 @@ class ServerPool {
   Traffic& traffic() { return traffic_; }
 
   // A pooled or new connection to `server` (0-based). kUnavailable at once
-  // while the server is in back-off.
-  Result<Lease> Acquire(int server);
+  // while the server is in back-off, unless `probe` (try it anyway: used when
+  // a skipped server is the only way to make a file whole).
+  Result<Lease> Acquire(int server, bool probe = false);
   // Whether the server is outside its back-off window.
   bool MaybeUp(int server) const;
   void MarkDown(int server, const Status& why);
+  // Forgets every back-off: the next request tries every server.
+  void ClearBackoff();
   void Release(int server, std::unique_ptr<Connection> conn);
 
  private:

@@ -14,6 +14,7 @@ namespace dfs::client {
 Result<HealReport> Client::Heal(std::string_view dir_in) {
   DFS_ASSIGN_OR_RETURN(std::string dir, NormalizeDir(dir_in));
   HealReport report;
+  pool_->ClearBackoff();  // an explicit repair tries every server now
   DFS_RETURN_IF_ERROR(HealDir(dir, &report));
   return report;
 }
@@ -99,6 +100,15 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
     for (int k : v.missing_pieces()) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
     report->notes.push_back(JoinName(dir, name) + ": incomplete, missing piece(s) " + missing);
   }
+  report->pieces_copied += RepairPieces(v, &report->notes);
+  purge.drop_tombstone = true;
+  for (int s : stale)
+    if (Purge(s, purge).ok()) ++report->stale_removed;
+  return Status::Ok();
+}
+
+int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes) {
+  int copied = 0;
   Scheme sc{v.newest.servers, v.newest.copies, v.newest.scheme};
   for (int k = 1; k <= v.pieces(); ++k) {
     const auto& holders = v.holders[static_cast<size_t>(k - 1)];
@@ -114,17 +124,14 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
         if (st.ok()) break;
       }
       if (st.ok()) {
-        ++report->pieces_copied;
-      } else {
-        report->notes.push_back(JoinName(dir, name) + ": piece " + std::to_string(k) + " to " +
-                                pool_->name(target) + ": " + st.ToString());
+        ++copied;
+      } else if (notes) {
+        notes->push_back(JoinName(v.dir, v.name) + ": piece " + std::to_string(k) + " to " +
+                         pool_->name(target) + ": " + st.ToString());
       }
     }
   }
-  purge.drop_tombstone = true;
-  for (int s : stale)
-    if (Purge(s, purge).ok()) ++report->stale_removed;
-  return Status::Ok();
+  return copied;
 }
 
 Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {

@@ -223,9 +223,17 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
       if (k >= 1 && k <= n) placed[k - 1].push_back(s);
   }
   for (int k = 1; k <= n; ++k) {
-    if (placed[k - 1].empty())
+    if (placed[k - 1].empty()) {
+      // Servers keep the newer of two concurrent uploads: if one beat ours,
+      // ours is simply superseded (last writer wins), not failed.
+      auto now = StatIn(dir, name);
+      if (now.ok() && !now->is_dir && base.stamp < now->file.newest.stamp) {
+        result->notes.push_back("superseded by a newer upload of the same name");
+        return Status::Ok();
+      }
       return Status::Unavailable("upload failed: piece " + std::to_string(k) +
                                  " could not be committed on any server");
+    }
     if (static_cast<int>(placed[k - 1].size()) < scheme_.copies) {
       result->degraded = true;
       std::string missing;
@@ -398,6 +406,12 @@ Status Client::Get(const FileVersion& v, int fd) {
   for (auto& t : threads) t.join();
   for (auto& s : results)
     if (!s.ok()) return s;
+  // Read repair: a server that missed this version while it was down gets
+  // its pieces back now (sealed bytes are copied; nothing is re-encrypted).
+  std::vector<std::string> notes;
+  if (int copied = RepairPieces(v, &notes); copied > 0)
+    Logger("client")->info("repaired {} piece(s) of '{}'", copied, v.name);
+  for (const auto& n : notes) Logger("client")->info("repair: {}", n);
   return Status::Ok();
 }
 
