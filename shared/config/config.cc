@@ -91,7 +91,8 @@ Result<ServerAddress> ParseHostPort(std::string_view text) {
   std::string_view port_text;
   if (!text.empty() && text.front() == '[') {
     size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+    if (close == std::string_view::npos || close == 1 || close + 1 >= text.size() ||
+        text[close + 1] != ':')
       return Status::Invalid("expected [IPv6]:PORT, got '" + std::string(text) + "'");
     addr.host = std::string(text.substr(1, close - 1));
     port_text = text.substr(close + 2);

@@ -278,7 +278,8 @@ class DecodeArchive {
     if (!d_->Raw(raw.data(), raw.size())) return;
     auto h = PieceHeader::Decode(raw);
     if (!h.ok()) {
-      error_ = h.status();
+      // On the wire a bad header is a malformed body (kProtocol), not kCorrupt data.
+      error_ = Status::Protocol("bad piece header: " + h.status().message());
       return;
     }
     v = *h;
