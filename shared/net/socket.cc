@@ -200,7 +200,7 @@ Status SendFrame(int fd, MsgType type, uint32_t request_id, std::string_view bod
     // One send for small frames: fewer syscalls and segments.
     char buf[kFrameHeaderBytes + 4096];
     std::memcpy(buf, header, kFrameHeaderBytes);
-    std::memcpy(buf + kFrameHeaderBytes, body.data(), body.size());
+    if (!body.empty()) std::memcpy(buf + kFrameHeaderBytes, body.data(), body.size());
     return SendAll(fd, buf, kFrameHeaderBytes + body.size(), deadline);
   }
   DFS_RETURN_IF_ERROR(SendAll(fd, header, kFrameHeaderBytes, deadline));

@@ -1,0 +1,334 @@
+// One connection of dfs_server: handshake, dispatch, piece streams.
+#include "dfs_server/session.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "shared/util/log.h"
+#include "shared/util/names.h"
+
+namespace dfs::server {
+namespace {
+
+spdlog::logger& Log() {
+  static const std::shared_ptr<spdlog::logger> logger = Logger("net");
+  return *logger;
+}
+
+// ListReply frames stay well under kMaxControlBody.
+constexpr size_t kListBatchBytes = 60 * 1024;
+// A kError sent just before closing must not hold the thread for long.
+constexpr Millis kFarewellTimeout{1000};
+
+// A username as it may appear in a log line: bounded and printable.
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (s.size() > 64) out += "...";
+  return out;
+}
+
+// Encoded size of one ListEntry (messages.h).
+size_t EncodedSize(const ListEntry& e) {
+  return 2 + e.name.size() + 1 + (e.is_dir ? 0 : kPieceHeaderBytes);
+}
+
+}  // namespace
+
+// ---- AuthKeys ----
+
+AuthKeys::AuthKeys() { RandomBytes(dummy_.data(), dummy_.size()); }
+
+Result<AuthKeys> AuthKeys::FromConfig(const ServerConfig& config, std::string_view origin) {
+  AuthKeys keys;
+  for (const auto& [user, secret] : config.users) {
+    auto key = AuthKeyFromSecret(user, secret);
+    if (!key.ok())
+      return Status::Invalid(std::string(origin) + ": user '" + user +
+                             "': " + key.status().message());
+    keys.keys_.emplace(user, *key);
+  }
+  return keys;
+}
+
+const Key& AuthKeys::KeyFor(std::string_view user, bool* known) const {
+  auto it = keys_.find(user);
+  *known = it != keys_.end();
+  return *known ? it->second : dummy_;
+}
+
+// ---- Session ----
+
+Session::Session(int fd, Store& store, const AuthKeys& keys, int stop_fd,
+                 const SessionOptions& options, std::string peer)
+    : fd_(fd),
+      store_(store),
+      keys_(keys),
+      stop_fd_(stop_fd),
+      options_(options),
+      peer_(std::move(peer)) {}
+
+void Session::Run() {
+  Frame frame;
+  for (;;) {
+    // A client that has not authenticated yet gets no more than one frame's
+    // time: unauthenticated sockets must not pile up against the limit.
+    const Millis wait = user_.empty() ? std::min(options_.idle_timeout, options_.io_timeout)
+                                      : options_.idle_timeout;
+    Status waited = WaitReadable(fd_, stop_fd_, wait);
+    if (!waited.ok()) {
+      Log().debug("{}: closing: {}", peer_, waited.ToString());
+      return;
+    }
+    Status got = RecvFrame(fd_, &frame, DeadlineIn(options_.io_timeout));
+    if (!got.ok()) {
+      if (got.code() == Code::kProtocol) {
+        Log().warn("{}: malformed frame, closing: {}", peer_, got.message());
+        (void)Violation(0, got);
+      } else {
+        Log().debug("{}: connection ended: {}", peer_, got.ToString());
+      }
+      return;
+    }
+    Status handled = user_.empty() ? Handshake(frame) : Dispatch(frame);
+    if (!handled.ok()) {
+      if (handled.code() == Code::kProtocol)
+        Log().warn("{}: protocol violation, closing: {}", peer_, handled.message());
+      else
+        Log().info("{}: closing: {}", peer_, handled.ToString());
+      return;
+    }
+  }
+}
+
+Status Session::Handshake(const Frame& f) {
+  const uint32_t id = f.header.request_id;
+  switch (f.type()) {
+    case MsgType::kHello: {
+      if (hello_seen_) return Violation(id, Status::Protocol("second hello"));
+      auto hello = DecodeMessage<HelloRequest>(f.body);
+      if (!hello.ok()) return Violation(id, hello.status());
+      hello_seen_ = true;
+      hello_user_ = std::move(hello->user);
+      client_nonce_ = hello->client_nonce;
+      RandomBytes(server_nonce_.data(), server_nonce_.size());
+      return Send(MsgType::kReply, id, Challenge{server_nonce_});
+    }
+    case MsgType::kProof: {
+      if (!hello_seen_) break;
+      auto proof = DecodeMessage<ProofRequest>(f.body);
+      if (!proof.ok()) return Violation(id, proof.status());
+      bool known = false;
+      const Key& key = keys_.KeyFor(hello_user_, &known);
+      const Key expected = ClientProof(key, client_nonce_, server_nonce_);
+      // Both checks always run: unknown user and wrong password look alike.
+      const bool match = SecureEqual(expected, proof->proof);
+      if (!known || !match) {
+        Log().info("{}: authentication failed for user '{}'", peer_, Printable(hello_user_));
+        Status failed = Status::AuthFailed(kAuthFailedMessage);
+        (void)SendFrame(fd_, MsgType::kError, id, EncodeError(failed),
+                        DeadlineIn(kFarewellTimeout));
+        return failed;
+      }
+      if (Status s = store_.EnsureUser(hello_user_); !s.ok()) {
+        Log().error("{}: cannot prepare the folder of user '{}': {}", peer_, hello_user_,
+                    s.ToString());
+        (void)SendError(id, s);
+        return s;
+      }
+      user_ = hello_user_;
+      Log().info("{}: user '{}' authenticated", peer_, user_);
+      return Send(MsgType::kReply, id, AuthOk{ServerProof(key, client_nonce_, server_nonce_)});
+    }
+    default:
+      break;
+  }
+  Status refused = Status::Permission("not authenticated");
+  (void)SendFrame(fd_, MsgType::kError, id, EncodeError(refused), DeadlineIn(kFarewellTimeout));
+  return refused;
+}
+
+Status Session::Dispatch(const Frame& f) {
+  Log().debug("{}: request type {} id {}", peer_, static_cast<int>(f.type()), f.header.request_id);
+  switch (f.type()) {
+    case MsgType::kPing:
+      return Simple<Empty>(f, [](const Empty&) { return Status::Ok(); });
+    case MsgType::kList:
+      return HandleList(f);
+    case MsgType::kStat:
+      return Simple<StatRequest>(
+          f, [&](const StatRequest& r) { return store_.Stat(user_, r.dir, r.name); });
+    case MsgType::kPutBegin:
+      return HandlePut(f);
+    case MsgType::kCommit:
+      return Simple<CommitRequest>(f, [&](const CommitRequest& r) -> Result<CommitReply> {
+        DFS_ASSIGN_OR_RETURN(auto committed, store_.Commit(user_, r.dir, r.name, r.cid, r.stamp));
+        return CommitReply{std::move(committed)};
+      });
+    case MsgType::kAbort:
+      return Simple<AbortRequest>(
+          f, [&](const AbortRequest& r) { return store_.Abort(user_, r.cid); });
+    case MsgType::kGet:
+      return HandleGet(f);
+    case MsgType::kDelete:
+      return Simple<DeleteRequest>(
+          f, [&](const DeleteRequest& r) { return store_.Delete(user_, r.dir, r.name, r.stamp); });
+    case MsgType::kMkdir:
+      return Simple<PathRequest>(f,
+                                 [&](const PathRequest& r) { return store_.Mkdir(user_, r.path); });
+    case MsgType::kRmdir:
+      return Simple<PathRequest>(f,
+                                 [&](const PathRequest& r) { return store_.Rmdir(user_, r.path); });
+    case MsgType::kRename:
+      return Simple<RenameRequest>(f, [&](const RenameRequest& r) {
+        return store_.Rename(user_, r.from_dir, r.from_name, r.to_dir, r.to_name, r.cid, r.stamp);
+      });
+    case MsgType::kRenameDir:
+      return Simple<RenameDirRequest>(
+          f, [&](const RenameDirRequest& r) { return store_.RenameDir(user_, r.from, r.to); });
+    case MsgType::kSetAttr:
+      return Simple<SetAttrRequest>(
+          f, [&](const SetAttrRequest& r) { return store_.SetAttr(user_, r); });
+    case MsgType::kStatFs:
+      return Simple<Empty>(f, [&](const Empty&) { return store_.StatFs(); });
+    case MsgType::kPurge:
+      return Simple<PurgeRequest>(f, [&](const PurgeRequest& r) {
+        return store_.Purge(user_, r.dir, r.name, r.keep_cid, r.keep, r.drop_tombstone);
+      });
+    default:
+      break;
+  }
+  return Violation(
+      f.header.request_id,
+      Status::Protocol("unexpected message type " + std::to_string(static_cast<int>(f.type()))));
+}
+
+Status Session::HandleList(const Frame& f) {
+  const uint32_t id = f.header.request_id;
+  auto req = DecodeMessage<ListRequest>(f.body);
+  if (!req.ok()) return Violation(id, req.status());
+  ListReply batch;
+  size_t batch_bytes = 5;  // more + entry count
+  Status net;              // a failed send: the connection is gone
+  Status listed = store_.List(user_, req->dir, [&](ListEntry&& entry) -> Status {
+    const size_t bytes = EncodedSize(entry);
+    if (!batch.entries.empty() && batch_bytes + bytes > kListBatchBytes) {
+      batch.more = true;
+      net = Send(MsgType::kReply, id, batch);
+      if (!net.ok()) return net;
+      batch.entries.clear();
+      batch_bytes = 5;
+    }
+    batch.entries.push_back(std::move(entry));
+    batch_bytes += bytes;
+    return Status::Ok();
+  });
+  if (!net.ok()) return net;
+  if (!listed.ok()) return SendError(id, listed);
+  batch.more = false;
+  return Send(MsgType::kReply, id, batch);
+}
+
+Status Session::HandlePut(const Frame& f) {
+  const uint32_t id = f.header.request_id;
+  auto req = DecodeMessage<PutBeginRequest>(f.body);
+  if (!req.ok()) return Violation(id, req.status());
+  auto staged = store_.BeginPut(user_, req->dir, req->name, req->header);
+  if (!staged.ok()) return SendError(id, staged.status());  // the client sends no data
+  DFS_RETURN_IF_ERROR(Send(MsgType::kReply, id, Empty{}));
+
+  // The client streams kData frames and a kDataEnd. A write error is kept
+  // and answered after kDataEnd, so the stream stays in step.
+  Status write_error;
+  Frame data;
+  for (;;) {
+    DFS_RETURN_IF_ERROR(RecvFrame(fd_, &data, DeadlineIn(options_.io_timeout)));
+    if (data.type() == MsgType::kData) {
+      if (!write_error.ok()) continue;
+      write_error = staged->Append(data.body);
+      if (!write_error.ok()) staged->Discard();
+      continue;
+    }
+    if (data.type() != MsgType::kDataEnd || !data.body.empty())
+      return Violation(id, Status::Protocol("expected piece data"));
+    break;
+  }
+  if (!write_error.ok()) {
+    Log().warn("{}: put of '{}' failed: {}", peer_, JoinName(req->dir, req->name),
+               write_error.ToString());
+    return SendError(id, write_error);
+  }
+  Status finished = staged->Finish();
+  if (!finished.ok()) {
+    staged->Discard();
+    return SendError(id, finished);
+  }
+  return Send(MsgType::kReply, id, Empty{});
+}
+
+Status Session::HandleGet(const Frame& f) {
+  const uint32_t id = f.header.request_id;
+  auto req = DecodeMessage<GetRequest>(f.body);
+  if (!req.ok()) return Violation(id, req.status());
+  auto reader =
+      store_.OpenPiece(user_, req->dir, req->name, req->piece, req->cid, req->offset, req->length);
+  if (!reader.ok()) return SendError(id, reader.status());
+  DFS_RETURN_IF_ERROR(
+      Send(MsgType::kReply, id, GetReply{reader->header(), reader->offset(), reader->length()}));
+
+  // One buffer of at most one data frame, for this request only.
+  uint64_t pos = reader->offset();
+  uint64_t left = reader->length();
+  std::string buffer(static_cast<size_t>(std::min<uint64_t>(left, kMaxDataBody)), '\0');
+  while (left > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(left, buffer.size()));
+    Status read = reader->ReadExact(pos, buffer.data(), n);
+    if (!read.ok()) {
+      // kError ends the stream; the connection stays usable.
+      Log().warn("{}: get of '{}' piece {} failed: {}", peer_, JoinName(req->dir, req->name),
+                 req->piece, read.ToString());
+      return SendError(id, read);
+    }
+    DFS_RETURN_IF_ERROR(SendFrame(fd_, MsgType::kData, id, std::string_view(buffer.data(), n),
+                                  DeadlineIn(options_.io_timeout)));
+    pos += n;
+    left -= n;
+  }
+  return SendFrame(fd_, MsgType::kDataEnd, id, "", DeadlineIn(options_.io_timeout));
+}
+
+template <typename Req, typename Fn>
+Status Session::Simple(const Frame& f, Fn&& fn) {
+  auto req = DecodeMessage<Req>(f.body);
+  if (!req.ok()) return Violation(f.header.request_id, req.status());
+  return Reply(f, fn(*req));
+}
+
+Status Session::Reply(const Frame& f, const Status& status) {
+  if (!status.ok()) return SendError(f.header.request_id, status);
+  return Send(MsgType::kReply, f.header.request_id, Empty{});
+}
+
+template <typename T>
+Status Session::Reply(const Frame& f, const Result<T>& result) {
+  if (!result.ok()) return SendError(f.header.request_id, result.status());
+  return Send(MsgType::kReply, f.header.request_id, *result);
+}
+
+template <typename T>
+Status Session::Send(MsgType type, uint32_t id, const T& msg) {
+  return SendMessage(fd_, type, id, msg, DeadlineIn(options_.io_timeout));
+}
+
+Status Session::SendError(uint32_t id, const Status& status) {
+  Log().debug("{}: request {} failed: {}", peer_, id, status.ToString());
+  return SendErrorFrame(fd_, id, status, DeadlineIn(options_.io_timeout));
+}
+
+Status Session::Violation(uint32_t id, Status why) {
+  Status reply = why.code() == Code::kProtocol ? why : Status::Protocol(why.message());
+  (void)SendFrame(fd_, MsgType::kError, id, EncodeError(reply), DeadlineIn(kFarewellTimeout));
+  return reply;
+}
+
+}  // namespace dfs::server

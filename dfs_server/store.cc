@@ -1,0 +1,802 @@
+// The storage engine: piece files, tombstones, staging and directories.
+#include "dfs_server/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <utility>
+
+#include "shared/crypto/crypto.h"
+#include "shared/util/log.h"
+#include "shared/util/names.h"
+
+namespace dfs::server {
+namespace {
+
+spdlog::logger& Log() {
+  static const std::shared_ptr<spdlog::logger> logger = Logger("store");
+  return *logger;
+}
+
+std::string Quoted(std::string_view dir, std::string_view name = {}) {
+  std::string path = name.empty() ? std::string(dir) : JoinName(dir, name);
+  return "'" + (path.empty() ? std::string("/") : path) + "'";
+}
+
+Status ValidateUser(std::string_view user) {
+  DFS_RETURN_IF_ERROR(ValidateName(user));
+  if (user.front() == '.') return Status::Invalid("a username cannot start with '.'");
+  return Status::Ok();
+}
+
+// A user-visible leaf name that would read as a piece file (".x.1") is
+// reserved: a directory under it would collide with the pieces of "x".
+Status CheckNotReserved(std::string_view leaf) {
+  std::string name;
+  int piece = 0;
+  if (ParsePieceFileName(leaf, &name, &piece))
+    return Status::Invalid("name '" + std::string(leaf) +
+                           "' is reserved (it reads as a piece file)");
+  return Status::Ok();
+}
+
+std::string RandomSuffix() {
+  uint8_t bytes[8];
+  RandomBytes(bytes, sizeof bytes);
+  return ToHex(bytes);
+}
+
+std::string StagedName(const Cid& cid, int piece) {
+  return ToHex(cid) + "." + std::to_string(piece);
+}
+
+Status WriteAll(int fd, const char* data, size_t n, std::string_view what) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return FromErrno(errno, what);
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status PwriteAll(int fd, const std::string& data, off_t offset, std::string_view what) {
+  const char* p = data.data();
+  size_t n = data.size();
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, offset);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return FromErrno(errno, what);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+    offset += w;
+  }
+  return Status::Ok();
+}
+
+Status Fsync(int fd, std::string_view what) {
+  if (::fsync(fd) != 0) return FromErrno(errno, what);
+  return Status::Ok();
+}
+
+UniqueFd OpenFileAt(int dir_fd, const std::string& file, int flags) {
+  return UniqueFd(::openat(dir_fd, file.c_str(), flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+}
+
+// Overwrites the header of an existing piece file in place and fsyncs it.
+Status RewriteHeader(int dir_fd, const std::string& file, const PieceHeader& header) {
+  UniqueFd fd = OpenFileAt(dir_fd, file, O_WRONLY);
+  if (!fd) return FromErrno(errno, "open " + file);
+  DFS_RETURN_IF_ERROR(PwriteAll(fd.get(), header.Encode(), 0, "rewrite header of " + file));
+  return Fsync(fd.get(), "fsync " + file);
+}
+
+// unlinkat() that treats a missing file as done.
+Status UnlinkIfExists(int dir_fd, const std::string& file) {
+  if (::unlinkat(dir_fd, file.c_str(), 0) != 0 && errno != ENOENT)
+    return FromErrno(errno, "unlink " + file);
+  return Status::Ok();
+}
+
+// Reads and checks the header of an open piece file stored in slot `slot`
+// (0 = tombstone). kCorrupt when it is not a well-formed header for the slot.
+Result<PieceHeader> ReadHeaderFd(int fd, int slot) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return FromErrno(errno, "fstat");
+  if (!S_ISREG(st.st_mode)) return Status::Corrupt("not a regular file");
+  char raw[kPieceHeaderBytes];
+  size_t got = 0;
+  while (got < sizeof raw) {
+    ssize_t r = ::pread(fd, raw + got, sizeof raw - got, static_cast<off_t>(got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return FromErrno(errno, "read piece header");
+    }
+    if (r == 0) return Status::Corrupt("file shorter than a piece header");
+    got += static_cast<size_t>(r);
+  }
+  DFS_ASSIGN_OR_RETURN(PieceHeader h, PieceHeader::Decode(std::string_view(raw, sizeof raw)));
+  if (slot == 0 ? !h.tombstone() : (h.tombstone() || h.piece != slot))
+    return Status::Corrupt("header does not match the file's piece number");
+  return h;
+}
+
+// The header of dir_fd/file, or nullopt if the file does not exist.
+Result<std::optional<PieceHeader>> ReadHeaderAt(int dir_fd, const std::string& file, int slot) {
+  UniqueFd fd = OpenFileAt(dir_fd, file, O_RDONLY);
+  if (!fd) {
+    if (errno == ENOENT) return std::optional<PieceHeader>();
+    if (errno == ELOOP) return Status::Corrupt("a symbolic link");
+    return FromErrno(errno, "open " + file);
+  }
+  DFS_ASSIGN_OR_RETURN(PieceHeader h, ReadHeaderFd(fd.get(), slot));
+  return std::optional<PieceHeader>(h);
+}
+
+// The headers of ".name.0" .. ".name.64" in one folder. Files with a corrupt
+// header are logged and treated as absent.
+struct NameFiles {
+  std::array<std::optional<PieceHeader>, kMaxPieceIndex + 1> at;
+
+  bool AnyPiece() const {
+    return std::any_of(at.begin() + 1, at.end(), [](const auto& h) { return h.has_value(); });
+  }
+  // Any header, to copy the scheme parameters from (nullptr if none).
+  const PieceHeader* AnyHeader() const {
+    for (const auto& h : at)
+      if (h) return &*h;
+    return nullptr;
+  }
+  bool TombstoneNewerThan(const Stamp& stamp) const { return at[0] && at[0]->stamp > stamp; }
+};
+
+Result<NameFiles> LoadName(int dir_fd, std::string_view name) {
+  NameFiles out;
+  for (int k = 0; k <= kMaxPieceIndex; ++k) {
+    std::string file = PieceFileName(name, k);
+    auto h = ReadHeaderAt(dir_fd, file, k);
+    if (!h.ok()) {
+      if (h.status().code() != Code::kCorrupt) return h.status();
+      Log().warn("ignoring {}: {}", file, h.status().message());
+      continue;
+    }
+    out.at[static_cast<size_t>(k)] = *h;
+  }
+  return out;
+}
+
+// Whether dir_fd/name exists and is a directory.
+Result<bool> IsDirAt(int dir_fd, std::string_view name) {
+  struct stat st {};
+  if (::fstatat(dir_fd, std::string(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return false;
+    return FromErrno(errno, "stat " + std::string(name));
+  }
+  return S_ISDIR(st.st_mode);
+}
+
+// A file in a staging folder that is removed on destruction unless released.
+class TempFile {
+ public:
+  TempFile(int dir_fd, std::string name) : dir_fd_(dir_fd), name_(std::move(name)) {}
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (armed_) ::unlinkat(dir_fd_, name_.c_str(), 0);
+  }
+  const std::string& name() const { return name_; }
+  void Release() { armed_ = false; }
+
+ private:
+  int dir_fd_;
+  std::string name_;
+  bool armed_ = true;
+};
+
+// Calls fn(name, d_type) for every entry of a directory but "." and "..".
+// d_type is resolved with fstatat when the file system does not report it.
+template <typename Fn>
+Status ForEachEntry(int dir_fd, Fn&& fn) {
+  int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return FromErrno(errno, "dup");
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(dup), ::closedir);
+  if (!dir) {
+    Status s = FromErrno(errno, "fdopendir");
+    ::close(dup);
+    return s;
+  }
+  ::rewinddir(dir.get());
+  for (;;) {
+    errno = 0;
+    const dirent* e = ::readdir(dir.get());
+    if (e == nullptr) {
+      if (errno != 0) return FromErrno(errno, "readdir");
+      return Status::Ok();
+    }
+    std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    unsigned char type = e->d_type;
+    if (type == DT_UNKNOWN) {
+      struct stat st {};
+      if (::fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // vanished
+      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+    }
+    DFS_RETURN_IF_ERROR(fn(name, type));
+  }
+}
+
+}  // namespace
+
+// ---- StagedPiece ----
+
+StagedPiece::StagedPiece(UniqueFd staging_dir, UniqueFd file, std::string part_name,
+                         std::string final_name, const PieceHeader& header)
+    : staging_dir_(std::move(staging_dir)),
+      file_(std::move(file)),
+      part_name_(std::move(part_name)),
+      final_name_(std::move(final_name)),
+      header_(header) {}
+
+StagedPiece::~StagedPiece() { Discard(); }
+
+Status StagedPiece::Append(std::string_view bytes) {
+  if (finished_ || !file_) return Status::Invalid("staged piece is closed");
+  if (bytes.size() > header_.sealed_size() - written_)
+    return Status::Invalid("piece length mismatch: more than the " +
+                           std::to_string(header_.sealed_size()) + " bytes of the header");
+  DFS_RETURN_IF_ERROR(WriteAll(file_.get(), bytes.data(), bytes.size(), "write staged piece"));
+  written_ += bytes.size();
+  return Status::Ok();
+}
+
+Status StagedPiece::Finish() {
+  if (finished_ || !file_) return Status::Invalid("staged piece is closed");
+  if (written_ != header_.sealed_size())
+    return Status::Invalid("piece length mismatch: got " + std::to_string(written_) + " of " +
+                           std::to_string(header_.sealed_size()) + " bytes");
+  DFS_RETURN_IF_ERROR(Fsync(file_.get(), "fsync staged piece"));
+  file_.Reset();
+  if (::renameat(staging_dir_.get(), part_name_.c_str(), staging_dir_.get(), final_name_.c_str()) !=
+      0)
+    return FromErrno(errno, "publish staged piece");
+  finished_ = true;
+  return Status::Ok();
+}
+
+void StagedPiece::Discard() {
+  file_.Reset();
+  if (!finished_ && staging_dir_.valid() && !part_name_.empty())
+    ::unlinkat(staging_dir_.get(), part_name_.c_str(), 0);
+  finished_ = true;
+}
+
+// ---- PieceReader ----
+
+Status PieceReader::ReadExact(uint64_t pos, char* out, size_t n) const {
+  auto offset = static_cast<off_t>(kPieceHeaderBytes + pos);
+  while (n > 0) {
+    ssize_t r = ::pread(file_.get(), out, n, offset);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return FromErrno(errno, "read piece");
+    }
+    if (r == 0) return Status::Corrupt("piece file is shorter than its header says");
+    out += r;
+    n -= static_cast<size_t>(r);
+    offset += r;
+  }
+  return Status::Ok();
+}
+
+// ---- Store ----
+
+class Store::NameLock {
+ public:
+  NameLock(Store& store, size_t stripe) : first_(store.stripes_[stripe]) {}
+  NameLock(Store& store, size_t a, size_t b) {
+    if (a > b) std::swap(a, b);
+    first_ = std::unique_lock(store.stripes_[a]);
+    if (b != a) second_ = std::unique_lock(store.stripes_[b]);
+  }
+
+ private:
+  std::unique_lock<std::mutex> first_;
+  std::unique_lock<std::mutex> second_;
+};
+
+Store::Store(PrivateTag, std::string root, UniqueFd root_fd, UniqueFd staging_fd)
+    : root_(std::move(root)), root_fd_(std::move(root_fd)), staging_fd_(std::move(staging_fd)) {}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& root) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return FromErrno(ec.value(), "cannot create " + root);
+  UniqueFd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd) return FromErrno(errno, "cannot open " + root);
+  if (::mkdirat(root_fd.get(), ".staging", 0700) != 0 && errno != EEXIST)
+    return FromErrno(errno, "cannot create " + root + "/.staging");
+  UniqueFd staging_fd(::openat(root_fd.get(), ".staging", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!staging_fd) return FromErrno(errno, "cannot open " + root + "/.staging");
+
+  // Leftovers of a crash: partial uploads, uncommitted pieces, temp files.
+  const fs::path staging = fs::path(root) / ".staging";
+  size_t removed = 0;
+  for (fs::directory_iterator it(staging, ec), end; !ec && it != end; it.increment(ec)) {
+    removed += static_cast<size_t>(fs::remove_all(it->path(), ec));
+    if (ec) return FromErrno(ec.value(), "cannot clean " + it->path().string());
+  }
+  if (ec) return FromErrno(ec.value(), "cannot clean " + staging.string());
+  if (removed > 0) Log().info("removed {} leftover files from {}", removed, staging.string());
+
+  return std::make_unique<Store>(PrivateTag(), root, std::move(root_fd), std::move(staging_fd));
+}
+
+Result<UniqueFd> Store::OpenUserDir(std::string_view user, std::string_view dir) {
+  DFS_RETURN_IF_ERROR(ValidateUser(user));
+  std::string path(user);
+  if (!dir.empty()) path += "/" + std::string(dir);
+  UniqueFd fd(::openat(root_fd_.get(), path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd) return fd;
+  if (errno == ENOENT) return Status::NotFound("no such directory " + Quoted(dir));
+  if (errno == ENOTDIR) return Status::NotDir("not a directory: " + Quoted(dir));
+  return FromErrno(errno, "open directory " + Quoted(dir));
+}
+
+Result<UniqueFd> Store::OpenStagingDir(std::string_view user) {
+  DFS_RETURN_IF_ERROR(ValidateUser(user));
+  const std::string name(user);
+  for (int attempt = 0;; ++attempt) {
+    UniqueFd fd(::openat(staging_fd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd) return fd;
+    if (errno != ENOENT || attempt > 0) return FromErrno(errno, "open staging folder");
+    if (::mkdirat(staging_fd_.get(), name.c_str(), 0700) != 0 && errno != EEXIST)
+      return FromErrno(errno, "create staging folder");
+  }
+}
+
+size_t Store::StripeOf(std::string_view user, std::string_view dir, std::string_view name) const {
+  std::string key;
+  key.reserve(user.size() + dir.size() + name.size() + 2);
+  key.append(user).append("/").append(dir).append("/").append(name);
+  return std::hash<std::string>{}(key) % kStripes;
+}
+
+Status Store::EnsureUser(std::string_view user) {
+  DFS_RETURN_IF_ERROR(ValidateUser(user));
+  const std::string name(user);
+  if (::mkdirat(root_fd_.get(), name.c_str(), 0700) != 0 && errno != EEXIST)
+    return FromErrno(errno, "create user folder");
+  DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+  return Status::Ok();
+}
+
+Status Store::List(std::string_view user, std::string_view dir,
+                   const std::function<Status(ListEntry&&)>& sink) {
+  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+  return ForEachEntry(dfd.get(), [&](std::string_view file, unsigned char type) -> Status {
+    ListEntry entry;
+    if (type == DT_DIR) {
+      entry.name = std::string(file);
+      entry.is_dir = true;
+      return sink(std::move(entry));
+    }
+    int piece = 0;
+    if (type != DT_REG || !ParsePieceFileName(file, &entry.name, &piece)) return Status::Ok();
+    auto h = ReadHeaderAt(dfd.get(), std::string(file), piece);
+    if (!h.ok()) {
+      Log().warn("list {}: skipping {}: {}", Quoted(d), file, h.status().ToString());
+      return Status::Ok();
+    }
+    if (!h->has_value()) return Status::Ok();  // removed meanwhile
+    entry.header = **h;
+    return sink(std::move(entry));
+  });
+}
+
+Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::string_view name) {
+  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+  StatReply reply;
+  DFS_ASSIGN_OR_RETURN(reply.is_dir, IsDirAt(dfd.get(), name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name));
+  for (const auto& h : files.at)
+    if (h) reply.pieces.push_back(*h);
+  if (!reply.is_dir && reply.pieces.empty())
+    return Status::NotFound("no such file " + Quoted(d, name));
+  return reply;
+}
+
+Result<StagedPiece> Store::BeginPut(std::string_view user, std::string_view dir,
+                                    std::string_view name, const PieceHeader& header) {
+  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  if (header.kind != PieceKind::kPiece) return Status::Invalid("a put needs a piece header");
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+  DFS_ASSIGN_OR_RETURN(bool is_dir, IsDirAt(dfd.get(), name));
+  if (is_dir) return Status::IsDir(Quoted(d, name) + " is a directory");
+  DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+
+  std::string final_name = StagedName(header.cid, header.piece);
+  std::string part_name = final_name + ".part-" + RandomSuffix();
+  UniqueFd file(
+      ::openat(staging.get(), part_name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!file) return FromErrno(errno, "create staged piece");
+  StagedPiece piece(std::move(staging), std::move(file), std::move(part_name),
+                    std::move(final_name), header);
+  const std::string raw = header.Encode();
+  DFS_RETURN_IF_ERROR(WriteAll(piece.file_.get(), raw.data(), raw.size(), "write staged piece"));
+  return piece;
+}
+
+Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_view dir,
+                                           std::string_view name, const Cid& cid,
+                                           const Stamp& stamp) {
+  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+  DFS_ASSIGN_OR_RETURN(bool is_dir, IsDirAt(dfd.get(), name));
+  if (is_dir) return Status::IsDir(Quoted(d, name) + " is a directory");
+  DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+
+  struct Staged {
+    int piece;
+    PieceHeader header;
+    std::string file;
+  };
+  std::vector<Staged> staged;
+  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+    std::string file = StagedName(cid, k);
+    DFS_ASSIGN_OR_RETURN(auto h, ReadHeaderAt(staging.get(), file, k));
+    if (!h) continue;
+    if (h->cid != cid) return Status::Corrupt("staged piece " + file + " holds other content");
+    if (h->stamp != stamp)
+      return Status::Invalid("staged piece " + std::to_string(k) +
+                             " was uploaded with another stamp");
+    staged.push_back({k, *h, std::move(file)});
+  }
+
+  NameLock lock(*this, StripeOf(user, d, name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name));
+  std::array<bool, kMaxPieceIndex + 1> fresh{};
+  for (const Staged& s : staged) {
+    auto& existing = files.at[static_cast<size_t>(s.piece)];
+    if (files.TombstoneNewerThan(stamp) || (existing && existing->stamp > stamp)) {
+      Log().debug("commit {}: piece {} lost to a newer version", Quoted(d, name), s.piece);
+      DFS_RETURN_IF_ERROR(UnlinkIfExists(staging.get(), s.file));
+      continue;
+    }
+    const std::string target = PieceFileName(name, s.piece);
+    if (::renameat(staging.get(), s.file.c_str(), dfd.get(), target.c_str()) != 0)
+      return FromErrno(errno, "commit " + target);
+    existing = s.header;
+    fresh[static_cast<size_t>(s.piece)] = true;
+  }
+  if (!staged.empty()) DFS_RETURN_IF_ERROR(Fsync(dfd.get(), "fsync directory"));
+
+  // Older versions of this name give way.
+  for (int j = 1; j <= kMaxPieceIndex; ++j) {
+    auto& h = files.at[static_cast<size_t>(j)];
+    if (fresh[static_cast<size_t>(j)] || !h || h->stamp >= stamp || h->cid == cid) continue;
+    DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, j)));
+    h.reset();
+  }
+  if (files.at[0] && files.at[0]->stamp < stamp) {
+    DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, 0)));
+    files.at[0].reset();
+  }
+
+  std::vector<uint8_t> committed;
+  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+    const auto& h = files.at[static_cast<size_t>(k)];
+    if (h && h->cid == cid) committed.push_back(static_cast<uint8_t>(k));
+  }
+  if (staged.empty() && committed.empty())
+    return Status::NotFound("nothing staged for " + Quoted(d, name));
+  return committed;
+}
+
+Status Store::Abort(std::string_view user, const Cid& cid) {
+  DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+  const std::string prefix = ToHex(cid) + ".";
+  std::vector<std::string> doomed;
+  DFS_RETURN_IF_ERROR(ForEachEntry(staging.get(), [&](std::string_view file, unsigned char) {
+    if (file.substr(0, prefix.size()) == prefix) doomed.emplace_back(file);
+    return Status::Ok();
+  }));
+  for (const auto& file : doomed) DFS_RETURN_IF_ERROR(UnlinkIfExists(staging.get(), file));
+  return Status::Ok();
+}
+
+Result<PieceReader> Store::OpenPiece(std::string_view user, std::string_view dir,
+                                     std::string_view name, int piece, const Cid& cid,
+                                     uint64_t offset, uint64_t length) {
+  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  if (piece < 1 || piece > kMaxPieceIndex)
+    return Status::Invalid("piece index " + std::to_string(piece) + " out of range");
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+  PieceReader reader;
+  reader.file_ = OpenFileAt(dfd.get(), PieceFileName(name, piece), O_RDONLY);
+  if (!reader.file_) {
+    if (errno == ENOENT)
+      return Status::NotFound("no piece " + std::to_string(piece) + " of " + Quoted(d, name));
+    return FromErrno(errno, "open piece of " + Quoted(d, name));
+  }
+  DFS_ASSIGN_OR_RETURN(reader.header_, ReadHeaderFd(reader.file_.get(), piece));
+  if (reader.header_.cid != cid) return Status::Stale("piece holds other content");
+  const uint64_t sealed = reader.header_.sealed_size();
+  reader.offset_ = std::min(offset, sealed);
+  reader.length_ = std::min(length, sealed - reader.offset_);
+  return reader;
+}
+
+Status Store::WriteTombstone(int staging_fd, int dir_fd, std::string_view name, const Stamp& stamp,
+                             const PieceHeader* like) {
+  PieceHeader t;
+  t.kind = PieceKind::kTombstone;
+  if (like != nullptr) {
+    t.scheme = like->scheme;
+    t.servers = like->servers;
+    t.copies = like->copies;
+  }
+  t.piece = 0;
+  t.stamp = stamp;
+  t.mtime_ns = static_cast<int64_t>(stamp.time_ns);
+  t.mode = 0;
+  const std::string raw = t.Encode();
+
+  TempFile temp(staging_fd, "~" + RandomSuffix());
+  {
+    UniqueFd fd(
+        ::openat(staging_fd, temp.name().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd) return FromErrno(errno, "create tombstone");
+    DFS_RETURN_IF_ERROR(WriteAll(fd.get(), raw.data(), raw.size(), "write tombstone"));
+    DFS_RETURN_IF_ERROR(Fsync(fd.get(), "fsync tombstone"));
+  }
+  const std::string target = PieceFileName(name, 0);
+  if (::renameat(staging_fd, temp.name().c_str(), dir_fd, target.c_str()) != 0)
+    return FromErrno(errno, "place tombstone " + target);
+  temp.Release();
+  return Fsync(dir_fd, "fsync directory");
+}
+
+Status Store::Delete(std::string_view user, std::string_view dir, std::string_view name,
+                     const Stamp& stamp) {
+  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+  DFS_ASSIGN_OR_RETURN(bool is_dir, IsDirAt(dfd.get(), name));
+  if (is_dir) return Status::IsDir(Quoted(d, name) + " is a directory");
+  DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+
+  NameLock lock(*this, StripeOf(user, d, name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name));
+  for (const auto& h : files.at) {
+    if (h && h->stamp > stamp) {
+      Log().debug("delete {}: a newer version wins", Quoted(d, name));
+      return Status::Ok();
+    }
+  }
+  DFS_RETURN_IF_ERROR(WriteTombstone(staging.get(), dfd.get(), name, stamp, files.AnyHeader()));
+  for (int k = 1; k <= kMaxPieceIndex; ++k)
+    DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, k)));
+  return Status::Ok();
+}
+
+Status Store::Mkdir(std::string_view user, std::string_view path) {
+  DFS_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
+  if (parts.empty()) return Status::Exists("the root folder exists");
+  const std::string leaf = parts.back();
+  parts.pop_back();
+  const std::string parent = JoinPath(parts);
+  DFS_RETURN_IF_ERROR(CheckNotReserved(leaf));
+  DFS_ASSIGN_OR_RETURN(UniqueFd pfd, OpenUserDir(user, parent));
+  if (::mkdirat(pfd.get(), leaf.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return Status::Exists(Quoted(parent, leaf) + " exists");
+    return FromErrno(errno, "mkdir " + Quoted(parent, leaf));
+  }
+  return Fsync(pfd.get(), "fsync directory");
+}
+
+Status Store::Rmdir(std::string_view user, std::string_view path) {
+  DFS_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
+  if (parts.empty()) return Status::Invalid("cannot remove the root folder");
+  const std::string leaf = parts.back();
+  parts.pop_back();
+  const std::string parent = JoinPath(parts);
+  const std::string shown = Quoted(parent, leaf);
+  DFS_ASSIGN_OR_RETURN(UniqueFd pfd, OpenUserDir(user, parent));
+  UniqueFd fd(::openat(pfd.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    const int err = errno;
+    if (err == ENOTDIR || err == ELOOP) return Status::NotDir(shown + " is not a directory");
+    if (err != ENOENT) return FromErrno(err, "open " + shown);
+    // A file of that name is stored as pieces: rmdir of a file is kNotDir.
+    DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(pfd.get(), leaf));
+    if (files.AnyPiece()) return Status::NotDir(shown + " is not a directory");
+    return Status::NotFound("no such directory " + shown);
+  }
+  std::vector<std::string> pieces;
+  DFS_RETURN_IF_ERROR(ForEachEntry(fd.get(), [&](std::string_view file, unsigned char type) {
+    std::string name;
+    int k = 0;
+    if (type == DT_REG && ParsePieceFileName(file, &name, &k)) {
+      pieces.emplace_back(file);
+      return Status::Ok();
+    }
+    return Status::NotEmpty("directory " + shown + " is not empty");
+  }));
+  for (const auto& file : pieces) DFS_RETURN_IF_ERROR(UnlinkIfExists(fd.get(), file));
+  if (::unlinkat(pfd.get(), leaf.c_str(), AT_REMOVEDIR) != 0) {
+    if (errno == EEXIST || errno == ENOTEMPTY)
+      return Status::NotEmpty("directory " + shown + " is not empty");
+    return FromErrno(errno, "rmdir " + shown);
+  }
+  return Fsync(pfd.get(), "fsync directory");
+}
+
+Status Store::Rename(std::string_view user, std::string_view from_dir, std::string_view from_name,
+                     std::string_view to_dir, std::string_view to_name, const Cid& cid,
+                     const Stamp& stamp) {
+  DFS_ASSIGN_OR_RETURN(std::string fd_path, NormalizeDir(from_dir));
+  DFS_ASSIGN_OR_RETURN(std::string td_path, NormalizeDir(to_dir));
+  DFS_RETURN_IF_ERROR(ValidateName(from_name));
+  DFS_RETURN_IF_ERROR(ValidateName(to_name));
+  if (fd_path == td_path && from_name == to_name) return Status::Ok();
+  DFS_ASSIGN_OR_RETURN(UniqueFd from_fd, OpenUserDir(user, fd_path));
+  DFS_ASSIGN_OR_RETURN(UniqueFd to_fd, OpenUserDir(user, td_path));
+  DFS_ASSIGN_OR_RETURN(bool from_is_dir, IsDirAt(from_fd.get(), from_name));
+  if (from_is_dir) return Status::IsDir(Quoted(fd_path, from_name) + " is a directory");
+  DFS_ASSIGN_OR_RETURN(bool to_is_dir, IsDirAt(to_fd.get(), to_name));
+  if (to_is_dir) return Status::IsDir(Quoted(td_path, to_name) + " is a directory");
+  DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+
+  NameLock lock(*this, StripeOf(user, fd_path, from_name), StripeOf(user, td_path, to_name));
+  DFS_ASSIGN_OR_RETURN(NameFiles from, LoadName(from_fd.get(), from_name));
+  DFS_ASSIGN_OR_RETURN(NameFiles to, LoadName(to_fd.get(), to_name));
+  std::optional<PieceHeader> like;
+  if (const PieceHeader* h = from.AnyHeader()) like = *h;
+
+  bool moved_any = false;
+  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+    auto& h = from.at[static_cast<size_t>(k)];
+    if (!h || h->cid != cid || h->stamp >= stamp) continue;
+    const std::string source = PieceFileName(from_name, k);
+    TempFile temp(staging.get(), "~" + RandomSuffix());
+    if (::renameat(from_fd.get(), source.c_str(), staging.get(), temp.name().c_str()) != 0)
+      return FromErrno(errno, "move " + source);
+    PieceHeader moved = *h;
+    h.reset();
+    moved.stamp = stamp;
+    if (Status s = RewriteHeader(staging.get(), temp.name(), moved); !s.ok()) {
+      // Best effort: the piece goes back where it was rather than being lost.
+      if (::renameat(staging.get(), temp.name().c_str(), from_fd.get(), source.c_str()) == 0)
+        temp.Release();
+      return s;
+    }
+    auto& target = to.at[static_cast<size_t>(k)];
+    if (to.TombstoneNewerThan(stamp) || (target && target->stamp > stamp)) {
+      Log().debug("rename to {}: piece {} lost to a newer version", Quoted(td_path, to_name), k);
+      continue;  // `temp` removes the moved piece
+    }
+    const std::string dest = PieceFileName(to_name, k);
+    if (::renameat(staging.get(), temp.name().c_str(), to_fd.get(), dest.c_str()) != 0)
+      return FromErrno(errno, "move to " + dest);
+    temp.Release();
+    target = moved;
+    moved_any = true;
+  }
+  if (moved_any) DFS_RETURN_IF_ERROR(Fsync(to_fd.get(), "fsync directory"));
+
+  // Older other contents of the target give way.
+  for (int j = 1; j <= kMaxPieceIndex; ++j) {
+    const auto& h = to.at[static_cast<size_t>(j)];
+    if (!h || h->stamp >= stamp || h->cid == cid) continue;
+    DFS_RETURN_IF_ERROR(UnlinkIfExists(to_fd.get(), PieceFileName(to_name, j)));
+  }
+  if (to.at[0] && to.at[0]->stamp < stamp)
+    DFS_RETURN_IF_ERROR(UnlinkIfExists(to_fd.get(), PieceFileName(to_name, 0)));
+
+  // The old name gets a tombstone, and its older pieces of other content go.
+  if (!from.TombstoneNewerThan(stamp))
+    DFS_RETURN_IF_ERROR(
+        WriteTombstone(staging.get(), from_fd.get(), from_name, stamp, like ? &*like : nullptr));
+  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+    const auto& h = from.at[static_cast<size_t>(k)];
+    if (h && h->stamp < stamp)
+      DFS_RETURN_IF_ERROR(UnlinkIfExists(from_fd.get(), PieceFileName(from_name, k)));
+  }
+  return Status::Ok();
+}
+
+Status Store::RenameDir(std::string_view user, std::string_view from, std::string_view to) {
+  DFS_ASSIGN_OR_RETURN(std::vector<std::string> fparts, SplitPath(from));
+  DFS_ASSIGN_OR_RETURN(std::vector<std::string> tparts, SplitPath(to));
+  if (fparts.empty() || tparts.empty()) return Status::Invalid("cannot rename the root folder");
+  const std::string fleaf = fparts.back(), tleaf = tparts.back();
+  fparts.pop_back();
+  tparts.pop_back();
+  const std::string fparent = JoinPath(fparts), tparent = JoinPath(tparts);
+  DFS_RETURN_IF_ERROR(CheckNotReserved(tleaf));
+  DFS_ASSIGN_OR_RETURN(UniqueFd fpfd, OpenUserDir(user, fparent));
+  DFS_ASSIGN_OR_RETURN(UniqueFd tpfd, OpenUserDir(user, tparent));
+  // Only directories move this way: never a piece file.
+  struct stat st {};
+  if (::fstatat(fpfd.get(), fleaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return Status::NotFound("no such directory " + Quoted(fparent, fleaf));
+    return FromErrno(errno, "stat " + Quoted(fparent, fleaf));
+  }
+  if (!S_ISDIR(st.st_mode)) return Status::NotDir(Quoted(fparent, fleaf) + " is not a directory");
+  if (::renameat(fpfd.get(), fleaf.c_str(), tpfd.get(), tleaf.c_str()) != 0)
+    return FromErrno(errno, "rename " + Quoted(fparent, fleaf) + " to " + Quoted(tparent, tleaf));
+  DFS_RETURN_IF_ERROR(Fsync(tpfd.get(), "fsync directory"));
+  if (fparent != tparent) DFS_RETURN_IF_ERROR(Fsync(fpfd.get(), "fsync directory"));
+  return Status::Ok();
+}
+
+Status Store::SetAttr(std::string_view user, const SetAttrRequest& req) {
+  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(req.dir));
+  DFS_RETURN_IF_ERROR(ValidateName(req.name));
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+
+  NameLock lock(*this, StripeOf(user, d, req.name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), req.name));
+  if (!files.AnyPiece()) return Status::NotFound("no such file " + Quoted(d, req.name));
+  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+    const auto& h = files.at[static_cast<size_t>(k)];
+    if (!h || h->cid != req.cid || h->stamp >= req.stamp) continue;
+    PieceHeader updated = *h;
+    if (req.set_mode) updated.mode = req.mode & 07777;
+    if (req.set_mtime) updated.mtime_ns = req.mtime_ns;
+    updated.stamp = req.stamp;
+    DFS_RETURN_IF_ERROR(RewriteHeader(dfd.get(), PieceFileName(req.name, k), updated));
+  }
+  return Status::Ok();
+}
+
+Result<StatFsReply> Store::StatFs() {
+  struct statvfs sv {};
+  if (::fstatvfs(root_fd_.get(), &sv) != 0) return FromErrno(errno, "statvfs " + root_);
+  StatFsReply reply;
+  const uint64_t unit = sv.f_frsize != 0 ? sv.f_frsize : sv.f_bsize;
+  reply.total_bytes = static_cast<uint64_t>(sv.f_blocks) * unit;
+  reply.free_bytes = static_cast<uint64_t>(sv.f_bfree) * unit;
+  reply.avail_bytes = static_cast<uint64_t>(sv.f_bavail) * unit;
+  reply.files = sv.f_files;
+  reply.files_free = sv.f_ffree;
+  return reply;
+}
+
+Status Store::Purge(std::string_view user, std::string_view dir, std::string_view name,
+                    const Cid& keep_cid, const Stamp& keep, bool drop_tombstone) {
+  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+
+  NameLock lock(*this, StripeOf(user, d, name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name));
+  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+    const auto& h = files.at[static_cast<size_t>(k)];
+    if (h && h->stamp < keep && h->cid != keep_cid)
+      DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, k)));
+  }
+  if (drop_tombstone && files.at[0] && files.at[0]->stamp <= keep)
+    DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, 0)));
+  return Status::Ok();
+}
+
+}  // namespace dfs::server
