@@ -71,7 +71,11 @@ Status Connection::SendMore(MsgType type, std::string_view body, Deadline deadli
 Status Connection::Recv(Frame* out, Deadline deadline) {
   if (broken_) return Status::Unavailable("connection is broken");
   Status s = RecvFrame(fd_.get(), out, deadline);
-  if (s.ok() && out->header.request_id != request_id_)
+  if (s.ok() && out->type() == MsgType::kError && out->header.request_id == 0) {
+    // The server refused the connection itself (busy, protocol violation).
+    s = DecodeError(out->body);
+    if (s.ok()) s = Status::Protocol("error frame without an error");
+  } else if (s.ok() && out->header.request_id != request_id_)
     s = Status::Protocol("reply to request " + std::to_string(out->header.request_id) +
                          ", expected " + std::to_string(request_id_));
   if (!s.ok()) {
