@@ -10,18 +10,20 @@
 #include "shared/util/log.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"dfc: command-line client of the dfs distributed file system.\n"
-               "Files are split into pieces, encrypted on this machine and stored on the\n"
-               "servers named in CONF; any one server may be down.",
-               "dfc"};
+  CLI::App app{
+      "dfc: command-line client of the dfs distributed file system.\n"
+      "Files are split into pieces, encrypted on this machine and stored on the\n"
+      "servers named in CONF; any one server may be down.",
+      "dfc"};
   std::string config_path;
   std::string log_level = "warn";
   bool stats = false;
   std::vector<std::string> command;
   app.add_option("config", config_path, "client config (Server/Username/Password lines)")
       ->required();
-  app.add_option("command", command,
-                 "command and its arguments; none = interactive prompt\n" + dfs::cli::CommandHelp());
+  app.add_option(
+      "command", command,
+      "command and its arguments; none = interactive prompt\n" + dfs::cli::CommandHelp());
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str();
   app.add_flag("--stats", stats, "print bytes sent to and received from the servers");

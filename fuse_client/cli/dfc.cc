@@ -180,8 +180,8 @@ int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std
   auto r = c.Heal(args.empty() ? "" : args[0]);
   if (!r.ok()) return Fail(err, "heal", r.status());
   out << "checked " << r->files_checked << " files, copied " << r->pieces_copied
-      << " pieces, removed stale copies on " << r->stale_removed << " servers, "
-      << r->unrepairable << " files cannot be rebuilt now\n";
+      << " pieces, removed stale copies on " << r->stale_removed << " servers, " << r->unrepairable
+      << " files cannot be rebuilt now\n";
   for (const auto& n : r->notes) out << "  " << n << "\n";
   return r->unrepairable == 0 ? 0 : 1;
 }

@@ -52,8 +52,7 @@ Client::~Client() = default;
 // Collects the outcome of a fan-out: the first authentication failure wins;
 // otherwise, when no server answered, kUnavailable naming each server's error.
 template <typename T>
-static Status FanOutStatus(ServerPool& pool, const std::vector<Result<T>>& results,
-                           int* answered) {
+static Status FanOutStatus(ServerPool& pool, const std::vector<Result<T>>& results, int* answered) {
   std::vector<std::pair<std::string, Status>> errors;
   *answered = 0;
   for (size_t i = 0; i < results.size(); ++i) {
@@ -64,15 +63,16 @@ static Status FanOutStatus(ServerPool& pool, const std::vector<Result<T>>& resul
     else
       errors.emplace_back(pool.name(static_cast<int>(i)), s);
   }
-  if (*answered == 0) return Status::Unavailable("no server is reachable (" + JoinErrors(errors) + ")");
+  if (*answered == 0)
+    return Status::Unavailable("no server is reachable (" + JoinErrors(errors) + ")");
   return Status::Ok();
 }
 
 Status Client::Ping() {
   auto results = ForEachServer<Empty>([&](int s) -> Result<Empty> {
     DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
-    return lease.Check(lease->Call<Empty, Empty>(MsgType::kPing, Empty{},
-                                                 DeadlineIn(options_.request_timeout)));
+    return lease.Check(
+        lease->Call<Empty, Empty>(MsgType::kPing, Empty{}, DeadlineIn(options_.request_timeout)));
   });
   int answered = 0;
   return FanOutStatus(*pool_, results, &answered);
@@ -184,8 +184,8 @@ Result<Entry> Client::StatIn(const std::string& dir, const std::string& name) {
   auto stat_on = [&](int s) -> Result<StatReply> {
     if (probing && !skipped[s]) return Status::Unavailable("not probed");
     DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, probing));
-    return lease.Check(lease->Call<StatRequest, StatReply>(
-        MsgType::kStat, StatRequest{dir, name}, DeadlineIn(options_.request_timeout)));
+    return lease.Check(lease->Call<StatRequest, StatReply>(MsgType::kStat, StatRequest{dir, name},
+                                                           DeadlineIn(options_.request_timeout)));
   };
   auto results = ForEachServer<StatReply>(stat_on);
   auto resolve = [&]() -> Result<Entry> {
@@ -214,8 +214,8 @@ Result<Entry> Client::StatIn(const std::string& dir, const std::string& name) {
   auto entry = resolve();
   // A server skipped for back-off may be back and hold what is missing.
   const bool any_skipped = std::find(skipped.begin(), skipped.end(), true) != skipped.end();
-  if (any_skipped && (entry.ok() ? !entry->is_dir && !entry->file.complete()
-                                 : IsNetworkFailure(entry.status()))) {
+  if (any_skipped &&
+      (entry.ok() ? !entry->is_dir && !entry->file.complete() : IsNetworkFailure(entry.status()))) {
     probing = true;
     auto again = ForEachServer<StatReply>(stat_on);
     for (size_t i = 0; i < again.size(); ++i)

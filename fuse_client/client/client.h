@@ -43,8 +43,8 @@ struct Entry {
 };
 
 struct Listing {
-  std::vector<Entry> entries;       // sorted by name; deleted files left out
-  std::vector<int> unreachable;     // servers (0-based) that did not answer
+  std::vector<Entry> entries;    // sorted by name; deleted files left out
+  std::vector<int> unreachable;  // servers (0-based) that did not answer
 };
 
 // What each server holds in one folder, before resolution.
@@ -58,13 +58,13 @@ struct RawListing {
 };
 
 struct FileAttrs {
-  uint32_t mode = 0644;   // permission bits
-  int64_t mtime_ns = 0;   // 0 = now
+  uint32_t mode = 0644;  // permission bits
+  int64_t mtime_ns = 0;  // 0 = now
 };
 
 struct PutResult {
   uint64_t size = 0;
-  bool degraded = false;         // some piece has fewer copies than the scheme wants
+  bool degraded = false;           // some piece has fewer copies than the scheme wants
   std::vector<std::string> notes;  // human-readable: which servers/pieces missed
 };
 
@@ -189,12 +189,12 @@ class Reader {
   // Read() in pieces small enough that their chunks always fit the cache.
   Result<size_t> ReadSegment(uint64_t offset, size_t len, char* out);
 
-  static constexpr size_t kCacheChunks = 96;       // 6 MiB of 64 KiB chunks
+  static constexpr size_t kCacheChunks = 96;        // 6 MiB of 64 KiB chunks
   static constexpr uint64_t kMaxWindowChunks = 16;  // read-ahead up to 1 MiB per piece
 
   Client* client_;
   const FileVersion version_;
-  std::mutex mu_;  // guards everything below; never held across I/O
+  std::mutex mu_;                    // guards everything below; never held across I/O
   std::condition_variable fetched_;  // signalled when in-flight chunks land or fail
   std::map<ChunkKey, CachedChunk> cache_;
   std::set<ChunkKey> inflight_;

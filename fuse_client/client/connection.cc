@@ -28,9 +28,8 @@ bool IsNetworkFailure(const Status& s) {
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const ServerAddress& addr,
-                                                     const std::string& user,
-                                                     const Key& auth_key, const Options& opts,
-                                                     Traffic* traffic) {
+                                                     const std::string& user, const Key& auth_key,
+                                                     const Options& opts, Traffic* traffic) {
   DFS_ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcp(addr.host, addr.port, opts.connect_timeout));
   std::unique_ptr<Connection> conn(new Connection(std::move(fd), traffic));
   const Deadline deadline = DeadlineIn(opts.request_timeout);

@@ -29,8 +29,8 @@ Status Client::HealDir(const std::string& dir, HealReport* report) {
       const std::string sub = JoinName(dir, name);
       for (int s = 0; s < pool_->size(); ++s) {
         bool has = std::find(slot.dir_on.begin(), slot.dir_on.end(), s) != slot.dir_on.end();
-        bool down = std::find(raw.unreachable.begin(), raw.unreachable.end(), s) !=
-                    raw.unreachable.end();
+        bool down =
+            std::find(raw.unreachable.begin(), raw.unreachable.end(), s) != raw.unreachable.end();
         if (!has && !down) {
           Status st = EnsureDirOn(s, sub);
           if (!st.ok()) report->notes.push_back(st.Annotate(pool_->name(s)).ToString());
@@ -173,7 +173,8 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
       dst->MarkBroken();  // the staged piece is dropped by the server on disconnect
       return st;
     }
-    DFS_RETURN_IF_ERROR(dst.Check(dst->SendMore(f.type(), f.body, DeadlineIn(options_.data_timeout))));
+    DFS_RETURN_IF_ERROR(
+        dst.Check(dst->SendMore(f.type(), f.body, DeadlineIn(options_.data_timeout))));
     if (f.type() == MsgType::kDataEnd) break;
   }
   Frame ack;

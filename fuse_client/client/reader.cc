@@ -101,7 +101,8 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
         if (i + 1 == claim.size()) {
           results[i] = Fetch(piece, range.first, range.second);
         } else {
-          threads.emplace_back([&, i, p = piece, r = range] { results[i] = Fetch(p, r.first, r.second); });
+          threads.emplace_back(
+              [&, i, p = piece, r = range] { results[i] = Fetch(p, r.first, r.second); });
         }
         ++i;
       }
@@ -137,9 +138,9 @@ Status Reader::Fetch(int piece, uint64_t first, uint64_t last) {
         std::lock_guard lock(mu_);
         cache_[{piece, j}] = {std::move(data), ++tick_};
         while (cache_.size() > kCacheChunks) {
-          auto victim = std::min_element(cache_.begin(), cache_.end(), [](const auto& a, const auto& b) {
-            return a.second.used < b.second.used;
-          });
+          auto victim = std::min_element(
+              cache_.begin(), cache_.end(),
+              [](const auto& a, const auto& b) { return a.second.used < b.second.used; });
           cache_.erase(victim);
         }
         return Status::Ok();

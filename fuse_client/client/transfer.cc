@@ -241,8 +241,8 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
         if (std::find(placed[k - 1].begin(), placed[k - 1].end(), s - 1) == placed[k - 1].end())
           missing += (missing.empty() ? "" : ", ") + pool_->name(s - 1);
       }
-      result->notes.push_back("piece " + std::to_string(k) + " stored once (missing on " +
-                              missing + ")");
+      result->notes.push_back("piece " + std::to_string(k) + " stored once (missing on " + missing +
+                              ")");
     }
   }
   if (result->degraded)
@@ -282,11 +282,12 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
   for (int s : v.holders[static_cast<size_t>(piece - 1)])
     if (s != preferred_server) order.push_back(s);
   if (order.empty())
-    return Status::Incomplete(std::string(kIncompleteMessage) + " (piece " +
-                              std::to_string(piece) + " has no reachable copy)");
+    return Status::Incomplete(std::string(kIncompleteMessage) + " (piece " + std::to_string(piece) +
+                              " has no reachable copy)");
 
   uint64_t next = first;
-  Status last_error = Status::Unavailable("no copy of piece " + std::to_string(piece) + " answered");
+  Status last_error =
+      Status::Unavailable("no copy of piece " + std::to_string(piece) + " answered");
   std::vector<uint8_t> plain(meta.chunk_bytes);
   ChunkCipher cipher(keys_.content, meta.cid);
   for (int server : order) {
@@ -343,8 +344,8 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
         break;
       }
       while (next < last) {
-        const uint64_t plain_len = std::min<uint64_t>(meta.chunk_bytes,
-                                                      piece_size - next * meta.chunk_bytes);
+        const uint64_t plain_len =
+            std::min<uint64_t>(meta.chunk_bytes, piece_size - next * meta.chunk_bytes);
         const size_t need = static_cast<size_t>(plain_len + kTagBytes);
         if (buf.size() - pos < need) break;
         st = cipher.Open(static_cast<uint32_t>(piece), next, next + 1 == chunks,
@@ -396,11 +397,11 @@ Status Client::Get(const FileVersion& v, int fd) {
     threads.emplace_back([&, k] {
       const uint64_t base = PieceOffset(v.size(), pieces, k);
       const uint32_t chunk = v.newest.chunk_bytes;
-      results[k - 1] = ReadChunks(
-          v, k, 0, UINT64_MAX, PreferredHolder(v, k),
-          [&](uint64_t j, std::span<const uint8_t> plain) {
-            return PwriteAll(fd, plain.data(), plain.size(), base + j * chunk);
-          });
+      results[k - 1] =
+          ReadChunks(v, k, 0, UINT64_MAX, PreferredHolder(v, k),
+                     [&](uint64_t j, std::span<const uint8_t> plain) {
+                       return PwriteAll(fd, plain.data(), plain.size(), base + j * chunk);
+                     });
     });
   }
   for (auto& t : threads) t.join();

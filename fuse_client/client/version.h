@@ -19,7 +19,7 @@ struct Observed {
 };
 
 struct FileVersion {
-  std::string dir;   // containing directory ("" = the user's root)
+  std::string dir;  // containing directory ("" = the user's root)
   std::string name;
   bool exists = false;  // false: never seen, or the newest record is a tombstone
   PieceHeader newest;   // metadata (size, mtime, mode, cid, x, scheme) of the newest record

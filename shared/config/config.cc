@@ -135,7 +135,8 @@ Result<ClientConfig> ParseClientConfig(std::string_view text, std::string_view o
       if (have_user) return err(number, "Username given twice");
       std::string_view user = NextToken(&rest);
       if (user.empty() || !rest.empty()) return err(number, "expected 'Username: NAME'");
-      if (Status v = ValidateUsername(user); !v.ok()) return err(number, "bad username: " + v.message());
+      if (Status v = ValidateUsername(user); !v.ok())
+        return err(number, "bad username: " + v.message());
       cfg.username = std::string(user);
       have_user = true;
     } else if (EqualsNoCase(key, "Password")) {
@@ -144,8 +145,8 @@ Result<ClientConfig> ParseClientConfig(std::string_view text, std::string_view o
       cfg.password = std::string(rest);
       have_password = true;
     } else {
-      return err(number, "unknown key '" + std::string(key) +
-                             "' (expected Server, Username or Password)");
+      return err(number,
+                 "unknown key '" + std::string(key) + "' (expected Server, Username or Password)");
     }
     return Status::Ok();
   });
@@ -166,7 +167,8 @@ Result<ServerConfig> ParseServerConfig(std::string_view text, std::string_view o
     std::string_view password = NextToken(&rest);
     if (user.empty() || password.empty() || !rest.empty())
       return err(number, "expected 'USERNAME PASSWORD'");
-    if (Status v = ValidateUsername(user); !v.ok()) return err(number, "bad username: " + v.message());
+    if (Status v = ValidateUsername(user); !v.ok())
+      return err(number, "bad username: " + v.message());
     if (!cfg.users.emplace(std::string(user), std::string(password)).second)
       return err(number, "user '" + std::string(user) + "' listed twice");
     return Status::Ok();

@@ -38,8 +38,8 @@ Key Hkdf(std::span<const uint8_t> ikm, std::span<const uint8_t> salt, std::strin
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()),
                                         ikm.size()),
       OSSL_PARAM_construct_octet_string(
-          OSSL_KDF_PARAM_SALT,
-          salt.empty() ? &empty_salt : const_cast<uint8_t*>(salt.data()), salt.size()),
+          OSSL_KDF_PARAM_SALT, salt.empty() ? &empty_salt : const_cast<uint8_t*>(salt.data()),
+          salt.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()),
                                         info.size()),
       OSSL_PARAM_construct_end(),
@@ -156,7 +156,8 @@ uint64_t SealedSize(uint64_t plain_bytes, uint32_t chunk_bytes) {
 }
 
 ChunkCipher::ChunkCipher(const Key& content_key, const Cid& cid)
-    : key_(Hkdf(content_key, cid, "dfs piece v1")), cid_(cid),
+    : key_(Hkdf(content_key, cid, "dfs piece v1")),
+      cid_(cid),
       ctx_(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free) {
   if (!ctx_) Die("cipher ctx");
 }
@@ -191,8 +192,8 @@ void ChunkCipher::Seal(uint32_t piece, uint64_t chunk, bool last, std::span<cons
     Die("GCM tag");
 }
 
-Status ChunkCipher::Open(uint32_t piece, uint64_t chunk, bool last,
-                         std::span<const uint8_t> sealed, uint8_t* out) {
+Status ChunkCipher::Open(uint32_t piece, uint64_t chunk, bool last, std::span<const uint8_t> sealed,
+                         uint8_t* out) {
   if (sealed.size() < kTagBytes) return Status::Corrupt("chunk shorter than its tag");
   uint8_t nonce[12], aad[kAadBytes];
   Prepare(piece, chunk, last, nonce, aad);
@@ -206,8 +207,8 @@ Status ChunkCipher::Open(uint32_t piece, uint64_t chunk, bool last,
                           const_cast<uint8_t*>(sealed.data() + n)) != 1)
     return Status::Corrupt("chunk decryption failed");
   if (EVP_DecryptFinal_ex(c, out + n, &len) != 1)
-    return Status::Corrupt("chunk " + std::to_string(chunk) + " of piece " +
-                           std::to_string(piece) + " failed authentication");
+    return Status::Corrupt("chunk " + std::to_string(chunk) + " of piece " + std::to_string(piece) +
+                           " failed authentication");
   return Status::Ok();
 }
 

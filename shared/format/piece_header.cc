@@ -59,8 +59,8 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
   if (!d.U16(&version) || version != kPieceFormatVersion)
     return Status::Corrupt("unsupported piece format version " + std::to_string(version));
   if (!d.U16(&length) || length != kPieceHeaderBytes) return Status::Corrupt("bad header length");
-  if (!d.U8(&kind) || !d.U8(&scheme) || !d.U8(&h.servers) || !d.U8(&h.copies) ||
-      !d.U8(&h.piece) || !d.U8(&h.x) || !d.U16(&reserved) || !d.Raw(h.cid.data(), h.cid.size()) ||
+  if (!d.U8(&kind) || !d.U8(&scheme) || !d.U8(&h.servers) || !d.U8(&h.copies) || !d.U8(&h.piece) ||
+      !d.U8(&h.x) || !d.U16(&reserved) || !d.Raw(h.cid.data(), h.cid.size()) ||
       !d.U64(&h.stamp.time_ns) || !d.U64(&h.stamp.random) || !d.U64(&h.file_size) ||
       !d.U64(&h.piece_size) || !d.I64(&h.mtime_ns) || !d.U32(&h.mode) || !d.U32(&h.chunk_bytes))
     return Status::Corrupt("truncated piece header");

@@ -55,13 +55,12 @@ Result<UniqueFd> ConnectTcp(const std::string& host, uint16_t port, Millis timeo
   addrinfo* res = nullptr;
   std::string port_text = std::to_string(port);
   int rc = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
-  if (rc != 0)
-    return Status::Unavailable("cannot resolve '" + host + "': " + ::gai_strerror(rc));
+  if (rc != 0) return Status::Unavailable("cannot resolve '" + host + "': " + ::gai_strerror(rc));
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, ::freeaddrinfo);
   Status last = Status::Unavailable("no address for '" + host + "'");
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                         ai->ai_protocol));
+    UniqueFd fd(
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
     if (!fd) {
       last = FromErrno(errno, "socket");
       continue;
@@ -99,11 +98,11 @@ Result<UniqueFd> ListenTcp(const std::string& bind_address, uint16_t port, int b
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
   std::string port_text = std::to_string(port);
-  int rc = ::getaddrinfo(bind_address.empty() ? nullptr : bind_address.c_str(),
-                         port_text.c_str(), &hints, &res);
+  int rc = ::getaddrinfo(bind_address.empty() ? nullptr : bind_address.c_str(), port_text.c_str(),
+                         &hints, &res);
   if (rc != 0)
-    return Status::Invalid("cannot resolve bind address '" + bind_address + "': " +
-                           ::gai_strerror(rc));
+    return Status::Invalid("cannot resolve bind address '" + bind_address +
+                           "': " + ::gai_strerror(rc));
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, ::freeaddrinfo);
   Status last = Status::Invalid("no address to bind");
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {

@@ -47,8 +47,7 @@ template <typename T>
 Status SendMessage(int fd, MsgType type, uint32_t request_id, const T& msg, Deadline deadline) {
   return SendFrame(fd, type, request_id, EncodeMessage(msg), deadline);
 }
-inline Status SendErrorFrame(int fd, uint32_t request_id, const Status& status,
-                             Deadline deadline) {
+inline Status SendErrorFrame(int fd, uint32_t request_id, const Status& status, Deadline deadline) {
   return SendFrame(fd, MsgType::kError, request_id, EncodeError(status), deadline);
 }
 

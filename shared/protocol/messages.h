@@ -33,25 +33,34 @@ struct HelloRequest {
   std::string user;
   Key client_nonce{};
   template <typename A>
-  void Fields(A& a) { a(user); a(client_nonce); }
+  void Fields(A& a) {
+    a(user);
+    a(client_nonce);
+  }
 };
 // Reply to kHello. Sent for unknown users too (they fail at kProof).
 struct Challenge {
   Key server_nonce{};
   template <typename A>
-  void Fields(A& a) { a(server_nonce); }
+  void Fields(A& a) {
+    a(server_nonce);
+  }
 };
 // kProof: HMAC-SHA256(auth key, "dfs client proof" || client nonce || server nonce).
 struct ProofRequest {
   Key proof{};
   template <typename A>
-  void Fields(A& a) { a(proof); }
+  void Fields(A& a) {
+    a(proof);
+  }
 };
 // Reply to kProof: HMAC-SHA256(auth key, "dfs server proof" || client nonce || server nonce).
 struct AuthOk {
   Key server_proof{};
   template <typename A>
-  void Fields(A& a) { a(server_proof); }
+  void Fields(A& a) {
+    a(server_proof);
+  }
 };
 
 // kList: the entries of one directory of the user: subdirectories, and the
@@ -59,7 +68,9 @@ struct AuthOk {
 struct ListRequest {
   std::string dir;
   template <typename A>
-  void Fields(A& a) { a(dir); }
+  void Fields(A& a) {
+    a(dir);
+  }
 };
 struct ListEntry {
   std::string name;     // user-visible name (without the ".K" decoration)
@@ -76,7 +87,10 @@ struct ListReply {
   bool more = false;  // another ListReply frame follows
   std::vector<ListEntry> entries;
   template <typename A>
-  void Fields(A& a) { a(more); a(entries); }
+  void Fields(A& a) {
+    a(more);
+    a(entries);
+  }
 };
 
 // kStat: what this server holds under one name.
@@ -84,13 +98,19 @@ struct StatRequest {
   std::string dir;
   std::string name;
   template <typename A>
-  void Fields(A& a) { a(dir); a(name); }
+  void Fields(A& a) {
+    a(dir);
+    a(name);
+  }
 };
 struct StatReply {
   bool is_dir = false;
   std::vector<PieceHeader> pieces;  // pieces and the tombstone, if any
   template <typename A>
-  void Fields(A& a) { a(is_dir); a(pieces); }
+  void Fields(A& a) {
+    a(is_dir);
+    a(pieces);
+  }
 };
 
 // kPutBegin: stage one piece. After the Empty reply the client streams
@@ -101,7 +121,11 @@ struct PutBeginRequest {
   std::string name;
   PieceHeader header;
   template <typename A>
-  void Fields(A& a) { a(dir); a(name); a(header); }
+  void Fields(A& a) {
+    a(dir);
+    a(name);
+    a(header);
+  }
 };
 
 // kCommit: move every staged piece of `cid` into place as ".name.K",
@@ -112,19 +136,28 @@ struct CommitRequest {
   Cid cid{};
   Stamp stamp;
   template <typename A>
-  void Fields(A& a) { a(dir); a(name); a(cid); a(stamp); }
+  void Fields(A& a) {
+    a(dir);
+    a(name);
+    a(cid);
+    a(stamp);
+  }
 };
 struct CommitReply {
   std::vector<uint8_t> committed;  // piece indexes now in place
   template <typename A>
-  void Fields(A& a) { a(committed); }
+  void Fields(A& a) {
+    a(committed);
+  }
 };
 
 // kAbort: drop every staged piece of `cid`.
 struct AbortRequest {
   Cid cid{};
   template <typename A>
-  void Fields(A& a) { a(cid); }
+  void Fields(A& a) {
+    a(cid);
+  }
 };
 
 // kGet: a byte range of the sealed data of piece `piece` with content `cid`.
@@ -138,14 +171,25 @@ struct GetRequest {
   uint64_t offset = 0;
   uint64_t length = 0;
   template <typename A>
-  void Fields(A& a) { a(dir); a(name); a(piece); a(cid); a(offset); a(length); }
+  void Fields(A& a) {
+    a(dir);
+    a(name);
+    a(piece);
+    a(cid);
+    a(offset);
+    a(length);
+  }
 };
 struct GetReply {
   PieceHeader header;
   uint64_t offset = 0;
   uint64_t length = 0;
   template <typename A>
-  void Fields(A& a) { a(header); a(offset); a(length); }
+  void Fields(A& a) {
+    a(header);
+    a(offset);
+    a(length);
+  }
 };
 
 // kDelete: write a tombstone with `stamp` and drop older pieces.
@@ -154,7 +198,11 @@ struct DeleteRequest {
   std::string name;
   Stamp stamp;
   template <typename A>
-  void Fields(A& a) { a(dir); a(name); a(stamp); }
+  void Fields(A& a) {
+    a(dir);
+    a(name);
+    a(stamp);
+  }
 };
 
 // kMkdir, kRmdir. kRmdir removes the pieces and tombstones inside (the client
@@ -162,7 +210,9 @@ struct DeleteRequest {
 struct PathRequest {
   std::string path;
   template <typename A>
-  void Fields(A& a) { a(path); }
+  void Fields(A& a) {
+    a(path);
+  }
 };
 
 // kRename: move the pieces of content `cid` of a file to a new name with a
@@ -176,13 +226,23 @@ struct RenameRequest {
   Cid cid{};
   Stamp stamp;
   template <typename A>
-  void Fields(A& a) { a(from_dir); a(from_name); a(to_dir); a(to_name); a(cid); a(stamp); }
+  void Fields(A& a) {
+    a(from_dir);
+    a(from_name);
+    a(to_dir);
+    a(to_name);
+    a(cid);
+    a(stamp);
+  }
 };
 struct RenameDirRequest {
   std::string from;
   std::string to;
   template <typename A>
-  void Fields(A& a) { a(from); a(to); }
+  void Fields(A& a) {
+    a(from);
+    a(to);
+  }
 };
 
 // kSetAttr: update mode and/or mtime in the headers of the pieces of `cid`.
@@ -197,7 +257,14 @@ struct SetAttrRequest {
   int64_t mtime_ns = 0;
   template <typename A>
   void Fields(A& a) {
-    a(dir); a(name); a(cid); a(stamp); a(set_mode); a(mode); a(set_mtime); a(mtime_ns);
+    a(dir);
+    a(name);
+    a(cid);
+    a(stamp);
+    a(set_mode);
+    a(mode);
+    a(set_mtime);
+    a(mtime_ns);
   }
 };
 
@@ -208,7 +275,13 @@ struct StatFsReply {
   uint64_t files = 0;
   uint64_t files_free = 0;
   template <typename A>
-  void Fields(A& a) { a(total_bytes); a(free_bytes); a(avail_bytes); a(files); a(files_free); }
+  void Fields(A& a) {
+    a(total_bytes);
+    a(free_bytes);
+    a(avail_bytes);
+    a(files);
+    a(files_free);
+  }
 };
 
 // kPurge (repair): delete pieces of `name` older than `keep` whose cid is not
@@ -220,14 +293,23 @@ struct PurgeRequest {
   Stamp keep;
   bool drop_tombstone = false;
   template <typename A>
-  void Fields(A& a) { a(dir); a(name); a(keep_cid); a(keep); a(drop_tombstone); }
+  void Fields(A& a) {
+    a(dir);
+    a(name);
+    a(keep_cid);
+    a(keep);
+    a(drop_tombstone);
+  }
 };
 
 struct ErrorReply {
   uint8_t code = 0;
   std::string message;
   template <typename A>
-  void Fields(A& a) { a(code); a(message); }
+  void Fields(A& a) {
+    a(code);
+    a(message);
+  }
 };
 
 // ---- encoding machinery ----
@@ -246,7 +328,10 @@ class EncodeArchive {
   void operator()(std::array<uint8_t, N>& v) {
     e_->Raw(std::string_view(reinterpret_cast<const char*>(v.data()), N));
   }
-  void operator()(Stamp& v) { e_->U64(v.time_ns); e_->U64(v.random); }
+  void operator()(Stamp& v) {
+    e_->U64(v.time_ns);
+    e_->U64(v.random);
+  }
   void operator()(PieceHeader& v) { e_->Raw(v.Encode()); }
   template <typename T>
   void operator()(std::vector<T>& v) {
@@ -254,7 +339,10 @@ class EncodeArchive {
     for (auto& x : v) (*this)(x);
   }
   template <typename T>
-  void operator()(T& v) requires requires { v.Fields(*this); } { v.Fields(*this); }
+  void operator()(T& v) requires requires {
+    v.Fields(*this);
+  }
+  { v.Fields(*this); }
 
  private:
   Encoder* e_;
@@ -271,8 +359,13 @@ class DecodeArchive {
   void operator()(bool& v) { d_->Bool(&v); }
   void operator()(std::string& v) { d_->Str(&v); }
   template <size_t N>
-  void operator()(std::array<uint8_t, N>& v) { d_->Raw(v.data(), N); }
-  void operator()(Stamp& v) { d_->U64(&v.time_ns); d_->U64(&v.random); }
+  void operator()(std::array<uint8_t, N>& v) {
+    d_->Raw(v.data(), N);
+  }
+  void operator()(Stamp& v) {
+    d_->U64(&v.time_ns);
+    d_->U64(&v.random);
+  }
   void operator()(PieceHeader& v) {
     std::string raw(kPieceHeaderBytes, '\0');
     if (!d_->Raw(raw.data(), raw.size())) return;
@@ -301,7 +394,10 @@ class DecodeArchive {
     }
   }
   template <typename T>
-  void operator()(T& v) requires requires { v.Fields(*this); } { v.Fields(*this); }
+  void operator()(T& v) requires requires {
+    v.Fields(*this);
+  }
+  { v.Fields(*this); }
 
   bool ok() const { return error_.ok() && !d_->failed(); }
   Status status() const {

@@ -7,7 +7,8 @@ Status ValidateName(std::string_view name) {
   if (name.empty()) return Status::Invalid("empty name");
   if (name.size() > kMaxNameBytes)
     return Status::NameTooLong("name longer than " + std::to_string(kMaxNameBytes) + " bytes");
-  if (name == "." || name == "..") return Status::Invalid("name '" + std::string(name) + "' is not allowed");
+  if (name == "." || name == "..")
+    return Status::Invalid("name '" + std::string(name) + "' is not allowed");
   for (char c : name) {
     if (c == '/') return Status::Invalid("name contains '/'");
     if (c == '\0') return Status::Invalid("name contains NUL");

@@ -112,9 +112,9 @@ class [[nodiscard]] Result {
 #define DFS_CONCAT_(a, b) DFS_CONCAT_INNER_(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define DFS_RETURN_IF_ERROR(expr)            \
-  do {                                       \
-    ::dfs::Status dfs_status_ = (expr);      \
+#define DFS_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::dfs::Status dfs_status_ = (expr);        \
     if (!dfs_status_.ok()) return dfs_status_; \
   } while (0)
 

@@ -43,7 +43,8 @@ TEST_CASE("a newer tombstone deletes, an older one does not") {
 }
 
 TEST_CASE("a version lacking a piece on every server is incomplete and names the piece") {
-  FileVersion v = Resolve("", "f", {{0, Piece(1, 1, 10)}, {1, Piece(2, 1, 10)}, {2, Piece(4, 1, 10)}});
+  FileVersion v =
+      Resolve("", "f", {{0, Piece(1, 1, 10)}, {1, Piece(2, 1, 10)}, {2, Piece(4, 1, 10)}});
   CHECK_FALSE(v.complete());
   CHECK(v.missing_pieces() == std::vector<int>{3});
 }

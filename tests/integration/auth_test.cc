@@ -7,8 +7,8 @@ namespace {
 
 TEST_CASE("a wrong password or an unknown user gets exactly the classic message") {
   Cluster cluster;
-  for (auto [user, password] : {std::pair<std::string, std::string>{"Alice", "wrong"},
-                                {"Mallory", "SimplePassword"}}) {
+  for (auto [user, password] :
+       {std::pair<std::string, std::string>{"Alice", "wrong"}, {"Mallory", "SimplePassword"}}) {
     CAPTURE(user);
     const std::string conf = cluster.WriteClientConfig(user, password);
     for (const char* cmd : {"list", "put", "get"}) {

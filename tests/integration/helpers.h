@@ -28,7 +28,8 @@ inline client::Options FastOptions() {
   return o;
 }
 
-inline std::unique_ptr<client::Client> MakeClient(const Cluster& c, const std::string& user = "Alice",
+inline std::unique_ptr<client::Client> MakeClient(const Cluster& c,
+                                                  const std::string& user = "Alice",
                                                   const std::string& password = "SimplePassword") {
   return std::make_unique<client::Client>(c.ClientConfigFor(user, password), FastOptions());
 }

@@ -86,7 +86,8 @@ TEST_CASE("pieces lie on disk exactly where Table 1 puts them") {
       CHECK(PiecesOnDisk(cluster.server_dir(server - 1) + "/Alice", name) == expected);
       // Each piece file carries a header naming its piece and x.
       for (int k : expected) {
-        std::string raw = ReadFile(cluster.server_dir(server - 1) + "/Alice/" + PieceFileName(name, k));
+        std::string raw =
+            ReadFile(cluster.server_dir(server - 1) + "/Alice/" + PieceFileName(name, k));
         auto h = PieceHeader::Decode(raw);
         REQUIRE(h.ok());
         CHECK(h->piece == k);
@@ -180,8 +181,14 @@ TEST_CASE("two clients uploading at once both succeed and nobody sees a mixed fi
   const std::string a = RandomBytes(3 * 1024 * 1024, 1), b = RandomBytes(3 * 1024 * 1024 + 1, 2);
   for (int round = 0; round < 3; ++round) {
     Status s1, s2, s3, s4;
-    std::thread t1([&] { s1 = PutBytes(*c1, "shared.bin", a).status(); s3 = PutBytes(*c1, "one.bin", a).status(); });
-    std::thread t2([&] { s2 = PutBytes(*c2, "shared.bin", b).status(); s4 = PutBytes(*c2, "two.bin", b).status(); });
+    std::thread t1([&] {
+      s1 = PutBytes(*c1, "shared.bin", a).status();
+      s3 = PutBytes(*c1, "one.bin", a).status();
+    });
+    std::thread t2([&] {
+      s2 = PutBytes(*c2, "shared.bin", b).status();
+      s4 = PutBytes(*c2, "two.bin", b).status();
+    });
     t1.join();
     t2.join();
     REQUIRE_MESSAGE(s1.ok(), s1.ToString());

@@ -190,7 +190,7 @@ void Cluster::Start(int i) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC)) throw std::runtime_error("pipe failed");
   std::string bin = BinaryPath("DFS_SERVER");
-  std::vector<std::string> args = {bin, s.dir, std::to_string(s.port), "-c", server_conf_,
+  std::vector<std::string> args = {bin,      s.dir,      std::to_string(s.port), "-c", server_conf_,
                                    "--bind", "127.0.0.1"};
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
@@ -272,8 +272,8 @@ std::string Cluster::WriteClientConfig(const std::string& user, const std::strin
   std::string path = root_ / (file_name.empty() ? "dfc-" + user + ".conf" : file_name);
   std::string text;
   for (int i = 0; i < size(); ++i)
-    text += "Server DFS" + std::to_string(i + 1) + " 127.0.0.1:" + std::to_string(servers_[i].port) +
-            "\n";
+    text += "Server DFS" + std::to_string(i + 1) +
+            " 127.0.0.1:" + std::to_string(servers_[i].port) + "\n";
   text += "Username: " + user + "\nPassword: " + password + "\n";
   WriteFile(path, text);
   return path;

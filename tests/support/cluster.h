@@ -71,12 +71,12 @@ class Cluster {
   uint16_t port(int i) const { return servers_[i].port; }
   bool running(int i) const { return servers_[i].pid > 0; }
 
-  void Kill(int i);                  // SIGKILL and reap
-  void Terminate(int i);             // SIGTERM, wait for a graceful exit; returns its status
-  int TerminateStatus(int i);        // SIGTERM, wait, exit code (or -signal)
-  void Pause(int i);                 // SIGSTOP
-  void Resume(int i);                // SIGCONT
-  void Restart(int i);               // start again on the same port and folder
+  void Kill(int i);            // SIGKILL and reap
+  void Terminate(int i);       // SIGTERM, wait for a graceful exit; returns its status
+  int TerminateStatus(int i);  // SIGTERM, wait, exit code (or -signal)
+  void Pause(int i);           // SIGSTOP
+  void Resume(int i);          // SIGCONT
+  void Restart(int i);         // start again on the same port and folder
 
   ClientConfig ClientConfigFor(const std::string& user, const std::string& password) const;
   // Writes a dfc.conf for the user into the cluster folder and returns its path.
