@@ -198,6 +198,10 @@ class Reader {
   std::condition_variable fetched_;  // signalled when in-flight chunks land or fail
   std::map<ChunkKey, CachedChunk> cache_;
   std::set<ChunkKey> inflight_;
+  // Chunks some read still has to copy out: never evicted (the cache may
+  // briefly exceed kCacheChunks instead), so concurrent reads cannot evict
+  // each other's chunks and fetch them again.
+  std::map<ChunkKey, int> pins_;
   uint64_t tick_ = 0;
   uint64_t next_offset_ = 0;  // end of the previous read, to detect sequential access
   uint64_t window_chunks_ = 1;

@@ -56,6 +56,15 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
   }
 
   std::unique_lock lock(mu_);
+  for (const Need& n : needs) ++pins_[n.key];
+  struct Unpin {
+    Reader* r;
+    const std::vector<Need>& needs;
+    ~Unpin() {  // runs with mu_ held: declared after `lock`
+      for (const Need& n : needs)
+        if (--r->pins_[n.key] == 0) r->pins_.erase(n.key);
+    }
+  } unpin{this, needs};
   const bool sequential = offset == next_offset_ && offset != 0;
   window_chunks_ = sequential ? std::min(window_chunks_ * 2, kMaxWindowChunks) : 1;
   next_offset_ = offset + len;
@@ -138,9 +147,12 @@ Status Reader::Fetch(int piece, uint64_t first, uint64_t last) {
         std::lock_guard lock(mu_);
         cache_[{piece, j}] = {std::move(data), ++tick_};
         while (cache_.size() > kCacheChunks) {
-          auto victim = std::min_element(
-              cache_.begin(), cache_.end(),
-              [](const auto& a, const auto& b) { return a.second.used < b.second.used; });
+          auto victim = cache_.end();
+          for (auto it = cache_.begin(); it != cache_.end(); ++it)
+            if (!pins_.count(it->first) &&
+                (victim == cache_.end() || it->second.used < victim->second.used))
+              victim = it;
+          if (victim == cache_.end()) break;  // everything is pinned by active reads
           cache_.erase(victim);
         }
         return Status::Ok();

@@ -1,0 +1,830 @@
+// The logic of the dfcfs mount (see fs.h).
+#include "fuse_client/fuse/fs.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "fuse_client/fuse/paths.h"
+#include "fuse_client/fuse/status_errno.h"
+#include "shared/util/log.h"
+#include "shared/util/names.h"
+
+namespace dfs::fuse {
+namespace {
+
+constexpr uint32_t kDirMode = 0755;
+// An unlinked file still open for reading is copied to a spool up to this size;
+// larger ones read as stale (ESTALE) once deleted on the servers.
+constexpr uint64_t kKeepOnUnlinkMaxBytes = 256ull << 20;
+constexpr blksize_t kBlockSize = 65536;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+timespec ToTimespec(int64_t ns) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+int Errno(const Status& s) { return -ToErrno(s); }
+
+// libfuse keeps an open file that is unlinked (or renamed over) alive under a
+// hidden name in the same folder, ".fuse_hiddenXXXXXXXX", until its last
+// release. Such names live only in this mount, never on the servers.
+constexpr std::string_view kHiddenPrefix = ".fuse_hidden";
+bool IsHidden(std::string_view path) { return BaseOf(path).starts_with(kHiddenPrefix); }
+
+client::Entry DirectoryEntry() {
+  client::Entry e;
+  e.is_dir = true;
+  return e;
+}
+
+}  // namespace
+
+// A path open in this mount: its spool, once written here, and pending attributes.
+struct FileSystem::OpenFile {
+  explicit OpenFile(std::string p) : path(std::move(p)) {}
+
+  // The spool's descriptor, or -1. Once set it stays until the OpenFile dies,
+  // so I/O on it needs no lock.
+  int SpoolFd() {
+    std::lock_guard lock(mu);
+    return spool.get();
+  }
+
+  int handles = 0;  // guarded by FileSystem::files_mu_
+
+  std::mutex mu;            // guards the fields below; taken after files_mu_, else a leaf
+  UniqueFd spool;           // set once, by the first write-open
+  std::string path;         // where the next upload goes
+  uint32_t mode = 0644;     // permission bits (meaningful with a spool)
+  int64_t mtime_ns = 0;     // last write, truncate or utimens (with a spool)
+  bool dirty = false;       // the spool differs from what the servers have
+  bool orphaned = false;    // unlinked or renamed over: never uploaded again
+  uint64_t generation = 0;  // bumped by every change, so a racing upload stays dirty
+  std::optional<client::Entry> hidden_entry;  // attributes once hidden, if no spool
+};
+
+// One open(2) or opendir(2). Immutable after creation but for `reader`.
+struct FileSystem::Handle {
+  bool is_dir = false;
+  std::string path;                // at open time; for directories and f*() on read handles
+  bool append = false;             // O_APPEND: every write goes to the end of the spool
+  std::shared_ptr<OpenFile> file;  // every file handle has one
+  client::Entry entry;             // the version `reader` reads
+
+  std::shared_ptr<client::Reader> CurrentReader() {
+    std::lock_guard lock(reader_mu);
+    return reader;
+  }
+  std::mutex reader_mu;                    // guards reader; leaf lock
+  std::shared_ptr<client::Reader> reader;  // remote reads while `file` has no spool
+};
+
+FileSystem::FileSystem(client::Client* client, Spool spool, FsOptions options)
+    : client_(client),
+      spool_(std::move(spool)),
+      options_(options),
+      mount_time_ns_(NowNs()),
+      log_(Logger("fuse")),
+      cache_(options.cache_ttl) {}
+
+FileSystem::~FileSystem() = default;
+
+// ---- handles ----
+
+uint64_t FileSystem::AddHandle(std::shared_ptr<Handle> handle) {
+  std::lock_guard lock(handles_mu_);
+  uint64_t fh = next_handle_++;
+  handles_.emplace(fh, std::move(handle));
+  return fh;
+}
+
+std::shared_ptr<FileSystem::Handle> FileSystem::FindHandle(uint64_t fh) const {
+  std::lock_guard lock(handles_mu_);
+  auto it = handles_.find(fh);
+  return it == handles_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<FileSystem::Handle> FileSystem::TakeHandle(uint64_t fh) {
+  std::lock_guard lock(handles_mu_);
+  auto it = handles_.find(fh);
+  if (it == handles_.end()) return nullptr;
+  auto h = std::move(it->second);
+  handles_.erase(it);
+  return h;
+}
+
+// ---- open files ----
+
+std::shared_ptr<FileSystem::OpenFile> FileSystem::FindOpenFile(const std::string& path) const {
+  std::lock_guard lock(files_mu_);
+  auto it = open_files_.find(path);
+  return it == open_files_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<FileSystem::OpenFile> FileSystem::FindSpooled(const std::string& path) const {
+  auto file = FindOpenFile(path);
+  return file && file->SpoolFd() >= 0 ? file : nullptr;
+}
+
+std::shared_ptr<FileSystem::OpenFile> FileSystem::AcquireOpenFile(const std::string& path) {
+  std::lock_guard lock(files_mu_);
+  auto& slot = open_files_[path];
+  if (!slot) slot = std::make_shared<OpenFile>(path);
+  ++slot->handles;
+  return slot;
+}
+
+Status FileSystem::EnsureSpool(OpenFile& file, const std::string& path, int flags,
+                               std::optional<uint32_t> create_mode) {
+  const bool truncate = (flags & O_TRUNC) != 0 || create_mode.has_value();
+  if (file.SpoolFd() >= 0) return truncate ? TruncateSpool(file, 0) : Status::Ok();
+
+  // Build the spool without holding any lock; if another thread attaches one
+  // first, ours is dropped.
+  DFS_ASSIGN_OR_RETURN(UniqueFd fd, spool_.Create());
+  uint32_t mode = 0644;
+  int64_t mtime_ns = NowNs();
+  bool dirty = true;
+  if (create_mode) {
+    mode = *create_mode & 07777;
+  } else {
+    DFS_ASSIGN_OR_RETURN(Resolved r, Resolve(path, /*fresh=*/true));
+    if (r.entry.is_dir) return Status::IsDir(path + " is a directory");
+    if (r.path != path) return Status::Incomplete(client::kIncompleteMessage);
+    mode = r.entry.file.newest.mode & 07777;
+    if (!truncate) {
+      if (Status s = client_->Get(r.entry.file, fd.get()); !s.ok()) {
+        log_->info("open {}: download failed: {}", path, s.ToString());
+        return s;
+      }
+      mtime_ns = r.entry.file.newest.mtime_ns;
+      dirty = false;
+    }
+  }
+  {
+    std::lock_guard lock(file.mu);
+    if (!file.spool) {
+      file.spool = std::move(fd);
+      file.mode = mode;
+      file.mtime_ns = mtime_ns;
+      file.dirty = dirty;
+      ++file.generation;
+      return Status::Ok();
+    }
+  }
+  return truncate ? TruncateSpool(file, 0) : Status::Ok();
+}
+
+void FileSystem::DetachOpenFile(const std::shared_ptr<OpenFile>& file) {
+  std::string lost;  // path of changes that never reached the servers
+  {
+    std::lock_guard lock(files_mu_);
+    if (--file->handles > 0) return;
+    std::lock_guard file_lock(file->mu);
+    if (file->dirty && file->spool && !file->orphaned) lost = file->path;
+    auto it = open_files_.find(file->path);
+    if (it != open_files_.end() && it->second == file) open_files_.erase(it);
+  }
+  if (!lost.empty()) log_->warn("{}: closed with changes that could not be uploaded", lost);
+}
+
+void FileSystem::OrphanOpenFile(const std::string& path) {
+  std::lock_guard lock(files_mu_);
+  auto it = open_files_.find(path);
+  if (it == open_files_.end()) return;
+  {
+    std::lock_guard file_lock(it->second->mu);
+    it->second->orphaned = true;
+  }
+  open_files_.erase(it);
+}
+
+void FileSystem::MoveOpenFiles(const std::string& from, const std::string& to) {
+  std::lock_guard lock(files_mu_);
+  if (auto it = open_files_.find(to); it != open_files_.end()) {
+    std::lock_guard file_lock(it->second->mu);
+    it->second->orphaned = true;
+    open_files_.erase(it);
+  }
+  std::vector<std::pair<std::string, std::shared_ptr<OpenFile>>> moved;
+  for (auto it = open_files_.lower_bound(from);
+       it != open_files_.end() && it->first.starts_with(from);) {
+    if (!IsUnder(it->first, from)) {
+      ++it;
+      continue;
+    }
+    moved.emplace_back(to + it->first.substr(from.size()), std::move(it->second));
+    it = open_files_.erase(it);
+  }
+  for (auto& [path, file] : moved) {
+    {
+      std::lock_guard file_lock(file->mu);
+      file->path = path;
+      ++file->generation;
+    }
+    open_files_[path] = std::move(file);
+  }
+}
+
+void FileSystem::MarkWritten(OpenFile& file) {
+  int64_t now = NowNs();
+  std::lock_guard lock(file.mu);
+  file.dirty = true;
+  file.mtime_ns = now;
+  ++file.generation;
+}
+
+Status FileSystem::TruncateSpool(OpenFile& file, int64_t size) {
+  const int fd = file.SpoolFd();
+  if (fd < 0) return Status::Invalid("file is not open for writing");
+  if (::ftruncate(fd, size) != 0) return FromErrno(errno, "truncate spool file");
+  MarkWritten(file);
+  return Status::Ok();
+}
+
+Status FileSystem::Upload(OpenFile& file) {
+  std::string path;
+  client::FileAttrs attrs;
+  uint64_t generation = 0;
+  int fd = -1;
+  {
+    std::lock_guard lock(file.mu);
+    if (!file.spool || !file.dirty || file.orphaned) return Status::Ok();
+    fd = file.spool.get();
+    path = file.path;
+    attrs.mode = file.mode;
+    attrs.mtime_ns = file.mtime_ns;
+    generation = file.generation;
+  }
+  auto put = client_->Put(fd, path, attrs);
+  cache_.Invalidate(path);
+  if (!put.ok()) {
+    log_->warn("upload of {} failed: {}", path, put.status().ToString());
+    return put.status();
+  }
+  if (put->degraded) {
+    std::string notes;
+    for (const auto& n : put->notes) notes += (notes.empty() ? "" : "; ") + n;
+    log_->info("{} uploaded with fewer copies than wanted: {}", path, notes);
+  }
+  std::lock_guard lock(file.mu);
+  if (file.generation == generation && file.path == path) file.dirty = false;
+  return Status::Ok();
+}
+
+int FileSystem::FillOpenFileAttr(OpenFile& file, struct stat* st) const {
+  struct stat spool {};
+  if (::fstat(file.SpoolFd(), &spool) != 0) return Errno(FromErrno(errno, "stat spool file"));
+  client::Entry e;
+  {
+    std::lock_guard lock(file.mu);
+    e.file.newest.mode = file.mode;
+    e.file.newest.mtime_ns = file.mtime_ns;
+  }
+  e.file.newest.file_size = static_cast<uint64_t>(spool.st_size);
+  FillAttr(e, st);
+  return 0;
+}
+
+// ---- metadata ----
+
+Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh) {
+  if (path.empty()) return DirectoryEntry();
+  if (!fresh) {
+    if (auto e = cache_.GetEntry(path)) return *e;
+  }
+  auto token = cache_.Begin();
+  auto r = client_->Stat(path);
+  if (!r.ok()) return r.status();
+  if (!r->is_dir && !r->file.exists) return Status::NotFound(path + ": no such file");
+  cache_.PutEntry(path, *r, token);
+  return r;
+}
+
+Result<FileSystem::Resolved> FileSystem::Resolve(const std::string& path, bool fresh) {
+  if (auto base = StripIncompleteSuffix(path)) {
+    auto e = Lookup(*base, fresh);
+    if (e.ok() && !e->is_dir && !e->complete()) return Resolved{*base, std::move(e).value()};
+    // Otherwise it may be a file that is really named so.
+  }
+  DFS_ASSIGN_OR_RETURN(client::Entry e, Lookup(path, fresh));
+  return Resolved{path, std::move(e)};
+}
+
+Result<std::shared_ptr<const client::Listing>> FileSystem::GetListing(const std::string& dir) {
+  if (auto cached = cache_.GetListing(dir)) return cached;
+  auto token = cache_.Begin();
+  auto r = client_->List(dir);
+  if (!r.ok()) return r.status();
+  auto listing = std::make_shared<const client::Listing>(std::move(r).value());
+  cache_.PutListing(dir, listing, token);
+  return listing;
+}
+
+void FileSystem::FillAttr(const client::Entry& entry, struct stat* st) const {
+  *st = {};
+  if (entry.is_dir) {
+    st->st_mode = S_IFDIR | kDirMode;
+    st->st_nlink = 2;
+    st->st_mtim = ToTimespec(mount_time_ns_);
+  } else {
+    st->st_mode = S_IFREG | (entry.file.newest.mode & 07777);
+    st->st_nlink = 1;
+    st->st_size = static_cast<off_t>(entry.size());
+    st->st_blocks = static_cast<blkcnt_t>((entry.size() + 511) / 512);
+    st->st_mtim = ToTimespec(entry.file.newest.mtime_ns);
+  }
+  st->st_atim = st->st_mtim;
+  st->st_ctim = st->st_mtim;
+  st->st_blksize = kBlockSize;
+  st->st_uid = options_.uid;
+  st->st_gid = options_.gid;
+}
+
+int FileSystem::GetAttr(std::string_view fuse_path, std::optional<uint64_t> fh, struct stat* st) {
+  std::string path = RelativePath(fuse_path);
+  if (fh) {
+    if (auto h = FindHandle(*fh)) {
+      if (h->file && h->file->SpoolFd() >= 0) return FillOpenFileAttr(*h->file, st);
+      if (!h->is_dir) {
+        FillAttr(h->entry, st);
+        return 0;
+      }
+      path = h->path;
+    }
+  }
+  if (auto file = FindSpooled(path)) return FillOpenFileAttr(*file, st);
+  if (IsHidden(path)) {
+    auto file = FindOpenFile(path);
+    if (!file) return -ENOENT;
+    std::lock_guard lock(file->mu);
+    if (!file->hidden_entry) return -ENOENT;
+    FillAttr(*file->hidden_entry, st);
+    return 0;
+  }
+  auto r = Resolve(path, /*fresh=*/false);
+  if (!r.ok()) {
+    // A file created here and not uploaded yet is only in the path table; it
+    // may have appeared while we asked the servers.
+    if (auto file = FindSpooled(path)) return FillOpenFileAttr(*file, st);
+    return Errno(r.status());
+  }
+  FillAttr(r->entry, st);
+  return 0;
+}
+
+// ---- directories ----
+
+int FileSystem::OpenDir(std::string_view fuse_path, uint64_t* fh) {
+  auto h = std::make_shared<Handle>();
+  h->is_dir = true;
+  h->path = RelativePath(fuse_path);
+  *fh = AddHandle(std::move(h));
+  return 0;
+}
+
+int FileSystem::ReadDir(uint64_t fh, std::vector<DirEntry>* out) {
+  auto h = FindHandle(fh);
+  if (!h || !h->is_dir) return -EBADF;
+  auto listing = GetListing(h->path);
+  if (!listing.ok()) return Errno(listing.status());
+
+  // Files created here and not uploaded yet are listed too.
+  std::set<std::string, std::less<>> local;
+  {
+    std::lock_guard lock(files_mu_);
+    for (const auto& [path, file] : open_files_) {
+      if (IsHidden(path) || ParentOf(path) != h->path) continue;
+      std::lock_guard file_lock(file->mu);
+      if (file->spool && !file->orphaned) local.emplace(BaseOf(path));
+    }
+  }
+  out->clear();
+  out->reserve((*listing)->entries.size() + local.size() + 2);
+  out->push_back({".", S_IFDIR | kDirMode});
+  out->push_back({"..", S_IFDIR | kDirMode});
+  for (const auto& e : (*listing)->entries) {
+    bool here = local.erase(e.name) > 0;
+    if (e.is_dir) {
+      out->push_back({e.name, S_IFDIR | kDirMode});
+    } else if (!e.complete() && !here) {
+      out->push_back(
+          {e.name + std::string(kIncompleteSuffix), S_IFREG | (e.file.newest.mode & 07777)});
+    } else {
+      out->push_back({e.name, S_IFREG | (e.file.newest.mode & 07777)});
+    }
+  }
+  for (const auto& name : local) out->push_back({name, S_IFREG | 0644});
+  return 0;
+}
+
+int FileSystem::ReleaseDir(uint64_t fh) {
+  TakeHandle(fh);
+  return 0;
+}
+
+int FileSystem::Mkdir(std::string_view fuse_path, uint32_t /*mode: directories are 0755*/) {
+  std::string path = RelativePath(fuse_path);
+  if (path.empty()) return -EEXIST;
+  if (IsHidden(path)) return -EINVAL;
+  Status s = client_->Mkdir(path);
+  cache_.Invalidate(path);
+  if (!s.ok()) return Errno(s);
+  cache_.PutEntry(path, DirectoryEntry(), cache_.Begin());
+  return 0;
+}
+
+int FileSystem::Rmdir(std::string_view fuse_path) {
+  std::string path = RelativePath(fuse_path);
+  if (path.empty()) return -EBUSY;
+  {
+    // Files created inside and not uploaded yet count too.
+    std::lock_guard lock(files_mu_);
+    for (auto it = open_files_.lower_bound(path + "/");
+         it != open_files_.end() && it->first.starts_with(path + "/"); ++it) {
+      std::lock_guard file_lock(it->second->mu);
+      if (it->second->spool && !it->second->orphaned) return -ENOTEMPTY;
+    }
+  }
+  Status s = client_->Rmdir(path);
+  cache_.Invalidate(path);
+  return s.ok() ? 0 : Errno(s);
+}
+
+// ---- files ----
+
+int FileSystem::Open(std::string_view fuse_path, int flags, uint64_t* fh) {
+  std::string path = RelativePath(fuse_path);
+  auto h = std::make_shared<Handle>();
+  h->path = path;
+  h->append = (flags & O_APPEND) != 0;
+  h->file = AcquireOpenFile(path);
+  const bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0;
+  if (write) {
+    if (Status s = EnsureSpool(*h->file, path, flags, std::nullopt); !s.ok()) {
+      DetachOpenFile(h->file);
+      return Errno(s);
+    }
+  } else if (h->file->SpoolFd() < 0) {
+    auto r = Resolve(path, /*fresh=*/true);  // close-to-open: always ask the servers
+    int rc = 0;
+    if (!r.ok()) {
+      rc = Errno(r.status());
+    } else if (r->entry.is_dir) {
+      rc = -EISDIR;
+    } else if (r->path != path || !r->entry.complete()) {
+      log_->info("open {}: file is incomplete (pieces missing)", path);
+      rc = -EIO;
+    } else if (auto reader = client_->Open(r->entry.file); !reader.ok()) {
+      log_->info("open {}: {}", path, reader.status().ToString());
+      rc = Errno(reader.status());
+    } else {
+      h->reader = std::shared_ptr<client::Reader>(std::move(reader).value());
+      h->entry = std::move(r->entry);
+    }
+    if (rc != 0) {
+      DetachOpenFile(h->file);
+      return rc;
+    }
+  }
+  *fh = AddHandle(std::move(h));
+  return 0;
+}
+
+int FileSystem::Create(std::string_view fuse_path, uint32_t mode, int flags, uint64_t* fh) {
+  std::string path = RelativePath(fuse_path);
+  if (path.empty()) return -EISDIR;
+  if (IsHidden(path)) return -EINVAL;  // reserved for unlinked open files
+  if (Status s = ValidateName(BaseOf(path)); !s.ok()) return Errno(s);
+  auto h = std::make_shared<Handle>();
+  h->path = path;
+  h->append = (flags & O_APPEND) != 0;
+  h->file = AcquireOpenFile(path);
+  if (Status s = EnsureSpool(*h->file, path, flags, mode); !s.ok()) {
+    DetachOpenFile(h->file);
+    return Errno(s);
+  }
+  cache_.Invalidate(path);
+  *fh = AddHandle(std::move(h));
+  return 0;
+}
+
+int FileSystem::Read(uint64_t fh, char* buf, size_t size, int64_t offset) {
+  auto h = FindHandle(fh);
+  if (!h || h->is_dir) return -EBADF;
+  if (offset < 0) return -EINVAL;
+  if (const int fd = h->file->SpoolFd(); fd >= 0) {
+    size_t done = 0;
+    while (done < size) {
+      ssize_t n = ::pread(fd, buf + done, size - done, offset + static_cast<int64_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Errno(FromErrno(errno, "read spool file"));
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    }
+    return static_cast<int>(done);
+  }
+  auto reader = h->CurrentReader();
+  if (!reader) return -EBADF;
+  auto n = reader->Read(static_cast<uint64_t>(offset), size, buf);
+  auto gone = [](const Status& st) {
+    return st.code() == Code::kNotFound || st.code() == Code::kStale;
+  };
+  if (!n.ok() && gone(n.status())) {
+    // Renamed in this mount since the open? The content (cid) moved with the name.
+    client::FileVersion moved = reader->version();
+    std::string now;
+    {
+      std::lock_guard lock(h->file->mu);
+      if (!h->file->orphaned) now = h->file->path;
+    }
+    if (!now.empty() && now != JoinName(moved.dir, moved.name)) {
+      moved.dir = ParentOf(now);
+      moved.name = std::string(BaseOf(now));
+      auto again = std::make_shared<client::Reader>(client_, std::move(moved));
+      n = again->Read(static_cast<uint64_t>(offset), size, buf);
+      if (n.ok()) {
+        std::lock_guard lock(h->reader_mu);
+        h->reader = std::move(again);
+      }
+    }
+  }
+  if (!n.ok()) {
+    log_->info("read {} at {}: {}", h->path, offset, n.status().ToString());
+    // Deleted or replaced by someone else since the open: the handle is stale.
+    if (gone(n.status())) return -ESTALE;
+    return Errno(n.status());
+  }
+  return static_cast<int>(*n);
+}
+
+int FileSystem::Write(uint64_t fh, const char* buf, size_t size, int64_t offset) {
+  auto h = FindHandle(fh);
+  if (!h || h->is_dir) return -EBADF;
+  if (offset < 0) return -EINVAL;
+  const int fd = h->file->SpoolFd();
+  if (fd < 0) return -EBADF;
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = -1;
+    if (h->append) {
+      // The kernel's idea of the end may be stale; the spool's is not.
+      iovec iov{const_cast<char*>(buf + done), size - done};
+      n = ::pwritev2(fd, &iov, 1, -1, RWF_APPEND);
+      if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL))
+        n = ::pwrite(fd, buf + done, size - done, offset + static_cast<int64_t>(done));
+    } else {
+      n = ::pwrite(fd, buf + done, size - done, offset + static_cast<int64_t>(done));
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno(FromErrno(errno, "write spool file"));
+    done += static_cast<size_t>(n);
+  }
+  MarkWritten(*h->file);
+  return static_cast<int>(size);
+}
+
+int FileSystem::Flush(uint64_t fh) {
+  auto h = FindHandle(fh);
+  if (!h || h->is_dir) return -EBADF;
+  Status s = Upload(*h->file);
+  return s.ok() ? 0 : Errno(s);
+}
+
+int FileSystem::Fsync(uint64_t fh) { return Flush(fh); }
+
+int FileSystem::Release(uint64_t fh) {
+  auto h = TakeHandle(fh);
+  if (h && h->file) DetachOpenFile(h->file);
+  return 0;
+}
+
+int FileSystem::Truncate(std::string_view fuse_path, std::optional<uint64_t> fh, int64_t size) {
+  if (size < 0) return -EINVAL;
+  std::string path = RelativePath(fuse_path);
+  if (fh) {
+    if (auto h = FindHandle(*fh)) {
+      if (h->file && h->file->SpoolFd() >= 0) {
+        Status s = TruncateSpool(*h->file, size);
+        return s.ok() ? 0 : Errno(s);
+      }
+      path = h->path;
+    }
+  }
+  // By path: the change is visible to everyone now, so upload at once.
+  auto file = AcquireOpenFile(path);
+  Status s = EnsureSpool(*file, path, size == 0 ? O_TRUNC : 0, std::nullopt);
+  if (s.ok()) s = TruncateSpool(*file, size);
+  if (s.ok()) s = Upload(*file);
+  DetachOpenFile(file);
+  return s.ok() ? 0 : Errno(s);
+}
+
+int FileSystem::Unlink(std::string_view fuse_path) {
+  std::string path = RelativePath(fuse_path);
+  if (path.empty()) return -EISDIR;
+  if (IsHidden(path)) {  // the last release of an unlinked open file
+    OrphanOpenFile(path);
+    return 0;
+  }
+  if (StripIncompleteSuffix(path)) {
+    if (auto r = Resolve(path, /*fresh=*/false); r.ok()) path = r->path;
+  }
+  const bool local = FindSpooled(path) != nullptr;
+  Status s = client_->Unlink(path);
+  cache_.Invalidate(path);
+  // A file created here and never uploaded exists only in the path table.
+  if (!s.ok() && !(s.code() == Code::kNotFound && local)) return Errno(s);
+  OrphanOpenFile(path);
+  return 0;
+}
+
+int FileSystem::Rename(std::string_view fuse_from, std::string_view fuse_to, unsigned int flags) {
+  constexpr unsigned int kNoReplace = 1;    // RENAME_NOREPLACE
+  if (flags & ~kNoReplace) return -EINVAL;  // RENAME_EXCHANGE, RENAME_WHITEOUT
+  std::string from = RelativePath(fuse_from);
+  std::string to = RelativePath(fuse_to);
+  if (from.empty() || to.empty()) return -EBUSY;
+  if (IsHidden(from)) return -ENOENT;
+  if (StripIncompleteSuffix(from)) {
+    if (auto r = Resolve(from, /*fresh=*/false); r.ok()) from = r->path;
+  }
+  if (IsHidden(to)) return Hide(from, to);
+  if (from == to) return 0;
+  if (IsUnder(to, from)) return -EINVAL;  // a directory into itself
+  if (flags & kNoReplace) {
+    if (FindSpooled(to)) return -EEXIST;
+    auto e = Lookup(to, /*fresh=*/true);
+    if (e.ok()) return -EEXIST;
+    if (e.status().code() != Code::kNotFound) return Errno(e.status());
+  }
+  const bool local = FindSpooled(from) != nullptr;
+  Status s = client_->Rename(from, to);
+  cache_.Invalidate(from);
+  cache_.Invalidate(to);
+  if (!s.ok()) {
+    if (!(s.code() == Code::kNotFound && local)) return Errno(s);
+    // Created here and never uploaded: only the open file moves; its upload
+    // will replace `to`, which must not be a directory.
+    auto target = Lookup(to, /*fresh=*/true);
+    if (target.ok() && target->is_dir) return -EISDIR;
+  }
+  MoveOpenFiles(from, to);
+  return 0;
+}
+
+int FileSystem::Hide(const std::string& path, const std::string& hidden) {
+  auto entry = Lookup(path, /*fresh=*/false);
+  // Handles that read from the servers would lose the content with the file:
+  // keep a copy in a spool (files of reasonable size only).
+  if (auto file = FindOpenFile(path); file && file->SpoolFd() < 0 && entry.ok() && !entry->is_dir &&
+                                      entry->size() <= kKeepOnUnlinkMaxBytes) {
+    if (Status s = EnsureSpool(*file, path, 0, std::nullopt); !s.ok())
+      log_->info("unlink {}: open readers lose the content: {}", path, s.ToString());
+  }
+  const bool local = FindSpooled(path) != nullptr;
+  Status s = client_->Unlink(path);
+  cache_.Invalidate(path);
+  if (!s.ok() && !(s.code() == Code::kNotFound && local)) return Errno(s);
+  std::lock_guard lock(files_mu_);
+  auto it = open_files_.find(path);
+  if (it == open_files_.end()) return 0;
+  auto file = std::move(it->second);
+  open_files_.erase(it);
+  {
+    std::lock_guard file_lock(file->mu);
+    file->orphaned = true;
+    file->path = hidden;
+    if (entry.ok()) file->hidden_entry = std::move(entry).value();
+  }
+  open_files_[hidden] = std::move(file);
+  return 0;
+}
+
+int FileSystem::SetAttrs(std::string_view fuse_path, std::optional<uint64_t> fh,
+                         std::optional<uint32_t> mode, std::optional<int64_t> mtime_ns) {
+  std::string path = RelativePath(fuse_path);
+  std::shared_ptr<OpenFile> file;
+  if (fh) {
+    if (auto h = FindHandle(*fh)) {
+      file = h->file;
+      path = h->path;
+    }
+  }
+  if (!file) file = FindOpenFile(path);
+  if (file && file->SpoolFd() >= 0) {
+    std::lock_guard lock(file->mu);
+    if (mode) file->mode = *mode & 07777;
+    if (mtime_ns) file->mtime_ns = *mtime_ns;
+    ++file->generation;
+    path = file->path;
+    // A dirty file's upload carries the change; an orphan is gone for everyone else.
+    if (file->dirty || file->orphaned) return 0;
+  }
+  Status s = client_->SetAttr(path, mode ? std::optional<uint32_t>(*mode & 07777) : std::nullopt,
+                              mtime_ns);
+  cache_.Invalidate(path);
+  if (s.ok() || s.code() == Code::kIsDir) return 0;  // directories have no attributes to keep
+  return Errno(s);
+}
+
+int FileSystem::Chmod(std::string_view path, std::optional<uint64_t> fh, uint32_t mode) {
+  return SetAttrs(path, fh, mode, std::nullopt);
+}
+
+int FileSystem::Chown(std::string_view /*path*/, std::optional<uint64_t> /*fh*/, uid_t uid,
+                      gid_t gid) {
+  const bool same_user = uid == static_cast<uid_t>(-1) || uid == options_.uid;
+  const bool same_group = gid == static_cast<gid_t>(-1) || gid == options_.gid;
+  return same_user && same_group ? 0 : -EPERM;
+}
+
+int FileSystem::Utimens(std::string_view path, std::optional<uint64_t> fh,
+                        const struct timespec* times) {
+  int64_t mtime_ns = 0;
+  if (times == nullptr || times[1].tv_nsec == UTIME_NOW) {
+    mtime_ns = NowNs();
+  } else if (times[1].tv_nsec == UTIME_OMIT) {
+    return 0;  // only the atime, which dfs does not keep
+  } else {
+    mtime_ns = static_cast<int64_t>(times[1].tv_sec) * 1000000000 + times[1].tv_nsec;
+  }
+  return SetAttrs(path, fh, std::nullopt, mtime_ns);
+}
+
+int FileSystem::StatFs(struct statvfs* st) {
+  auto r = client_->StatFs();
+  if (!r.ok()) return Errno(r.status());
+  constexpr uint64_t kFsBlock = 4096;
+  *st = {};
+  st->f_bsize = kFsBlock;
+  st->f_frsize = kFsBlock;
+  st->f_blocks = r->total_bytes / kFsBlock;
+  st->f_bfree = r->free_bytes / kFsBlock;
+  st->f_bavail = r->avail_bytes / kFsBlock;
+  st->f_namemax = kMaxNameBytes;
+  return 0;
+}
+
+int FileSystem::GetXattr(std::string_view fuse_path, std::string_view name, char* value,
+                         size_t size) {
+  if (name != kStatusXattr) return -ENODATA;
+  std::string path = RelativePath(fuse_path);
+  std::string text;
+  auto r = Resolve(path, /*fresh=*/false);
+  if (!r.ok()) {
+    if (r.status().code() != Code::kNotFound || !FindSpooled(path)) return Errno(r.status());
+    text = "not uploaded yet (open for writing in this mount)";
+  } else if (r->entry.is_dir) {
+    return -ENODATA;
+  } else {
+    auto d = client_->Describe(r->path);
+    if (!d.ok()) return Errno(d.status());
+    text = std::move(d).value();
+  }
+  if (size == 0) return static_cast<int>(text.size());
+  if (size < text.size()) return -ERANGE;
+  std::memcpy(value, text.data(), text.size());
+  return static_cast<int>(text.size());
+}
+
+int FileSystem::ListXattr(std::string_view fuse_path, char* list, size_t size) {
+  std::string path = RelativePath(fuse_path);
+  bool is_file = FindSpooled(path) != nullptr;
+  if (!is_file) {
+    auto r = Resolve(path, /*fresh=*/false);
+    if (!r.ok()) return Errno(r.status());
+    is_file = !r->entry.is_dir;
+  }
+  std::string names;
+  if (is_file) {
+    names = kStatusXattr;
+    names.push_back('\0');
+  }
+  if (size == 0) return static_cast<int>(names.size());
+  if (size < names.size()) return -ERANGE;
+  std::memcpy(list, names.data(), names.size());
+  return static_cast<int>(names.size());
+}
+
+}  // namespace dfs::fuse

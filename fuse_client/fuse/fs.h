@@ -1,0 +1,195 @@
+// The logic of the dfcfs mount, free of FUSE headers: path operations on top
+// of dfs::client::Client with errno-style results, a spool for writes, file
+// handles and a short metadata cache. fuse_ops.cc adapts it to libfuse.
+//
+// Consistency is close-to-open: open() always asks the servers, and close()
+// (flush) and fsync() upload a file written through this mount and report the
+// upload's error, so `cp` fails loudly when the upload failed. In between,
+// attributes and listings may be up to the cache TTL (~1 s) old.
+//
+// Open files: every path open in this mount has one OpenFile, shared by all
+// its handles, so handles of one file see each other's writes as on a local
+// disk. Reads of a file nobody writes here stream from the servers (each
+// handle reads the version that was newest when it was opened). The first
+// write-open gives the OpenFile a spool file, filled with the current content
+// unless O_TRUNC or create; from then on every handle of the path reads and
+// writes the spool, getattr reports the spool's size and mtime, and
+// flush/fsync upload it when dirty. rename moves the OpenFile to the new path;
+// unlink (or being renamed over) detaches it: its handles keep working (fstat
+// too: libfuse renames it to a hidden ".fuse_hidden*" name that exists only in
+// this mount) and it is never uploaded again. Nothing is uploaded in release.
+//
+// Incomplete files: a file whose newest version cannot be rebuilt is listed as
+// "NAME [incomplete]"; both names stat as the file, opening either fails with
+// EIO at once, and the xattr user.dfs.status describes what is missing.
+//
+// Thread-safe: every method may be called from many threads at once.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "fuse_client/client/client.h"
+#include "fuse_client/fuse/meta_cache.h"
+#include "fuse_client/fuse/spool.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace dfs::fuse {
+
+// The extended attribute that describes a file's pieces and servers.
+inline constexpr std::string_view kStatusXattr = "user.dfs.status";
+
+struct FsOptions {
+  uid_t uid = 0;  // owner reported for every file (the mounting user)
+  gid_t gid = 0;
+  std::chrono::milliseconds cache_ttl{1000};  // listings and lookups
+};
+
+struct DirEntry {
+  std::string name;
+  uint32_t mode = 0;  // S_IFDIR or S_IFREG plus permission bits
+};
+
+class FileSystem {
+ public:
+  // `client` must outlive the FileSystem.
+  FileSystem(client::Client* client, Spool spool, FsOptions options);
+  ~FileSystem();
+  FileSystem(const FileSystem&) = delete;
+  FileSystem& operator=(const FileSystem&) = delete;
+
+  // Conventions for every method below:
+  // - `path` is a FUSE path ("/a/b") or a relative one ("a/b"); "" or "/" is the root.
+  // - `fh`, when set, is a handle from Open, Create or OpenDir; it wins over `path`
+  //   (the path may be empty or stale then).
+  // - The result is 0 (or a byte count) on success and -errno on failure.
+
+  int GetAttr(std::string_view path, std::optional<uint64_t> fh, struct stat* st);
+
+  int OpenDir(std::string_view path, uint64_t* fh);
+  // ".", ".." and every name, incomplete files as "NAME [incomplete]".
+  int ReadDir(uint64_t fh, std::vector<DirEntry>* out);
+  int ReleaseDir(uint64_t fh);
+
+  // `flags` as given to open(2) (the kernel strips O_CREAT/O_EXCL).
+  int Open(std::string_view path, int flags, uint64_t* fh);
+  // A new empty file (mode: permission bits, umask already applied).
+  int Create(std::string_view path, uint32_t mode, int flags, uint64_t* fh);
+  // Returns the bytes read; short only at end of file.
+  int Read(uint64_t fh, char* buf, size_t size, int64_t offset);
+  // Returns `size`. Handles opened with O_APPEND always write at the end.
+  int Write(uint64_t fh, const char* buf, size_t size, int64_t offset);
+  // Upload if dirty (any handle of the path may trigger it); the upload's error.
+  int Flush(uint64_t fh);
+  int Fsync(uint64_t fh);
+  int Release(uint64_t fh);
+
+  // Through a handle: truncates the spool (uploaded at close). By path: the
+  // spool of an open file, or download + truncate + upload now.
+  int Truncate(std::string_view path, std::optional<uint64_t> fh, int64_t size);
+
+  int Mkdir(std::string_view path, uint32_t mode);
+  int Rmdir(std::string_view path);
+  int Unlink(std::string_view path);
+  // `flags`: 0 or RENAME_NOREPLACE; RENAME_EXCHANGE is EINVAL.
+  int Rename(std::string_view from, std::string_view to, unsigned int flags);
+
+  // Files only; a directory accepts and ignores it (directories are always 0755).
+  int Chmod(std::string_view path, std::optional<uint64_t> fh, uint32_t mode);
+  // Files belong to the mounting user: changing to that user/group (or -1) is
+  // a no-op, anything else is EPERM.
+  int Chown(std::string_view path, std::optional<uint64_t> fh, uid_t uid, gid_t gid);
+  // times[1] is the mtime (UTIME_NOW, UTIME_OMIT honored); atime is not kept.
+  // nullptr means now. A directory accepts and ignores it.
+  int Utimens(std::string_view path, std::optional<uint64_t> fh, const struct timespec* times);
+
+  int StatFs(struct statvfs* st);
+
+  // Only kStatusXattr exists (on files). With size 0, returns the size needed;
+  // ERANGE when `size` is too small.
+  int GetXattr(std::string_view path, std::string_view name, char* value, size_t size);
+  int ListXattr(std::string_view path, char* list, size_t size);
+
+ private:
+  struct OpenFile;
+  struct Handle;
+  struct Resolved {
+    std::string path;  // the real name (without " [incomplete]")
+    client::Entry entry;
+  };
+
+  // Handles.
+  uint64_t AddHandle(std::shared_ptr<Handle> handle);
+  std::shared_ptr<Handle> FindHandle(uint64_t fh) const;
+  std::shared_ptr<Handle> TakeHandle(uint64_t fh);
+
+  // Open files.
+  std::shared_ptr<OpenFile> FindOpenFile(const std::string& path) const;
+  // Like FindOpenFile, but only a file with a spool (written in this mount).
+  std::shared_ptr<OpenFile> FindSpooled(const std::string& path) const;
+  // The open file of `path` with one more handle, created when there is none.
+  std::shared_ptr<OpenFile> AcquireOpenFile(const std::string& path);
+  // Gives `file` a spool if it has none: empty for `create_mode` or O_TRUNC,
+  // else the file's current content. With O_TRUNC, an existing spool is emptied.
+  Status EnsureSpool(OpenFile& file, const std::string& path, int flags,
+                     std::optional<uint32_t> create_mode);
+  // Drops one handle; the last one removes the open file from the path table.
+  void DetachOpenFile(const std::shared_ptr<OpenFile>& file);
+  // Detaches whatever open file lives at `path`: never uploaded again.
+  void OrphanOpenFile(const std::string& path);
+  // libfuse's way to unlink an open file: rename it to a hidden name. The file
+  // is deleted on the servers; its OpenFile lives on under `hidden`.
+  int Hide(const std::string& path, const std::string& hidden);
+  // Moves the open files at or below `from` to `to`, orphaning what was at `to`.
+  void MoveOpenFiles(const std::string& from, const std::string& to);
+  Status Upload(OpenFile& file);
+  Status TruncateSpool(OpenFile& file, int64_t size);
+  void MarkWritten(OpenFile& file);
+  int FillOpenFileAttr(OpenFile& file, struct stat* st) const;
+
+  // Metadata.
+  // One name; `fresh` skips the cache (and refreshes it).
+  Result<client::Entry> Lookup(const std::string& path, bool fresh);
+  // Like Lookup, and "NAME [incomplete]" finds the incomplete file NAME.
+  Result<Resolved> Resolve(const std::string& path, bool fresh);
+  Result<std::shared_ptr<const client::Listing>> GetListing(const std::string& dir);
+  void FillAttr(const client::Entry& entry, struct stat* st) const;
+  // Shared by Chmod and Utimens: records the change in an open, dirty file
+  // (its upload carries it) or sends SetAttr.
+  int SetAttrs(std::string_view path, std::optional<uint64_t> fh, std::optional<uint32_t> mode,
+               std::optional<int64_t> mtime_ns);
+
+  client::Client* const client_;
+  const Spool spool_;
+  const FsOptions options_;
+  const int64_t mount_time_ns_;  // mtime shown for directories
+  const std::shared_ptr<spdlog::logger> log_;
+  MetaCache cache_;
+
+  // Lock order: files_mu_ before OpenFile::mu. handles_mu_ and the cache's
+  // lock are leaves. None is held across a network call or spool I/O.
+  mutable std::mutex files_mu_;  // guards open_files_ and every OpenFile::handles
+  std::map<std::string, std::shared_ptr<OpenFile>, std::less<>> open_files_;
+
+  mutable std::mutex handles_mu_;  // guards handles_ and next_handle_
+  std::unordered_map<uint64_t, std::shared_ptr<Handle>> handles_;
+  uint64_t next_handle_ = 1;
+};
+
+}  // namespace dfs::fuse

@@ -1,0 +1,988 @@
+// End-to-end tests of dfcfs: a real FUSE mount over a real cluster of four
+// dfs_server processes, driven with ordinary tools (cp, ls, mv, df, ...) and
+// plain POSIX calls. Skips the whole executable (exit 77) where /dev/fuse or
+// fusermount3 is missing. Every mount is unmounted even when a test fails.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/cluster.h"
+
+namespace dfs::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kMiB = 1 << 20;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string FindFusermount() {
+  for (const char* p : {"/usr/bin/fusermount3", "/bin/fusermount3", "/usr/local/bin/fusermount3"})
+    if (::access(p, X_OK) == 0) return p;
+  return "";
+}
+
+// Exits with 77 (meson's SKIP) when this machine cannot mount FUSE file systems.
+void RequireFuse() {
+  std::string reason;
+  if (::access("/dev/fuse", R_OK | W_OK) != 0)
+    reason = std::string("/dev/fuse is not usable: ") + std::strerror(errno);
+  else if (FindFusermount().empty())
+    reason = "fusermount3 is not installed";
+  if (reason.empty()) return;
+  std::printf("SKIP: FUSE mount tests need FUSE: %s\n", reason.c_str());
+  std::fflush(stdout);
+  std::_Exit(77);
+}
+
+// Whether `dir` is a mount point of a dfs mount (from /proc/self/mountinfo).
+bool IsDfsMount(const std::string& dir) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mountpoint;
+    fields >> id >> parent >> dev >> root >> mountpoint;
+    if (mountpoint != dir) continue;
+    auto dash = line.find(" - ");
+    if (dash != std::string::npos && line.compare(dash + 3, 8, "fuse.dfs") == 0) return true;
+  }
+  return false;
+}
+
+// dfcfs running in the foreground as our child, mounted on `dir`. The
+// destructor always unmounts: fusermount3 -u, wait, SIGKILL, fusermount3 -uz.
+class Mount {
+ public:
+  Mount(const std::string& conf, const std::string& dir, std::vector<std::string> extra = {})
+      : dir_(dir), log_(dir + ".log") {
+    ::mkdir(dir.c_str(), 0755);
+    std::vector<std::string> args = {BinaryPath("DFCFS"), conf,   dir,           "-f",
+                                     "--log-level",       "info", "--spool-dir", spool_dir()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      _exit(127);
+    }
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!IsDfsMount(dir_)) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("dfcfs exited before mounting: " + Log());
+      }
+      if (Clock::now() > deadline) {
+        Unmount();
+        throw std::runtime_error("dfcfs did not mount within 10 s: " + Log());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ~Mount() { Unmount(); }
+  Mount(const Mount&) = delete;
+  Mount& operator=(const Mount&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  std::string spool_dir() const { return dir_ + ".spool"; }
+  std::string operator/(const std::string& name) const { return dir_ + "/" + name; }
+  pid_t pid() const { return pid_; }
+  std::string Log() const {
+    try {
+      return ReadFile(log_);
+    } catch (const std::exception&) {
+      return "";
+    }
+  }
+
+  // Unmounts and reaps the daemon; returns its exit code (-1 if it had to be killed).
+  int Unmount() {
+    int code = -1;
+    if (pid_ > 0) {
+      Run({FindFusermount(), "-u", dir_}, "", 20);
+      auto deadline = Clock::now() + std::chrono::seconds(10);
+      int status = 0;
+      while (::waitpid(pid_, &status, WNOHANG) == 0) {
+        if (Clock::now() > deadline) {
+          ::kill(pid_, SIGKILL);
+          ::waitpid(pid_, &status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (WIFEXITED(status)) code = WEXITSTATUS(status);
+      pid_ = -1;
+    }
+    if (IsDfsMount(dir_)) Run({FindFusermount(), "-uz", dir_}, "", 20);
+    return code;
+  }
+
+ private:
+  std::string dir_;
+  std::string log_;
+  pid_t pid_ = -1;
+};
+
+// A cluster with one mount of Alice's files.
+struct Fixture {
+  Fixture() : conf(cluster.WriteClientConfig("Alice", "SimplePassword")) { RequireFuse(); }
+  Cluster cluster;
+  std::string conf;
+  TempDir local{"dfcfs-local"};
+};
+
+// POSIX helpers: 0 or errno, content through plain open/read/write/close.
+int WriteWithPosix(const std::string& path, const std::string& content, int flags = O_TRUNC,
+                   mode_t mode = 0644) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flags, mode);
+  if (fd < 0) return errno;
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return ::close(fd) == 0 ? 0 : errno;
+}
+
+// The content, or "" with *err set.
+std::string ReadWithPosix(const std::string& path, int* err = nullptr) {
+  if (err) *err = 0;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (err) *err = errno;
+    return "";
+  }
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (err) *err = errno;
+      break;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+int StatErrno(const std::string& path, struct stat* st = nullptr) {
+  struct stat tmp {};
+  return ::stat(path.c_str(), st ? st : &tmp) == 0 ? 0 : errno;
+}
+
+CommandResult Sh(const std::string& command, int timeout = 60) {
+  return Run({"/bin/sh", "-c", command}, "", timeout);
+}
+
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  auto r = Run({"/bin/ls", "-1A", dir});
+  std::vector<std::string> names;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) names.push_back(line);
+  return names;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// Writes `n` pseudo-random bytes to `path` in pieces (no n-byte buffer).
+void WriteRandomFile(const std::string& path, size_t n, uint64_t seed) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  for (size_t done = 0; done < n;) {
+    size_t chunk = std::min<size_t>(4 * kMiB, n - done);
+    std::string bytes = RandomBytes(chunk, seed + done);
+    f.write(bytes.data(), static_cast<std::streamsize>(chunk));
+    done += chunk;
+  }
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+TEST_CASE("cp copies files in and out byte for byte") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  for (size_t size : {size_t{0}, size_t{1}, kMiB + 3, 100 * kMiB}) {
+    CAPTURE(size);
+    std::string name = "file-" + std::to_string(size);
+    std::string src = fx.local / (name + ".in");
+    std::string back = fx.local / (name + ".out");
+    WriteRandomFile(src, size, size);
+    auto start = Clock::now();
+    auto in = Run({"/bin/cp", src, m / name}, "", 300);
+    CHECK_MESSAGE(in.exit_code == 0, in.err);
+    MESSAGE("cp in of ", size, " bytes: ", SecondsSince(start), " s");
+    struct stat st {};
+    REQUIRE(StatErrno(m / name, &st) == 0);
+    CHECK(static_cast<size_t>(st.st_size) == size);
+    start = Clock::now();
+    auto out = Run({"/bin/cp", m / name, back}, "", 300);
+    CHECK_MESSAGE(out.exit_code == 0, out.err);
+    MESSAGE("cp out of ", size, " bytes: ", SecondsSince(start), " s");
+    auto cmp = Run({"/usr/bin/cmp", src, back});
+    CHECK_MESSAGE(cmp.exit_code == 0, cmp.out, cmp.err);
+    ::unlink(src.c_str());
+    ::unlink(back.c_str());
+  }
+  // Spool files have no names, and memory does not grow with the file size.
+  CHECK(ListDir(m.spool_dir()).empty());
+  std::string status = ReadFile("/proc/" + std::to_string(m.pid()) + "/status");
+  auto at = status.find("VmHWM:");
+  REQUIRE(at != std::string::npos);
+  long peak_kib = std::atol(status.c_str() + at + 6);
+  MESSAGE("dfcfs peak resident memory: ", peak_kib / 1024, " MiB");
+  CHECK(peak_kib < 64 * 1024);
+  CHECK(m.Unmount() == 0);
+}
+
+TEST_CASE("ls -l and stat show type, size, mode and mtime") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  ::umask(022);
+  time_t before = ::time(nullptr);
+  REQUIRE(WriteWithPosix(m / "notes.txt", "hello world\n", O_TRUNC, 0640) == 0);
+  time_t after = ::time(nullptr);
+  REQUIRE(::mkdir((m / "docs").c_str(), 0755) == 0);
+
+  struct stat st {};
+  REQUIRE(StatErrno(m / "notes.txt", &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+  CHECK((st.st_mode & 07777) == 0640);
+  CHECK(st.st_size == 12);
+  CHECK(st.st_nlink == 1);
+  CHECK(st.st_uid == ::getuid());
+  CHECK(st.st_mtime >= before - 1);
+  CHECK(st.st_mtime <= after + 1);
+  REQUIRE(StatErrno(m / "docs", &st) == 0);
+  CHECK(S_ISDIR(st.st_mode));
+  CHECK((st.st_mode & 07777) == 0755);
+  CHECK(StatErrno(m / "missing.txt") == ENOENT);
+  CHECK(StatErrno(m / "docs/missing/deeper") == ENOENT);
+
+  auto ls = Run({"/bin/ls", "-l", m.dir()});
+  CHECK(ls.exit_code == 0);
+  CHECK(ls.out.find("-rw-r----- 1") != std::string::npos);
+  CHECK(ls.out.find(" 12 ") != std::string::npos);
+  CHECK(ls.out.find("notes.txt") != std::string::npos);
+  CHECK(ls.out.find("drwxr-xr-x") != std::string::npos);
+
+  // After the attribute caches expire the servers say the same.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  REQUIRE(StatErrno(m / "notes.txt", &st) == 0);
+  CHECK((st.st_mode & 07777) == 0640);
+  CHECK(st.st_size == 12);
+}
+
+TEST_CASE("mv renames files and folders, also over an existing file") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  REQUIRE(WriteWithPosix(m / "a.txt", "content of a") == 0);
+  auto mv = Run({"/bin/mv", m / "a.txt", m / "b.txt"});
+  CHECK_MESSAGE(mv.exit_code == 0, mv.err);
+  CHECK(StatErrno(m / "a.txt") == ENOENT);
+  CHECK(ReadWithPosix(m / "b.txt") == "content of a");
+
+  // Over an existing file.
+  REQUIRE(WriteWithPosix(m / "c.txt", "content of c, longer") == 0);
+  REQUIRE(::rename((m / "c.txt").c_str(), (m / "b.txt").c_str()) == 0);
+  CHECK(StatErrno(m / "c.txt") == ENOENT);
+  CHECK(ReadWithPosix(m / "b.txt") == "content of c, longer");
+
+  // The editor pattern: write a temp file, fsync, rename over the original.
+  REQUIRE(WriteWithPosix(m / "doc.txt", "version 1\n") == 0);
+  {
+    int fd = ::open((m / ".doc.txt.swp").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    std::string v2 = "version 2, edited\n";
+    CHECK(::write(fd, v2.data(), v2.size()) == static_cast<ssize_t>(v2.size()));
+    CHECK(::fsync(fd) == 0);
+    CHECK(::close(fd) == 0);
+  }
+  REQUIRE(::rename((m / ".doc.txt.swp").c_str(), (m / "doc.txt").c_str()) == 0);
+  CHECK(ReadWithPosix(m / "doc.txt") == "version 2, edited\n");
+  CHECK_FALSE(Contains(ListDir(m.dir()), ".doc.txt.swp"));
+
+  // Folders move with their content.
+  REQUIRE(::mkdir((m / "dir1").c_str(), 0755) == 0);
+  REQUIRE(WriteWithPosix(m / "dir1/inner.txt", "inner") == 0);
+  mv = Run({"/bin/mv", m / "dir1", m / "dir2"});
+  CHECK_MESSAGE(mv.exit_code == 0, mv.err);
+  CHECK(StatErrno(m / "dir1") == ENOENT);
+  CHECK(ReadWithPosix(m / "dir2/inner.txt") == "inner");
+  mv = Run({"/bin/mv", m / "b.txt", m / "dir2/"});
+  CHECK_MESSAGE(mv.exit_code == 0, mv.err);
+  CHECK(ReadWithPosix(m / "dir2/b.txt") == "content of c, longer");
+
+  // renameat2 flags.
+  REQUIRE(WriteWithPosix(m / "x", "x") == 0);
+  REQUIRE(WriteWithPosix(m / "y", "y") == 0);
+  auto renameat2 = [](const std::string& from, const std::string& to, unsigned flags) {
+    return ::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags) == 0
+               ? 0
+               : errno;
+  };
+  CHECK(renameat2(m / "x", m / "y", RENAME_NOREPLACE) == EEXIST);
+  CHECK(renameat2(m / "x", m / "y", RENAME_EXCHANGE) == EINVAL);
+  CHECK(renameat2(m / "x", m / "z", RENAME_NOREPLACE) == 0);
+  CHECK(ReadWithPosix(m / "z") == "x");
+  CHECK(ReadWithPosix(m / "y") == "y");
+  CHECK(StatErrno(m / "x") == ENOENT);
+}
+
+TEST_CASE("rm, mkdir -p and rmdir behave as on a local disk") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  auto r = Run({"/bin/mkdir", "-p", m / "a/b/c"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  r = Run({"/bin/mkdir", "-p", m / "a/b/c"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK((::mkdir((m / "a").c_str(), 0755) == 0 ? 0 : errno) == EEXIST);
+  struct stat st {};
+  REQUIRE(StatErrno(m / "a/b/c", &st) == 0);
+  CHECK(S_ISDIR(st.st_mode));
+
+  REQUIRE(WriteWithPosix(m / "a/b/c/f.txt", "data") == 0);
+  CHECK((::rmdir((m / "a/b/c").c_str()) == 0 ? 0 : errno) == ENOTEMPTY);
+  r = Run({"/bin/rmdir", m / "a/b/c"});
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("not empty") != std::string::npos);
+  CHECK((::unlink((m / "a/b").c_str()) == 0 ? 0 : errno) == EISDIR);
+
+  r = Run({"/bin/rm", m / "a/b/c/f.txt"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(StatErrno(m / "a/b/c/f.txt") == ENOENT);
+  CHECK(ListDir(m / "a/b/c").empty());
+  CHECK((::unlink((m / "a/b/c/f.txt").c_str()) == 0 ? 0 : errno) == ENOENT);
+  CHECK(::rmdir((m / "a/b/c").c_str()) == 0);
+  CHECK(StatErrno(m / "a/b/c") == ENOENT);
+
+  REQUIRE(WriteWithPosix(m / "a/b/g.txt", "g") == 0);
+  r = Run({"/bin/rm", "-r", m / "a"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(StatErrno(m / "a") == ENOENT);
+  CHECK(ListDir(m.dir()).empty());
+}
+
+TEST_CASE("touch, >>, truncate, chmod and df work") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  struct stat st {};
+
+  auto r = Run({"/usr/bin/touch", m / "new.txt"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  REQUIRE(StatErrno(m / "new.txt", &st) == 0);
+  CHECK(st.st_size == 0);
+  CHECK(std::abs(st.st_mtime - ::time(nullptr)) <= 2);
+
+  // touch -d on a new and on an existing file; the date is local time.
+  struct tm when {};
+  when.tm_year = 2020 - 1900;
+  when.tm_mon = 0;
+  when.tm_mday = 2;
+  when.tm_hour = 3;
+  when.tm_min = 4;
+  when.tm_sec = 5;
+  when.tm_isdst = -1;
+  const time_t expected = ::mktime(&when);
+  for (const char* name : {"dated.txt", "new.txt"}) {
+    CAPTURE(name);
+    r = Run({"/usr/bin/touch", "-d", "2020-01-02 03:04:05", m / name});
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+    REQUIRE(StatErrno(m / name, &st) == 0);
+    CHECK(st.st_mtime == expected);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // from the servers now
+  REQUIRE(StatErrno(m / "dated.txt", &st) == 0);
+  CHECK(st.st_mtime == expected);
+
+  // >> appends, also to a file written before.
+  r = Sh("echo first >> " + Quote(m / "log.txt") + " && echo second >> " + Quote(m / "log.txt"));
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(ReadWithPosix(m / "log.txt") == "first\nsecond\n");
+  r = Sh("printf third >> " + Quote(m / "log.txt"));
+  CHECK(ReadWithPosix(m / "log.txt") == "first\nsecond\nthird");
+
+  // truncate up and down.
+  r = Run({"/usr/bin/truncate", "-s", "20", m / "log.txt"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  REQUIRE(StatErrno(m / "log.txt", &st) == 0);
+  CHECK(st.st_size == 20);
+  CHECK(ReadWithPosix(m / "log.txt") == std::string("first\nsecond\nthird") + std::string(2, '\0'));
+  r = Run({"/usr/bin/truncate", "-s", "5", m / "log.txt"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(ReadWithPosix(m / "log.txt") == "first");
+  r = Run({"/usr/bin/truncate", "-s", "0", m / "log.txt"});
+  CHECK(ReadWithPosix(m / "log.txt").empty());
+
+  // chmod.
+  r = Run({"/bin/chmod", "600", m / "log.txt"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  REQUIRE(StatErrno(m / "log.txt", &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  REQUIRE(StatErrno(m / "log.txt", &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  CHECK(::chmod((m / "log.txt").c_str(), 0755) == 0);
+  REQUIRE(StatErrno(m / "log.txt", &st) == 0);
+  CHECK((st.st_mode & 07777) == 0755);
+
+  // df / statfs.
+  struct statvfs vfs {};
+  REQUIRE(::statvfs(m.dir().c_str(), &vfs) == 0);
+  CHECK(vfs.f_bsize == 4096);
+  CHECK(vfs.f_blocks > 0);
+  CHECK(vfs.f_bavail <= vfs.f_blocks);
+  CHECK(vfs.f_namemax == 251);
+  r = Run({"/bin/df", m.dir()});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.out.find("dfs:Alice") != std::string::npos);
+}
+
+TEST_CASE("overwrites and random writes inside an existing file are read back") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  std::string a = RandomBytes(300 * 1024, 1);
+  std::string b = RandomBytes(70 * 1024, 2);
+  REQUIRE(WriteWithPosix(m / "f.bin", a) == 0);
+  CHECK(ReadWithPosix(m / "f.bin") == a);
+  WriteFile(fx.local / "b.bin", b);
+  auto r = Run({"/bin/cp", fx.local / "b.bin", m / "f.bin"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(ReadWithPosix(m / "f.bin") == b);
+
+  // Writes at offsets across chunk boundaries and past the end, in a fresh open.
+  std::string model = b;
+  int fd = ::open((m / "f.bin").c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  const std::vector<std::pair<size_t, size_t>> writes = {
+      {0, 10}, {65530, 20}, {1000, 3000}, {70 * 1024 - 5, 100}, {200000, 17}};
+  uint64_t seed = 10;
+  for (auto [off, len] : writes) {
+    std::string bytes = RandomBytes(len, seed++);
+    REQUIRE(::pwrite(fd, bytes.data(), len, static_cast<off_t>(off)) == static_cast<ssize_t>(len));
+    if (model.size() < off + len) model.resize(off + len, '\0');
+    model.replace(off, len, bytes);
+  }
+  std::string middle(4096, '\0');
+  REQUIRE(::pread(fd, middle.data(), middle.size(), 63000) == 4096);
+  CHECK(middle == model.substr(63000, 4096));
+  CHECK(::close(fd) == 0);
+  CHECK(ReadWithPosix(m / "f.bin") == model);
+
+  // Another mount sees the result.
+  Mount m2(fx.conf, fx.cluster.root() + "/mnt2");
+  CHECK(ReadWithPosix(m2 / "f.bin") == model);
+}
+
+TEST_CASE("two mounts of one user see each other's closed files") {
+  Fixture fx;
+  Mount m1(fx.conf, fx.cluster.root() + "/mnt1");
+  Mount m2(fx.conf, fx.cluster.root() + "/mnt2");
+  REQUIRE(WriteWithPosix(m1 / "shared.txt", "short") == 0);
+  CHECK(ReadWithPosix(m2 / "shared.txt") == "short");
+  // Overwrite with longer, then shorter content: each open sees the last close.
+  REQUIRE(WriteWithPosix(m1 / "shared.txt", "a much longer second version") == 0);
+  CHECK(ReadWithPosix(m2 / "shared.txt") == "a much longer second version");
+  REQUIRE(WriteWithPosix(m2 / "shared.txt", "3rd") == 0);
+  CHECK(ReadWithPosix(m1 / "shared.txt") == "3rd");
+  // Deletes too.
+  REQUIRE(::unlink((m1 / "shared.txt").c_str()) == 0);
+  int err = 0;
+  ReadWithPosix(m2 / "shared.txt", &err);
+  CHECK(err == ENOENT);
+  // New folders and files show up in the other mount's listing within a second.
+  REQUIRE(::mkdir((m2 / "from2").c_str(), 0755) == 0);
+  REQUIRE(WriteWithPosix(m2 / "from2/x.txt", "x") == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  CHECK(Contains(ListDir(m1.dir()), "from2"));
+  CHECK(Contains(ListDir(m1 / "from2"), "x.txt"));
+}
+
+TEST_CASE("many processes at once write, read and append without losing data") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  REQUIRE(::mkdir((m / "par").c_str(), 0755) == 0);
+  constexpr int kThreads = 8;
+  constexpr int kFiles = 6;
+  std::vector<std::thread> threads;
+  std::vector<int> failures(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int f = 0; f < kFiles; ++f) {
+        std::string name = m / ("par/t" + std::to_string(t) + "-" + std::to_string(f));
+        std::string content = RandomBytes(1000 + static_cast<size_t>(t * 7919 + f * 104729), t);
+        if (WriteWithPosix(name, content) != 0 || ReadWithPosix(name) != content) ++failures[t];
+        std::string line = "thread " + std::to_string(t) + " line " + std::to_string(f) + "\n";
+        if (WriteWithPosix(m / "par/shared.log", line, O_APPEND) != 0) ++failures[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) CHECK(failures[t] == 0);
+  auto names = ListDir(m / "par");
+  CHECK(names.size() == kThreads * kFiles + 1);
+  // All appends went through one mount: none may be lost or torn.
+  std::string log = ReadWithPosix(m / "par/shared.log");
+  std::istringstream lines(log);
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    CHECK(line.rfind("thread ", 0) == 0);
+    ++count;
+  }
+  CHECK(count == kThreads * kFiles);
+}
+
+TEST_CASE("a killed server does not stop reads or writes") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  std::map<std::string, std::string> files;
+  for (int i = 0; i < 6; ++i) {
+    std::string name = "f" + std::to_string(i);
+    files[name] = RandomBytes(static_cast<size_t>(i) * 40000 + i, 100 + i);
+    REQUIRE(WriteWithPosix(m / name, files[name]) == 0);
+  }
+  fx.cluster.Kill(0);
+  auto start = Clock::now();
+  for (const auto& [name, content] : files) {
+    CAPTURE(name);
+    int err = 0;
+    CHECK(ReadWithPosix(m / name, &err) == content);
+    CHECK(err == 0);
+  }
+  std::string fresh = RandomBytes(3 * kMiB + 1, 7);
+  WriteFile(fx.local / "fresh", fresh);
+  auto r = Run({"/bin/cp", fx.local / "fresh", m / "fresh"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(ReadWithPosix(m / "fresh") == fresh);
+  auto names = ListDir(m.dir());
+  CHECK(names.size() == files.size() + 1);
+  for (const auto& n : names) CHECK(n.find("[incomplete]") == std::string::npos);
+  CHECK(SecondsSince(start) < 30);
+}
+
+TEST_CASE("a stopped server does not hang the mount") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  std::string content = RandomBytes(500000, 3);
+  REQUIRE(WriteWithPosix(m / "before.bin", content) == 0);
+  fx.cluster.Pause(1);
+  struct Resume {
+    Cluster& c;
+    ~Resume() { c.Resume(1); }
+  } resume{fx.cluster};
+
+  auto timed = [](const std::string& what, const std::function<void()>& op) {
+    auto start = Clock::now();
+    op();
+    double s = SecondsSince(start);
+    MESSAGE(what, ": ", s, " s");
+    CHECK_MESSAGE(s < 8, what, " took ", s, " s");
+  };
+  auto all = Clock::now();
+  timed("ls -l", [&] { CHECK(Run({"/bin/ls", "-l", m.dir()}, "", 30).exit_code == 0); });
+  timed("read", [&] { CHECK(ReadWithPosix(m / "before.bin") == content); });
+  timed("write", [&] { CHECK(WriteWithPosix(m / "during.txt", "written while DFS2 hangs") == 0); });
+  timed("read new", [&] { CHECK(ReadWithPosix(m / "during.txt") == "written while DFS2 hangs"); });
+  timed("stat", [&] { CHECK(StatErrno(m / "before.bin") == 0); });
+  timed("mkdir", [&] { CHECK(::mkdir((m / "d").c_str(), 0755) == 0); });
+  timed("rm", [&] { CHECK(::unlink((m / "during.txt").c_str()) == 0); });
+  CHECK(SecondsSince(all) < 30);
+}
+
+TEST_CASE("two adjacent servers down show NAME [incomplete] until they return") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  std::string content = RandomBytes(100000, 5);
+  REQUIRE(WriteWithPosix(m / "f.txt", content) == 0);
+  fx.cluster.Kill(0);
+  fx.cluster.Kill(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // listing cache
+
+  auto names = ListDir(m.dir());
+  CHECK(Contains(names, "f.txt [incomplete]"));
+  CHECK_FALSE(Contains(names, "f.txt"));
+  struct stat st {};
+  REQUIRE(StatErrno(m / "f.txt [incomplete]", &st) == 0);
+  CHECK(st.st_size == static_cast<off_t>(content.size()));
+
+  for (const char* name : {"f.txt", "f.txt [incomplete]"}) {
+    CAPTURE(name);
+    auto start = Clock::now();
+    int err = 0;
+    ReadWithPosix(m / name, &err);
+    CHECK(err == EIO);
+    CHECK(SecondsSince(start) < 5);
+  }
+  auto cat = Run({"/bin/cat", m / "f.txt [incomplete]"}, "", 30);
+  CHECK(cat.exit_code != 0);
+  CHECK(cat.err.find("Input/output error") != std::string::npos);
+
+  char value[4096];
+  ssize_t n =
+      ::getxattr((m / "f.txt [incomplete]").c_str(), "user.dfs.status", value, sizeof value);
+  REQUIRE(n > 0);
+  std::string status(value, static_cast<size_t>(n));
+  MESSAGE("user.dfs.status: ", status);
+  std::string lower = status;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  CHECK(lower.find("missing") != std::string::npos);
+  n = ::listxattr((m / "f.txt").c_str(), value, sizeof value);
+  REQUIRE(n > 0);
+  CHECK(std::string(value, static_cast<size_t>(n)).find("user.dfs.status") != std::string::npos);
+
+  fx.cluster.Restart(0);
+  fx.cluster.Restart(1);
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (!Contains(ListDir(m.dir()), "f.txt") && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  names = ListDir(m.dir());
+  CHECK(Contains(names, "f.txt"));
+  CHECK_FALSE(Contains(names, "f.txt [incomplete]"));
+  CHECK(ReadWithPosix(m / "f.txt") == content);
+}
+
+TEST_CASE("a failed upload makes cp fail loudly and keeps the previous version") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  REQUIRE(WriteWithPosix(m / "keep.txt", "version 1") == 0);
+  WriteFile(fx.local / "v2.txt", "version 2 must not half-replace version 1");
+  for (int i = 1; i < 4; ++i) fx.cluster.Kill(i);  // one server cannot hold all pieces
+
+  auto start = Clock::now();
+  auto cp = Run({"/bin/cp", fx.local / "v2.txt", m / "keep.txt"}, "", 60);
+  CHECK(cp.exit_code != 0);
+  CHECK_MESSAGE(cp.err.find("Input/output error") != std::string::npos, cp.err);
+  CHECK(WriteWithPosix(m / "new.txt", "never stored") == EIO);
+  CHECK(SecondsSince(start) < 20);
+
+  for (int i = 1; i < 4; ++i) fx.cluster.Restart(i);
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  std::string content;
+  while (Clock::now() < deadline) {
+    int err = 0;
+    content = ReadWithPosix(m / "keep.txt", &err);
+    if (err == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  CHECK(content == "version 1");
+  CHECK(StatErrno(m / "new.txt") == ENOENT);
+}
+
+TEST_CASE("dfcfs mounts while no server answers, and files appear when they do") {
+  Fixture fx;
+  for (int i = 0; i < 4; ++i) fx.cluster.Kill(i);
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  CHECK(m.Log().find("warning") != std::string::npos);
+  auto start = Clock::now();
+  auto ls = Run({"/bin/ls", m.dir()}, "", 30);
+  CHECK(ls.exit_code != 0);
+  CHECK(SecondsSince(start) < 10);
+  for (int i = 0; i < 4; ++i) fx.cluster.Restart(i);
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  int err = -1;
+  while (Clock::now() < deadline && (err = WriteWithPosix(m / "late.txt", "late")) != 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  CHECK(err == 0);
+  CHECK(ReadWithPosix(m / "late.txt") == "late");
+}
+
+TEST_CASE("dfcfs reports usage, config, mountpoint and login errors") {
+  Fixture fx;
+  const std::string dfcfs = BinaryPath("DFCFS");
+  std::string mnt = fx.cluster.root() + "/mnt";
+  REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
+
+  auto r = Run({dfcfs, "--help"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("MOUNTPOINT") != std::string::npos);
+  CHECK(r.out.find("--spool-dir") != std::string::npos);
+
+  r = Run({dfcfs, fx.conf});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.rfind("dfcfs: ", 0) == 0);
+
+  std::string bad_conf = fx.local / "dfc.conf";
+  WriteFile(bad_conf, "Server DFS1 127.0.0.1:1\nUsername: Alice\nPort 3\n");
+  r = Run({dfcfs, bad_conf, mnt});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("dfc.conf:3:") != std::string::npos);
+  CHECK(r.err.find("unknown key") != std::string::npos);
+
+  r = Run({dfcfs, fx.conf, mnt + "/nope"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err == "dfcfs: mountpoint " + mnt + "/nope does not exist\n");
+
+  WriteFile(mnt + "/file", "x");
+  r = Run({dfcfs, fx.conf, mnt + "/file"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("is not a directory") != std::string::npos);
+  r = Run({dfcfs, fx.conf, mnt});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("is not empty") != std::string::npos);
+  ::unlink((mnt + "/file").c_str());
+
+  std::string wrong = fx.cluster.WriteClientConfig("Alice", "WrongPassword", "wrong.conf");
+  r = Run({dfcfs, wrong, mnt}, "", 60);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err == "Invalid Username/Password. Please try again.\n");
+  CHECK_FALSE(IsDfsMount(mnt));
+}
+
+TEST_CASE("dfcfs daemonizes, and unmounts cleanly on fusermount3 -u and SIGTERM") {
+  Fixture fx;
+  const std::string dfcfs = BinaryPath("DFCFS");
+  std::string mnt = fx.cluster.root() + "/mnt";
+  REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
+
+  // Without -f: returns once the mount is live.
+  auto r = Run({dfcfs, fx.conf, mnt}, "", 60);
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  bool mounted = IsDfsMount(mnt);
+  CHECK(mounted);
+  if (mounted) {
+    CHECK(WriteWithPosix(mnt + "/bg.txt", "background") == 0);
+    CHECK(ReadWithPosix(mnt + "/bg.txt") == "background");
+    r = Run({FindFusermount(), "-u", mnt});
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+  }
+  CHECK_FALSE(IsDfsMount(mnt));
+
+  // SIGTERM (and SIGINT) in the foreground: unmount, exit 0.
+  for (int sig : {SIGTERM, SIGINT}) {
+    CAPTURE(sig);
+    Mount m(fx.conf, mnt);
+    CHECK(ReadWithPosix(m / "bg.txt") == "background");
+    ::kill(m.pid(), sig);
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (IsDfsMount(mnt) && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK_FALSE(IsDfsMount(mnt));
+    CHECK(m.Unmount() == 0);
+  }
+}
+
+// ---- randomized differential test ----
+
+// One side of the comparison: the mount or a plain local folder.
+struct Side {
+  std::string root;
+  std::string operator/(const std::string& name) const { return root + "/" + name; }
+};
+
+// Result of one system call: its return value and errno (when it failed).
+struct Outcome {
+  long value = 0;
+  int err = 0;
+  std::string data;
+  bool operator==(const Outcome&) const = default;
+};
+
+std::string Describe(const Outcome& o) {
+  std::string s = "value " + std::to_string(o.value) + " errno " + std::to_string(o.err);
+  if (!o.data.empty()) s += " data " + std::to_string(o.data.size()) + " bytes";
+  return s;
+}
+
+Outcome Sys(long rc, std::string data = "") {
+  Outcome o;
+  o.value = rc;
+  o.err = rc < 0 ? errno : 0;
+  if (rc >= 0) o.data = std::move(data);
+  return o;
+}
+
+TEST_CASE("random operations give the same results as a local folder") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  uint64_t seed = static_cast<uint64_t>(std::time(nullptr));
+  if (const char* s = std::getenv("DFS_SEED")) seed = std::strtoull(s, nullptr, 10);
+  int steps = 3000;
+  if (const char* s = std::getenv("DFS_RANDOM_STEPS")) steps = std::atoi(s);
+  MESSAGE("random operations: DFS_SEED=", seed, " steps=", steps);
+  CAPTURE(seed);
+  std::mt19937_64 rng(seed);
+  auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+
+  Side sides[2] = {{fx.local.path() + "/ref"}, {m.dir()}};
+  for (auto& s : sides) {
+    ::mkdir(s.root.c_str(), 0755);
+    REQUIRE(::mkdir((s / "d").c_str(), 0755) == 0);
+  }
+  const std::vector<std::string> names = {"a", "b", "c", "d/e", "d/f"};
+  struct Pair {
+    int fd[2];
+    int flags;
+    std::string opened_as;
+  };
+  std::vector<Pair> fds;
+  std::deque<std::string> history;
+
+  auto check = [&](const std::string& what, const Outcome& local, const Outcome& mount) {
+    history.push_back(what + " -> local: " + Describe(local) + "; mount: " + Describe(mount));
+    if (history.size() > 40) history.pop_front();
+    if (local == mount) return true;
+    std::string h;
+    for (const auto& line : history) h += "  " + line + "\n";
+    FAIL_CHECK("DFS_SEED=" << seed << ": results differ at: " << what << "\nlast operations:\n"
+                           << h);
+    return false;
+  };
+
+  const int kOpenFlags[] = {O_RDWR, O_RDWR | O_CREAT, O_RDWR | O_CREAT | O_TRUNC, O_RDONLY,
+                            O_WRONLY | O_CREAT | O_APPEND};
+  bool ok = true;
+  for (int step = 0; step < steps && ok; ++step) {
+    const size_t op = pick(100);
+    const std::string name = names[pick(names.size())];
+    Outcome out[2];
+    std::string what;
+    if (op < 12 && fds.size() < 4) {
+      int flags = kOpenFlags[pick(std::size(kOpenFlags))];
+      what = "open " + name + " flags " + std::to_string(flags);
+      for (int s = 0; s < 2; ++s) out[s] = Sys(::open((sides[s] / name).c_str(), flags, 0644));
+      if (out[0].value >= 0 && out[1].value >= 0)
+        fds.push_back(
+            {{static_cast<int>(out[0].value), static_cast<int>(out[1].value)}, flags, name});
+      else
+        for (int s = 0; s < 2; ++s)
+          if (out[s].value >= 0) ::close(static_cast<int>(out[s].value));
+      out[0].value = out[0].value >= 0 ? 0 : out[0].value;
+      out[1].value = out[1].value >= 0 ? 0 : out[1].value;
+    } else if (op < 40 && !fds.empty()) {
+      Pair& p = fds[pick(fds.size())];
+      size_t len = 1 + pick(pick(4) == 0 ? 70000 : 3000);
+      off_t off = static_cast<off_t>(pick(24000));
+      std::string bytes = RandomBytes(len, rng());
+      what =
+          "pwrite " + p.opened_as + " off " + std::to_string(off) + " len " + std::to_string(len);
+      for (int s = 0; s < 2; ++s) out[s] = Sys(::pwrite(p.fd[s], bytes.data(), len, off));
+    } else if (op < 55 && !fds.empty()) {
+      Pair& p = fds[pick(fds.size())];
+      size_t len = 1 + pick(20000);
+      off_t off = static_cast<off_t>(pick(26000));
+      what = "pread " + p.opened_as + " off " + std::to_string(off) + " len " + std::to_string(len);
+      for (int s = 0; s < 2; ++s) {
+        std::string buf(len, '\0');
+        long n = ::pread(p.fd[s], buf.data(), len, off);
+        out[s] = Sys(n, n > 0 ? buf.substr(0, static_cast<size_t>(n)) : "");
+      }
+    } else if (op < 62 && !fds.empty()) {
+      Pair& p = fds[pick(fds.size())];
+      off_t size = static_cast<off_t>(pick(30000));
+      what = "ftruncate " + p.opened_as + " to " + std::to_string(size);
+      for (int s = 0; s < 2; ++s) out[s] = Sys(::ftruncate(p.fd[s], size));
+    } else if (op < 66 && !fds.empty()) {
+      Pair& p = fds[pick(fds.size())];
+      what = "fstat " + p.opened_as;
+      for (int s = 0; s < 2; ++s) {
+        struct stat st {};
+        out[s] = Sys(::fstat(p.fd[s], &st));
+        if (out[s].value == 0) out[s].value = st.st_size;
+      }
+    } else if (op < 78 && !fds.empty()) {
+      size_t i = pick(fds.size());
+      what = "close " + fds[i].opened_as;
+      for (int s = 0; s < 2; ++s) out[s] = Sys(::close(fds[i].fd[s]));
+      fds.erase(fds.begin() + static_cast<long>(i));
+    } else if (op < 82) {
+      off_t size = static_cast<off_t>(pick(30000));
+      what = "truncate " + name + " to " + std::to_string(size);
+      for (int s = 0; s < 2; ++s) out[s] = Sys(::truncate((sides[s] / name).c_str(), size));
+    } else if (op < 87) {
+      std::string to = names[pick(names.size())];
+      what = "rename " + name + " to " + to;
+      for (int s = 0; s < 2; ++s)
+        out[s] = Sys(::rename((sides[s] / name).c_str(), (sides[s] / to).c_str()));
+    } else if (op < 90) {
+      what = "unlink " + name;
+      for (int s = 0; s < 2; ++s) out[s] = Sys(::unlink((sides[s] / name).c_str()));
+    } else if (op < 92) {
+      what = "stat " + name;
+      for (int s = 0; s < 2; ++s) {
+        struct stat st {};
+        out[s] = Sys(::stat((sides[s] / name).c_str(), &st));
+        if (out[s].value == 0) out[s].value = st.st_size * 010000 + (st.st_mode & 07777);
+      }
+    } else if (op < 94) {
+      mode_t mode = pick(2) ? 0600 : 0644;
+      what = "chmod " + name + " " + std::to_string(mode);
+      for (int s = 0; s < 2; ++s) out[s] = Sys(::chmod((sides[s] / name).c_str(), mode));
+    } else {
+      what = "read whole " + name;
+      for (int s = 0; s < 2; ++s) {
+        int err = 0;
+        std::string data = ReadWithPosix(sides[s] / name, &err);
+        out[s].err = err;
+        out[s].value = err ? -1 : static_cast<long>(data.size());
+        if (!err) out[s].data = std::move(data);
+      }
+    }
+    if (!what.empty()) ok = check("step " + std::to_string(step) + ": " + what, out[0], out[1]);
+  }
+  for (auto& p : fds) {
+    Outcome out[2];
+    for (int s = 0; s < 2; ++s) out[s] = Sys(::close(p.fd[s]));
+    if (ok) ok = check("final close " + p.opened_as, out[0], out[1]);
+  }
+  // Everything the local folder has, the mount has, as seen by a fresh mount.
+  if (ok) {
+    Mount fresh(fx.conf, fx.cluster.root() + "/mnt-check");
+    for (const auto& name : names) {
+      int err_local = 0, err_remote = 0;
+      std::string local = ReadWithPosix(sides[0] / name, &err_local);
+      std::string remote = ReadWithPosix(fresh / name, &err_remote);
+      CAPTURE(name);
+      CHECK(err_local == err_remote);
+      CHECK(local == remote);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dfs::testing
