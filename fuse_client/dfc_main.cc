@@ -21,9 +21,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> command;
   app.add_option("config", config_path, "client config (Server/Username/Password lines)")
       ->required();
-  app.add_option(
-      "command", command,
-      "command and its arguments; none = interactive prompt\n" + dfs::cli::CommandHelp());
+  app.add_option("command", command, "command and its arguments; none = interactive prompt");
+  app.footer("\n" + dfs::cli::CommandHelp() +
+             "\nExit status: 0 success, 1 the operation failed, 2 bad command or config.");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str();
   app.add_flag("--stats", stats, "print bytes sent to and received from the servers");
