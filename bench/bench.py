@@ -120,25 +120,46 @@ def main():
         if args.fuse:
             os.unlink(src)
             os.makedirs(mnt)
-            mount_proc = subprocess.Popen([dfcfs_bin, conf, mnt, "-f"])
-            for _ in range(100):
-                if os.path.ismount(mnt):
-                    break
-                time.sleep(0.1)
+            mount_log = os.path.join(work, "dfcfs.log")
+
+            def mount():
+                log = open(mount_log, "w")
+                proc = subprocess.Popen([dfcfs_bin, conf, mnt, "-f", "--log-level", "info"],
+                                        stderr=log)
+                for _ in range(100):
+                    if os.path.ismount(mnt):
+                        break
+                    time.sleep(0.1)
+                return proc
+
+            def unmount(proc):
+                subprocess.run(["fusermount3", "-u", mnt], check=True)
+                proc.wait(timeout=60)
+                with open(mount_log) as f:
+                    m = re.findall(r"traffic: received (\d+) bytes", f.read())
+                return int(m[-1]) if m else 0
+
             fsrc = os.path.join(work, "fuse.bin")
             make_file(fsrc, args.fuse_size_mib)
             fsize = os.path.getsize(fsrc)
+            mount_proc = mount()
             t0 = time.monotonic()
             subprocess.run(["cp", fsrc, os.path.join(mnt, "fuse.bin")], check=True)
             t_in = time.monotonic() - t0
             rss_in = hwm_kib(mount_proc.pid)
+            unmount(mount_proc)
+            mount_proc = mount()  # a fresh mount: its traffic is the read alone
             fout = os.path.join(work, "fuse.back")
             t0 = time.monotonic()
             subprocess.run(["cp", os.path.join(mnt, "fuse.bin"), fout], check=True)
             t_out = time.monotonic() - t0
+            rss_out = hwm_kib(mount_proc.pid)
+            received = unmount(mount_proc)
+            mount_proc = None
             same = subprocess.run(["cmp", "-s", fsrc, fout]).returncode == 0
-            print(f"mount cp in  {fsize / 2**20:.0f} MiB: {t_in:.1f} s, {fsize / 2**20 / t_in:.0f} MiB/s, dfcfs peak RSS so far {rss_in / 1024:.1f} MiB")
-            print(f"mount cp out {fsize / 2**20:.0f} MiB: {t_out:.1f} s, {fsize / 2**20 / t_out:.0f} MiB/s, dfcfs peak RSS {hwm_kib(mount_proc.pid) / 1024:.1f} MiB, identical: {same}")
+            print(f"mount cp in  {fsize / 2**20:.0f} MiB: {t_in:.1f} s, {fsize / 2**20 / t_in:.0f} MiB/s, dfcfs peak RSS {rss_in / 1024:.1f} MiB")
+            print(f"mount cp out {fsize / 2**20:.0f} MiB: {t_out:.1f} s, {fsize / 2**20 / t_out:.0f} MiB/s, dfcfs peak RSS {rss_out / 1024:.1f} MiB, identical: {same}")
+            print(f"mount read: bytes received from servers {received} = {received / fsize:.5f} x file size")
     finally:
         if mount_proc:
             subprocess.run(["fusermount3", "-u", mnt])

@@ -299,7 +299,8 @@ int RunDfcfs(int argc, char** argv) {
     fuse_remove_signal_handlers(se);
     fuse_unmount(session.get());
     session.reset();
-    log->info("unmounted {}", mountpoint);
+    log->info("unmounted {}; traffic: received {} bytes, sent {} bytes", mountpoint,
+              client.pool().traffic().received.load(), client.pool().traffic().sent.load());
     // The loop returns the number of the signal that ended it (a clean exit)
     // or a negative errno.
     return rc < 0 ? kExitFailure : 0;
