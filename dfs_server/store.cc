@@ -354,6 +354,16 @@ Result<UniqueFd> Store::OpenUserDir(std::string_view user, std::string_view dir)
   return FromErrno(errno, "open directory " + Quoted(dir));
 }
 
+Result<UniqueFd> Store::OpenFileDir(std::string_view user, std::string_view dir,
+                                    std::string_view name, std::string* normalized) {
+  DFS_ASSIGN_OR_RETURN(*normalized, NormalizeDir(dir));
+  DFS_RETURN_IF_ERROR(ValidateName(name));
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, *normalized));
+  DFS_ASSIGN_OR_RETURN(bool is_dir, IsDirAt(dfd.get(), name));
+  if (is_dir) return Status::IsDir(Quoted(*normalized, name) + " is a directory");
+  return dfd;
+}
+
 Result<UniqueFd> Store::OpenStagingDir(std::string_view user) {
   DFS_RETURN_IF_ERROR(ValidateUser(user));
   const std::string name(user);
@@ -422,12 +432,9 @@ Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::
 
 Result<StagedPiece> Store::BeginPut(std::string_view user, std::string_view dir,
                                     std::string_view name, const PieceHeader& header) {
-  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
-  DFS_RETURN_IF_ERROR(ValidateName(name));
   if (header.kind != PieceKind::kPiece) return Status::Invalid("a put needs a piece header");
-  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
-  DFS_ASSIGN_OR_RETURN(bool is_dir, IsDirAt(dfd.get(), name));
-  if (is_dir) return Status::IsDir(Quoted(d, name) + " is a directory");
+  std::string d;
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenFileDir(user, dir, name, &d));
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
 
   std::string final_name = StagedName(header.cid, header.piece);
@@ -445,11 +452,8 @@ Result<StagedPiece> Store::BeginPut(std::string_view user, std::string_view dir,
 Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_view dir,
                                            std::string_view name, const Cid& cid,
                                            const Stamp& stamp) {
-  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
-  DFS_RETURN_IF_ERROR(ValidateName(name));
-  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
-  DFS_ASSIGN_OR_RETURN(bool is_dir, IsDirAt(dfd.get(), name));
-  if (is_dir) return Status::IsDir(Quoted(d, name) + " is a directory");
+  std::string d;
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenFileDir(user, dir, name, &d));
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
 
   struct Staged {
@@ -576,11 +580,8 @@ Status Store::WriteTombstone(int staging_fd, int dir_fd, std::string_view name, 
 
 Status Store::Delete(std::string_view user, std::string_view dir, std::string_view name,
                      const Stamp& stamp) {
-  DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
-  DFS_RETURN_IF_ERROR(ValidateName(name));
-  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
-  DFS_ASSIGN_OR_RETURN(bool is_dir, IsDirAt(dfd.get(), name));
-  if (is_dir) return Status::IsDir(Quoted(d, name) + " is a directory");
+  std::string d;
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenFileDir(user, dir, name, &d));
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
 
   NameLock lock(*this, StripeOf(user, d, name));

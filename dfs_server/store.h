@@ -206,6 +206,10 @@ class Store {
   // Folders, opened O_DIRECTORY relative to the root.
   Result<UniqueFd> OpenUserDir(std::string_view user, std::string_view dir);
   Result<UniqueFd> OpenStagingDir(std::string_view user);
+  // The folder that holds (or will hold) the pieces of file dir/name: validates
+  // both, normalizes dir into *normalized, and refuses a name that is a folder.
+  Result<UniqueFd> OpenFileDir(std::string_view user, std::string_view dir, std::string_view name,
+                               std::string* normalized);
   // Writes a tombstone for name (servers/copies from `like`) into place as
   // ".name.0" through a temporary file in staging.
   Status WriteTombstone(int staging_fd, int dir_fd, std::string_view name, const Stamp& stamp,

@@ -80,8 +80,7 @@ Status Client::Ping() {
 
 Result<RawListing> Client::ListRaw(const std::string& dir) {
   using Entries = std::vector<ListEntry>;
-  std::vector<bool> skipped(static_cast<size_t>(pool_->size()));
-  for (int s = 0; s < pool_->size(); ++s) skipped[s] = !pool_->MaybeUp(s);
+  const std::vector<bool> skipped = pool_->InBackoff();
   bool probing = false;
   auto list_on = [&](int s) -> Result<Entries> {
     if (probing && !skipped[s]) return Status::Unavailable("not probed");
@@ -178,8 +177,7 @@ Result<Entry> Client::Stat(std::string_view path) {
 }
 
 Result<Entry> Client::StatIn(const std::string& dir, const std::string& name) {
-  std::vector<bool> skipped(static_cast<size_t>(pool_->size()));
-  for (int s = 0; s < pool_->size(); ++s) skipped[s] = !pool_->MaybeUp(s);
+  const std::vector<bool> skipped = pool_->InBackoff();
   bool probing = false;
   auto stat_on = [&](int s) -> Result<StatReply> {
     if (probing && !skipped[s]) return Status::Unavailable("not probed");

@@ -112,6 +112,12 @@ bool ServerPool::MaybeUp(int server) const {
   return slots_[server]->down_until_ms.load() <= NowMs();
 }
 
+std::vector<bool> ServerPool::InBackoff() const {
+  std::vector<bool> out(servers_.size());
+  for (size_t i = 0; i < servers_.size(); ++i) out[i] = !MaybeUp(static_cast<int>(i));
+  return out;
+}
+
 void ServerPool::MarkDown(int server, const Status& why) {
   Logger("net")->info("{} unavailable for {} ms: {}", servers_[server].name, opts_.backoff.count(),
                       why.ToString());

@@ -116,6 +116,8 @@ class ServerPool {
   Result<Lease> Acquire(int server, bool probe = false);
   // Whether the server is outside its back-off window.
   bool MaybeUp(int server) const;
+  // For each server: whether it is in back-off now (requests skip it).
+  std::vector<bool> InBackoff() const;
   void MarkDown(int server, const Status& why);
   // Forgets every back-off: the next request tries every server.
   void ClearBackoff();
