@@ -27,13 +27,40 @@ Status Client::HealDir(const std::string& dir, HealReport* report) {
   for (const auto& [name, slot] : raw.names) {
     if (!slot.dir_on.empty()) {
       const std::string sub = JoinName(dir, name);
-      for (int s = 0; s < pool_->size(); ++s) {
-        bool has = std::find(slot.dir_on.begin(), slot.dir_on.end(), s) != slot.dir_on.end();
-        bool down =
-            std::find(raw.unreachable.begin(), raw.unreachable.end(), s) != raw.unreachable.end();
-        if (!has && !down) {
-          Status st = EnsureDirOn(s, sub);
-          if (!st.ok()) report->notes.push_back(st.Annotate(pool_->name(s)).ToString());
+      // Folders carry no versions: a majority of the servers that answered
+      // decides. A folder most of them lack and that holds nothing live was
+      // removed while the others were down; one most of them have was made
+      // while the others were down.
+      const int answered = pool_->size() - static_cast<int>(raw.unreachable.size());
+      const int have = static_cast<int>(slot.dir_on.size());
+      if (2 * have < answered) {
+        auto inside = List(sub);
+        if (inside.ok() && inside->entries.empty()) {
+          for (int s : slot.dir_on) {
+            auto lease = pool_->Acquire(s);
+            Status st = lease.ok() ? lease
+                                         ->Check(lease.value()->Call<PathRequest, Empty>(
+                                             MsgType::kRmdir, PathRequest{sub},
+                                             DeadlineIn(options_.request_timeout)))
+                                         .status()
+                                   : lease.status();
+            if (st.ok())
+              ++report->stale_removed;
+            else
+              report->notes.push_back(sub + ": " + st.Annotate(pool_->name(s)).ToString());
+          }
+          continue;
+        }
+      }
+      if (2 * have > answered) {
+        for (int s = 0; s < pool_->size(); ++s) {
+          bool has = std::find(slot.dir_on.begin(), slot.dir_on.end(), s) != slot.dir_on.end();
+          bool down =
+              std::find(raw.unreachable.begin(), raw.unreachable.end(), s) != raw.unreachable.end();
+          if (!has && !down) {
+            Status st = EnsureDirOn(s, sub);
+            if (!st.ok()) report->notes.push_back(st.Annotate(pool_->name(s)).ToString());
+          }
         }
       }
       DFS_RETURN_IF_ERROR(HealDir(sub, report));

@@ -159,6 +159,26 @@ TEST_CASE("heal re-copies pieces missed while a server was down and drops stale 
   }
 }
 
+TEST_CASE("heal settles folders made or removed while a server was down by majority") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  REQUIRE(c->Mkdir("removed").ok());
+  cluster.Kill(3);
+  REQUIRE(c->Rmdir("removed").ok());
+  REQUIRE(c->Mkdir("made").ok());
+  cluster.Restart(3);
+  c = MakeClient(cluster);
+  auto report = c->Heal("");
+  REQUIRE(report.ok());
+  CHECK(c->Stat("removed").status().code() == Code::kNotFound);
+  CHECK_FALSE(std::filesystem::exists(cluster.server_dir(3) + "/Alice/removed"));
+  CHECK(std::filesystem::is_directory(cluster.server_dir(3) + "/Alice/made"));
+  auto listing = c->List("");
+  REQUIRE(listing.ok());
+  REQUIRE(listing->entries.size() == 1);
+  CHECK(listing->entries[0].name == "made");
+}
+
 TEST_CASE("a server stops gracefully on SIGTERM and comes back with its data") {
   Cluster cluster;
   auto c = MakeClient(cluster);
