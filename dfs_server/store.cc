@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "shared/crypto/crypto.h"
+#include "shared/util/file_io.h"
 #include "shared/util/log.h"
 #include "shared/util/names.h"
 
@@ -56,35 +57,6 @@ std::string StagedName(const Cid& cid, int piece) {
   return ToHex(cid) + "." + std::to_string(piece);
 }
 
-Status WriteAll(int fd, const char* data, size_t n, std::string_view what) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return FromErrno(errno, what);
-    }
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::Ok();
-}
-
-Status PwriteAll(int fd, const std::string& data, off_t offset, std::string_view what) {
-  const char* p = data.data();
-  size_t n = data.size();
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, offset);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return FromErrno(errno, what);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    offset += w;
-  }
-  return Status::Ok();
-}
-
 Status Fsync(int fd, std::string_view what) {
   if (::fsync(fd) != 0) return FromErrno(errno, what);
   return Status::Ok();
@@ -98,7 +70,8 @@ UniqueFd OpenFileAt(int dir_fd, const std::string& file, int flags) {
 Status RewriteHeader(int dir_fd, const std::string& file, const PieceHeader& header) {
   UniqueFd fd = OpenFileAt(dir_fd, file, O_WRONLY);
   if (!fd) return FromErrno(errno, "open " + file);
-  DFS_RETURN_IF_ERROR(PwriteAll(fd.get(), header.Encode(), 0, "rewrite header of " + file));
+  const std::string raw = header.Encode();
+  DFS_RETURN_IF_ERROR(PwriteAll(fd.get(), raw.data(), raw.size(), 0, "rewrite header of " + file));
   return Fsync(fd.get(), "fsync " + file);
 }
 
@@ -284,18 +257,9 @@ void StagedPiece::Discard() {
 // ---- PieceReader ----
 
 Status PieceReader::ReadExact(uint64_t pos, char* out, size_t n) const {
-  auto offset = static_cast<off_t>(kPieceHeaderBytes + pos);
-  while (n > 0) {
-    ssize_t r = ::pread(file_.get(), out, n, offset);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return FromErrno(errno, "read piece");
-    }
-    if (r == 0) return Status::Corrupt("piece file is shorter than its header says");
-    out += r;
-    n -= static_cast<size_t>(r);
-    offset += r;
-  }
+  DFS_ASSIGN_OR_RETURN(size_t got,
+                       PreadFull(file_.get(), out, n, kPieceHeaderBytes + pos, "read piece"));
+  if (got < n) return Status::Corrupt("piece file is shorter than its header says");
   return Status::Ok();
 }
 

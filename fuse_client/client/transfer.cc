@@ -11,6 +11,7 @@
 
 #include "fuse_client/client/client.h"
 #include "shared/protocol/auth.h"
+#include "shared/util/file_io.h"
 #include "shared/util/log.h"
 #include "shared/util/names.h"
 
@@ -19,32 +20,8 @@ namespace {
 
 // Reads exactly n bytes at offset; a short read means the file shrank.
 Status PreadExact(int fd, void* buf, size_t n, uint64_t offset) {
-  char* p = static_cast<char*>(buf);
-  while (n > 0) {
-    ssize_t r = ::pread(fd, p, n, static_cast<off_t>(offset));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return FromErrno(errno, "read of the local file");
-    }
-    if (r == 0) return Status::IoError("the local file changed while it was being uploaded");
-    p += r;
-    n -= static_cast<size_t>(r);
-    offset += static_cast<uint64_t>(r);
-  }
-  return Status::Ok();
-}
-
-Status PwriteAll(int fd, const uint8_t* buf, size_t n, uint64_t offset) {
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, buf, n, static_cast<off_t>(offset));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return FromErrno(errno, "write of the local file");
-    }
-    buf += w;
-    n -= static_cast<size_t>(w);
-    offset += static_cast<uint64_t>(w);
-  }
+  DFS_ASSIGN_OR_RETURN(size_t got, PreadFull(fd, buf, n, offset, "read of the local file"));
+  if (got < n) return Status::IoError("the local file changed while it was being uploaded");
   return Status::Ok();
 }
 
@@ -397,11 +374,11 @@ Status Client::Get(const FileVersion& v, int fd) {
     threads.emplace_back([&, k] {
       const uint64_t base = PieceOffset(v.size(), pieces, k);
       const uint32_t chunk = v.newest.chunk_bytes;
-      results[k - 1] =
-          ReadChunks(v, k, 0, UINT64_MAX, PreferredHolder(v, k),
-                     [&](uint64_t j, std::span<const uint8_t> plain) {
-                       return PwriteAll(fd, plain.data(), plain.size(), base + j * chunk);
-                     });
+      results[k - 1] = ReadChunks(v, k, 0, UINT64_MAX, PreferredHolder(v, k),
+                                  [&](uint64_t j, std::span<const uint8_t> plain) {
+                                    return PwriteAll(fd, plain.data(), plain.size(),
+                                                     base + j * chunk, "write of the local file");
+                                  });
     });
   }
   for (auto& t : threads) t.join();

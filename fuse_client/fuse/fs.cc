@@ -14,6 +14,7 @@
 
 #include "fuse_client/fuse/paths.h"
 #include "fuse_client/fuse/status_errno.h"
+#include "shared/util/file_io.h"
 #include "shared/util/log.h"
 #include "shared/util/names.h"
 
@@ -534,15 +535,9 @@ int FileSystem::Read(uint64_t fh, char* buf, size_t size, int64_t offset) {
   if (!h || h->is_dir) return -EBADF;
   if (offset < 0) return -EINVAL;
   if (const int fd = h->file->SpoolFd(); fd >= 0) {
-    size_t done = 0;
-    while (done < size) {
-      ssize_t n = ::pread(fd, buf + done, size - done, offset + static_cast<int64_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Errno(FromErrno(errno, "read spool file"));
-      if (n == 0) break;
-      done += static_cast<size_t>(n);
-    }
-    return static_cast<int>(done);
+    auto done = PreadFull(fd, buf, size, static_cast<uint64_t>(offset), "read spool file");
+    if (!done.ok()) return Errno(done.status());
+    return static_cast<int>(*done);
   }
   auto reader = h->CurrentReader();
   if (!reader) return -EBADF;
