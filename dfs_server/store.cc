@@ -563,11 +563,10 @@ Status Store::Delete(std::string_view user, std::string_view dir, std::string_vi
 }
 
 Status Store::Mkdir(std::string_view user, std::string_view path) {
-  DFS_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
-  if (parts.empty()) return Status::Exists("the root folder exists");
-  const std::string leaf = parts.back();
-  parts.pop_back();
-  const std::string parent = JoinPath(parts);
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
+  if (p.name.empty()) return Status::Exists("the root folder exists");
+  const std::string& leaf = p.name;
+  const std::string& parent = p.dir;
   DFS_RETURN_IF_ERROR(CheckNotReserved(leaf));
   DFS_ASSIGN_OR_RETURN(UniqueFd pfd, OpenUserDir(user, parent));
   if (::mkdirat(pfd.get(), leaf.c_str(), 0700) != 0) {
@@ -578,11 +577,10 @@ Status Store::Mkdir(std::string_view user, std::string_view path) {
 }
 
 Status Store::Rmdir(std::string_view user, std::string_view path) {
-  DFS_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
-  if (parts.empty()) return Status::Invalid("cannot remove the root folder");
-  const std::string leaf = parts.back();
-  parts.pop_back();
-  const std::string parent = JoinPath(parts);
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
+  if (p.name.empty()) return Status::Invalid("cannot remove the root folder");
+  const std::string& leaf = p.name;
+  const std::string& parent = p.dir;
   const std::string shown = Quoted(parent, leaf);
   DFS_ASSIGN_OR_RETURN(UniqueFd pfd, OpenUserDir(user, parent));
   UniqueFd fd(::openat(pfd.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -689,13 +687,11 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
 }
 
 Status Store::RenameDir(std::string_view user, std::string_view from, std::string_view to) {
-  DFS_ASSIGN_OR_RETURN(std::vector<std::string> fparts, SplitPath(from));
-  DFS_ASSIGN_OR_RETURN(std::vector<std::string> tparts, SplitPath(to));
-  if (fparts.empty() || tparts.empty()) return Status::Invalid("cannot rename the root folder");
-  const std::string fleaf = fparts.back(), tleaf = tparts.back();
-  fparts.pop_back();
-  tparts.pop_back();
-  const std::string fparent = JoinPath(fparts), tparent = JoinPath(tparts);
+  DFS_ASSIGN_OR_RETURN(ParentAndName f, SplitParent(from));
+  DFS_ASSIGN_OR_RETURN(ParentAndName t, SplitParent(to));
+  if (f.name.empty() || t.name.empty()) return Status::Invalid("cannot rename the root folder");
+  const std::string &fleaf = f.name, &tleaf = t.name;
+  const std::string &fparent = f.dir, &tparent = t.dir;
   DFS_RETURN_IF_ERROR(CheckNotReserved(tleaf));
   DFS_ASSIGN_OR_RETURN(UniqueFd fpfd, OpenUserDir(user, fparent));
   DFS_ASSIGN_OR_RETURN(UniqueFd tpfd, OpenUserDir(user, tparent));

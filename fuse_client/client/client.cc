@@ -12,21 +12,6 @@
 namespace dfs::client {
 namespace {
 
-struct SplitResult {
-  std::string dir;   // "" for the root
-  std::string name;  // "" when the path is the root itself
-};
-
-Result<SplitResult> SplitParent(std::string_view path) {
-  DFS_ASSIGN_OR_RETURN(auto parts, SplitPath(path));
-  SplitResult r;
-  if (parts.empty()) return r;
-  r.name = parts.back();
-  parts.pop_back();
-  r.dir = JoinPath(parts);
-  return r;
-}
-
 // Summarizes why no server could do something: "DFS1: ...; DFS2: ...".
 std::string JoinErrors(const std::vector<std::pair<std::string, Status>>& errors) {
   std::string out;
@@ -167,7 +152,7 @@ Result<Listing> Client::List(std::string_view dir_in) {
 }
 
 Result<Entry> Client::Stat(std::string_view path) {
-  DFS_ASSIGN_OR_RETURN(SplitResult p, SplitParent(path));
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) {
     Entry root;
     root.is_dir = true;
@@ -237,7 +222,7 @@ Status Client::EnsureDirOn(int server, const std::string& dir) {
 }
 
 Status Client::Mkdir(std::string_view path) {
-  DFS_ASSIGN_OR_RETURN(SplitResult p, SplitParent(path));
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::Exists("the root folder exists");
   const std::string full = JoinName(p.dir, p.name);
   auto existing = StatIn(p.dir, p.name);
@@ -262,7 +247,7 @@ Status Client::Mkdir(std::string_view path) {
 }
 
 Status Client::Rmdir(std::string_view path) {
-  DFS_ASSIGN_OR_RETURN(SplitResult p, SplitParent(path));
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::Invalid("cannot remove the root folder");
   const std::string full = JoinName(p.dir, p.name);
   DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
@@ -306,7 +291,7 @@ static Status Broadcast(Client& c, MsgType type, const Req& req, Millis timeout,
 }
 
 Status Client::Unlink(std::string_view path) {
-  DFS_ASSIGN_OR_RETURN(SplitResult p, SplitParent(path));
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::IsDir("cannot remove the root folder");
   DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
   if (e.is_dir) return Status::IsDir("'" + JoinName(p.dir, p.name) + "' is a folder");
@@ -317,8 +302,8 @@ Status Client::Unlink(std::string_view path) {
 }
 
 Status Client::Rename(std::string_view from, std::string_view to) {
-  DFS_ASSIGN_OR_RETURN(SplitResult src, SplitParent(from));
-  DFS_ASSIGN_OR_RETURN(SplitResult dst, SplitParent(to));
+  DFS_ASSIGN_OR_RETURN(ParentAndName src, SplitParent(from));
+  DFS_ASSIGN_OR_RETURN(ParentAndName dst, SplitParent(to));
   if (src.name.empty() || dst.name.empty()) return Status::Invalid("cannot rename the root folder");
   const std::string src_full = JoinName(src.dir, src.name);
   const std::string dst_full = JoinName(dst.dir, dst.name);
@@ -365,7 +350,7 @@ Status Client::Rename(std::string_view from, std::string_view to) {
 
 Status Client::SetAttr(std::string_view path, std::optional<uint32_t> mode,
                        std::optional<int64_t> mtime_ns) {
-  DFS_ASSIGN_OR_RETURN(SplitResult p, SplitParent(path));
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::Ok();
   DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
   if (e.is_dir) return Status::Ok();  // folders have no stored attributes

@@ -71,11 +71,10 @@ static Status StagePiece(Connection& conn, const Options& opts, int fd, const st
 }
 
 Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& attrs) {
-  DFS_ASSIGN_OR_RETURN(auto parts, SplitPath(path));
-  if (parts.empty()) return Status::IsDir("cannot write the root folder");
-  const std::string name = parts.back();
-  parts.pop_back();
-  const std::string dir = JoinPath(parts);
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
+  if (p.name.empty()) return Status::IsDir("cannot write the root folder");
+  const std::string& dir = p.dir;
+  const std::string& name = p.name;
 
   struct stat st {};
   if (::fstat(fd, &st) != 0) return FromErrno(errno, "stat of the local file");

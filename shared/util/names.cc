@@ -33,6 +33,16 @@ Result<std::vector<std::string>> SplitPath(std::string_view path) {
   return parts;
 }
 
+Result<ParentAndName> SplitParent(std::string_view path) {
+  DFS_ASSIGN_OR_RETURN(auto parts, SplitPath(path));
+  ParentAndName r;
+  if (parts.empty()) return r;
+  r.name = std::move(parts.back());
+  parts.pop_back();
+  r.dir = JoinPath(parts);
+  return r;
+}
+
 std::string JoinPath(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) {

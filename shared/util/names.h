@@ -24,6 +24,14 @@ Status ValidateName(std::string_view name);
 // Empty components from repeated slashes are skipped.
 Result<std::vector<std::string>> SplitPath(std::string_view path);
 
+// A path split into its folder and last component: "a/b/c" -> {"a/b", "c"},
+// "c" -> {"", "c"}, the root ("" or "/") -> {"", ""}.
+struct ParentAndName {
+  std::string dir;
+  std::string name;
+};
+Result<ParentAndName> SplitParent(std::string_view path);
+
 // Joins components with '/', no leading or trailing slash ("" for the root).
 std::string JoinPath(const std::vector<std::string>& parts);
 

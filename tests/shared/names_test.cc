@@ -125,3 +125,26 @@ TEST_CASE("normalizes a directory path or refuses it") {
 
 }  // namespace
 }  // namespace dfs
+
+namespace dfs {
+namespace {
+
+TEST_CASE("SplitParent separates the folder from the last component") {
+  struct Case {
+    const char* path;
+    const char* dir;
+    const char* name;
+  };
+  for (const Case& c : {Case{"a/b/c", "a/b", "c"}, Case{"/a//b/", "a", "b"}, Case{"c", "", "c"},
+                        Case{"", "", ""}, Case{"/", "", ""}}) {
+    CAPTURE(c.path);
+    auto r = SplitParent(c.path);
+    REQUIRE(r.ok());
+    CHECK(r->dir == c.dir);
+    CHECK(r->name == c.name);
+  }
+  CHECK_FALSE(SplitParent("a/../b").ok());
+}
+
+}  // namespace
+}  // namespace dfs
