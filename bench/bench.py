@@ -76,21 +76,34 @@ def main():
         with open(os.path.join(work, "dfs.conf"), "w") as f:
             f.write("Alice SimplePassword\n")
         ports = []
+        keys = []
         for i in range(1, 5):
             p = subprocess.Popen([server_bin, os.path.join(work, f"DFS{i}"), "0", "-c",
                                   os.path.join(work, "dfs.conf"), "--bind", "127.0.0.1"],
                                  stdout=subprocess.PIPE, text=True)
-            line = p.stdout.readline()
-            m = re.search(r"127\.0\.0\.1:(\d+)", line)
+            # "dfs_server: DFSi key SHA256:..." then "dfs_server: listening on 127.0.0.1:PORT"
+            key = None
+            while True:
+                line = p.stdout.readline()
+                k = re.search(r" key (SHA256:[A-Za-z0-9+/]+)", line)
+                if k:
+                    key = k.group(1)
+                m = re.search(r"127\.0\.0\.1:(\d+)", line)
+                if m or not line:
+                    break
             if not m:
                 raise SystemExit(f"server {i} did not start: {line!r}")
             ports.append(int(m.group(1)))
+            keys.append(key)
             servers.append(p)
         conf = os.path.join(work, "dfc.conf")
         with open(conf, "w") as f:
             for i, port in enumerate(ports, 1):
                 f.write(f"Server DFS{i} 127.0.0.1:{port}\n")
             f.write("Username: Alice\nPassword: SimplePassword\n")
+            for i, key in enumerate(keys, 1):
+                if key:  # TLS builds: pin each server's key
+                    f.write(f"Fingerprint DFS{i} {key}\n")
 
         src = os.path.join(work, "big.bin")
         print(f"generating {args.size_mib} MiB of test data ...", flush=True)

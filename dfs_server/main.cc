@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,7 @@
 #include "dfs_server/session.h"
 #include "shared/config/config.h"
 #include "shared/crypto/crypto.h"
+#include "shared/net/tls.h"
 #include "shared/util/log.h"
 #include "shared/util/names.h"
 
@@ -31,14 +33,21 @@ namespace {
 constexpr const char* kDescription =
     "dfs_server: a storage server of dfs, the distributed file system.\n"
     "Stores encrypted file pieces of the users listed in dfs.conf under DIR/USER and\n"
-    "serves them over TCP on PORT. Passwords never cross the wire; pieces are\n"
+    "serves them over TLS 1.3 on PORT. Passwords never cross the wire; pieces are\n"
     "encrypted by the client.\n\n"
-    "dfs.conf holds one 'USERNAME PASSWORD' pair per line ('#' starts a comment).\n"
-    "PASSWORD may be a '$dfs1$...' hash from --hash-password, so the server never\n"
-    "stores the password itself.\n\n"
-    "Prints 'dfs_server: listening on HOST:PORT, storing in DIR' once it accepts\n"
-    "connections. SIGINT/SIGTERM stop it gracefully (exit 0). Exit 1 when it cannot\n"
-    "start, 2 for bad arguments or configuration.";
+    "The server's name (--name, default: the last component of DIR, so\n"
+    "'dfs_server /DFS1 10001' is DFS1) must match the Server line in the clients'\n"
+    "dfc.conf. Its TLS key is made on first start and kept in DIR/.identity; clients\n"
+    "pin its fingerprint ('Fingerprint DFS1 SHA256:...' in dfc.conf) or remember it\n"
+    "on first use.\n\n"
+    "dfs.conf holds one 'USERNAME SECRET [quota=SIZE]' line per user ('#' starts a\n"
+    "comment). SECRET is best a '$dfs2$...' line from --hash-password, made for this\n"
+    "server's name: it logs the user in here and nowhere else and opens no content.\n"
+    "A plain password still works (with a warning).\n\n"
+    "Prints 'dfs_server: NAME key SHA256:...' and then 'dfs_server: listening on\n"
+    "HOST:PORT, storing in DIR' once it accepts connections. SIGINT/SIGTERM stop it\n"
+    "gracefully (exit 0). Exit 1 when it cannot start, 2 for bad arguments or\n"
+    "configuration.";
 
 // The write end of the server's stop pipe, for the signal handler.
 std::atomic<int> g_stop_fd{-1};
@@ -71,9 +80,19 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
+// The default server name: the last component of DIR ("/srv/DFS1/" -> "DFS1").
+std::string DefaultName(const std::string& dir) {
+  std::filesystem::path p = std::filesystem::path(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  std::string name = p.filename().string();
+  if (name.empty() || name == "." || name == "..")
+    name = std::filesystem::absolute(p).lexically_normal().filename().string();
+  return name;
+}
+
 // --hash-password USER: reads one password line from stdin (without echo on
-// a terminal) and prints the dfs.conf line "USER $dfs1$<hex>".
-int HashPassword(const std::string& user) {
+// a terminal) and prints the dfs.conf line "USER $dfs2$<hex>" for server `name`.
+int HashPassword(const std::string& user, const std::string& name) {
   if (dfs::Status s = dfs::ValidateName(user); !s.ok() || user.front() == '.')
     return Fail(2, "bad username '" + user + "'");
   const bool tty = ::isatty(STDIN_FILENO) == 1;
@@ -92,7 +111,7 @@ int HashPassword(const std::string& user) {
   }
   if (!password.empty() && password.back() == '\r') password.pop_back();
   if (!got || password.empty()) return Fail(2, "no password on standard input");
-  std::cout << user << " " << dfs::HashedSecret(user, password) << std::endl;
+  std::cout << user << " " << dfs::HashedSecret(user, password, name) << std::endl;
   return 0;
 }
 
@@ -107,6 +126,9 @@ int main(int argc, char** argv) {
   std::string log_level = "warn";
   double grace_seconds = 5;
   std::string hash_user;
+  std::string fingerprint_dir;
+  std::string name;
+  double staging_ttl_seconds = 600;
 
   app.add_option("DIR", dir, "Folder holding the users' pieces (created if missing)");
   app.add_option("PORT", port, "TCP port to listen on (0 picks a free one)")
@@ -124,9 +146,23 @@ int main(int argc, char** argv) {
                  "Seconds requests in flight get to finish at SIGINT/SIGTERM")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
+  app.add_option("--name", name,
+                 "This server's name, as in the clients' Server lines (default: last part of DIR)");
+  app.add_option("--max-connections-per-user", options.max_connections_per_user,
+                 "Logged-in connections of one user at once")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--staging-ttl", staging_ttl_seconds,
+                 "Seconds after which an upload nobody writes to is removed from staging")
+      ->check(CLI::Range(1.0, 30.0 * 86400))
+      ->capture_default_str();
   app.add_option("--hash-password", hash_user,
-                 "Read a password from stdin and print the dfs.conf line 'USER $dfs1$...'")
+                 "Read a password from stdin and print the dfs.conf line 'USER $dfs2$...' for "
+                 "the server named by --name")
       ->option_text("USER");
+  app.add_option("--fingerprint", fingerprint_dir,
+                 "Print the fingerprint of the TLS key kept in DIR and exit")
+      ->option_text("DIR");
 
   try {
     app.parse(argc, argv);
@@ -138,8 +174,23 @@ int main(int argc, char** argv) {
     return Fail(2, std::string(e.what()) + " (see --help)");
   }
 
-  if (!hash_user.empty()) return HashPassword(hash_user);
+  if (!hash_user.empty()) {
+    if (name.empty() && !dir.empty()) name = DefaultName(dir);
+    if (name.empty())
+      return Fail(2, "--hash-password needs the server's name: --name NAME (or DIR)");
+    return HashPassword(hash_user, name);
+  }
+  if (!fingerprint_dir.empty()) {
+    auto print = dfs::FingerprintOfDir(fingerprint_dir);
+    if (!print.ok()) return Fail(1, print.status().message());
+    std::cout << *print << std::endl;
+    return 0;
+  }
   if (dir.empty() || port < 0) return Fail(2, "expected DIR and PORT (see --help)");
+  if (name.empty()) name = DefaultName(dir);
+  if (dfs::Status v = dfs::ValidateName(name); !v.ok() || name.size() > 64)
+    return Fail(2, "bad server name '" + dfs::EscapeControl(name) +
+                       "' (use --name; at most 64 bytes, no '/')");
 
   try {
     dfs::SetupLogging(dfs::ParseLogLevel(log_level));
@@ -149,11 +200,21 @@ int main(int argc, char** argv) {
   options.root = dir;
   options.port = static_cast<uint16_t>(port);
   options.grace = dfs::Millis(static_cast<int64_t>(grace_seconds * 1000));
+  options.staging_ttl = std::chrono::seconds(static_cast<int64_t>(staging_ttl_seconds));
+  options.session.server_name = name;
 
   auto config = dfs::LoadServerConfig(config_path);
   if (!config.ok()) return Fail(2, config.status().message());
-  auto keys = dfs::server::AuthKeys::FromConfig(*config, config_path);
+  int plain = 0;
+  auto keys = dfs::server::AuthKeys::FromConfig(*config, config_path, name, &plain);
   if (!keys.ok()) return Fail(2, keys.status().message());
+  if (plain > 0)
+    dfs::Logger("net")->warn(
+        "{}: {} user(s) with a plain password: anyone who reads this file can log in on "
+        "every server and derive the content key. Replace each with the line "
+        "'dfs_server --hash-password USER --name {}' prints.",
+        config_path, plain, name);
+  for (const auto& [user, bytes] : config->quotas) options.store.quota_bytes[user] = bytes;
 
   auto server = dfs::server::Server::Start(options, std::move(*keys));
   if (!server.ok()) return Fail(1, server.status().message());
@@ -163,7 +224,8 @@ int main(int argc, char** argv) {
   const std::string host = options.bind_address.find(':') == std::string::npos
                                ? options.bind_address
                                : "[" + options.bind_address + "]";
-  std::cout << "dfs_server: listening on " << host << ":" << (*server)->port() << ", storing in "
+  std::cout << "dfs_server: " << name << " key " << (*server)->fingerprint() << "\n"
+            << "dfs_server: listening on " << host << ":" << (*server)->port() << ", storing in "
             << dir << std::endl;
 
   dfs::Status run = (*server)->Run();

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 #include <utility>
@@ -26,25 +27,34 @@ spdlog::logger& Log() {
 // How often the accept loop wakes up to reap finished connections.
 constexpr int kReapIntervalMs = 1000;
 
-std::string PeerName(const sockaddr_storage& ss) {
+// The client's address alone ("10.0.0.7", "[::1]") and with its port.
+void PeerName(const sockaddr_storage& ss, std::string* address, std::string* peer) {
   char host[INET6_ADDRSTRLEN] = "?";
   if (ss.ss_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
     ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (ss.ss_family == AF_INET6) {
+    *address = host;
+    *peer = *address + ":" + std::to_string(ntohs(in->sin_port));
+  } else if (ss.ss_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
     ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+    *address = "[" + std::string(host) + "]";
+    *peer = *address + ":" + std::to_string(ntohs(in6->sin6_port));
+  } else {
+    *address = *peer = "unknown peer";
   }
-  return "unknown peer";
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, AuthKeys keys) {
-  DFS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(options.root));
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(options.root, options.store));
+  bool created = false;
+  DFS_ASSIGN_OR_RETURN(
+      std::unique_ptr<TlsServerContext> tls,
+      TlsServerContext::LoadOrCreate(options.root, options.session.server_name, &created));
+  if (created)
+    Log().warn("generated a new key for {}: {}", options.session.server_name, tls->fingerprint());
   DFS_ASSIGN_OR_RETURN(UniqueFd listener, ListenTcp(options.bind_address, options.port));
   DFS_ASSIGN_OR_RETURN(uint16_t port, BoundPort(listener.get()));
   int pipe_fds[2];
@@ -53,16 +63,17 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Auth
   Log().info("listening on {}:{}, storing in {}, {} users", options.bind_address, port,
              options.root, keys.size());
   return std::make_unique<Server>(PrivateTag(), options, std::move(keys), std::move(store),
-                                  std::move(listener), port, std::move(stop_read),
+                                  std::move(tls), std::move(listener), port, std::move(stop_read),
                                   std::move(stop_write));
 }
 
 Server::Server(PrivateTag, const ServerOptions& options, AuthKeys keys,
-               std::unique_ptr<Store> store, UniqueFd listener, uint16_t port, UniqueFd stop_read,
-               UniqueFd stop_write)
+               std::unique_ptr<Store> store, std::unique_ptr<TlsServerContext> tls,
+               UniqueFd listener, uint16_t port, UniqueFd stop_read, UniqueFd stop_write)
     : options_(options),
       keys_(std::move(keys)),
       store_(std::move(store)),
+      tls_(std::move(tls)),
       listener_(std::move(listener)),
       port_(port),
       stop_read_(std::move(stop_read)),
@@ -92,6 +103,7 @@ Status Server::Run() {
     }
     if (fds[1].revents != 0) break;
     ReapFinished();
+    SweepIfDue();
     if (fds[0].revents != 0) AcceptOne();
   }
   StopAll();
@@ -110,56 +122,87 @@ void Server::AcceptOne() {
       ::poll(nullptr, 0, 100);  // out of resources: do not spin on the pending connection
     return;
   }
-  std::string peer = PeerName(ss);
-  // The limit is checked before any per-connection state exists.
-  int open = 0;
+  auto conn = std::make_unique<Connection>();
+  PeerName(ss, &conn->address, &conn->peer);
+  conn->accepted = Clock::now();
+  // A new connection always gets in, at the expense of the oldest pending
+  // one when the pending budget is full: no thread, no TLS state is spent
+  // beyond the budget.
   {
     std::lock_guard lock(mu_);
-    open = active_;
-    if (open < options_.max_connections) ++active_;
+    EvictForLocked(conn->address);
+    ++active_;
+    ++pending_;
+    ++pending_by_address_[conn->address];
   }
-  if (open >= options_.max_connections) {
-    Log().warn("{}: refused: {} connections open", peer, open);
-    Refuse(std::move(fd), peer);
-    return;
-  }
-
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  auto conn = std::make_unique<Connection>();
   conn->fd = std::move(fd);
-  conn->peer = std::move(peer);
   Log().debug("{}: connected", conn->peer);
   try {
     conn->thread = std::thread(&Server::Serve, this, conn.get());
   } catch (const std::system_error& e) {
-    // Out of threads: the connection is told, like any over the limit.
+    // Out of threads: the connection is closed at once.
     Log().error("{}: cannot start a thread: {}", conn->peer, e.what());
-    {
-      std::lock_guard lock(mu_);
-      --active_;
-    }
-    Refuse(std::move(conn->fd), conn->peer);
+    std::lock_guard lock(mu_);
+    --active_;
+    --pending_;
+    if (--pending_by_address_[conn->address] == 0) pending_by_address_.erase(conn->address);
     return;
   }
   conns_.push_back(std::move(conn));
 }
 
-void Server::Refuse(UniqueFd fd, const std::string& peer) {
-  // Best effort and brief: this runs on the accept thread.
-  (void)SendErrorFrame(fd.get(), 0, Status(Code::kBusy, "server busy"), DeadlineIn(Millis(100)));
-  ::shutdown(fd.get(), SHUT_WR);
-  // Drain what the client already sent, so close() sends FIN rather than RST
-  // and the client can read the error.
-  char sink[4096];
-  while (::recv(fd.get(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
+void Server::EvictForLocked(const std::string& address) {
+  const auto it = pending_by_address_.find(address);
+  const bool address_full =
+      it != pending_by_address_.end() && it->second >= options_.max_pending_per_address;
+  if (!address_full && pending_ < options_.max_pending) return;
+  // conns_ is in accept order: the first match is the oldest.
+  for (const auto& c : conns_) {
+    if (c->done || c->logged_in || c->evicted) continue;
+    if (address_full && c->address != address) continue;
+    c->evicted = true;
+    --pending_;
+    if (--pending_by_address_[c->address] == 0) pending_by_address_.erase(c->address);
+    ::shutdown(c->fd.get(), SHUT_RDWR);  // its thread sees the end and leaves
+    Log().info("{}: not logged in after {} ms, cut off to make room", c->peer,
+               std::chrono::duration_cast<Millis>(Clock::now() - c->accepted).count());
+    return;
   }
-  Log().debug("{}: refused", peer);
+}
+
+Status Server::Admit(Connection* conn, const std::string& user) {
+  std::lock_guard lock(mu_);
+  if (conn->evicted) return Status(Code::kCancelled, "connection was cut off");
+  if (logged_in_ >= options_.max_connections)
+    return Status(Code::kBusy, "server busy: " + std::to_string(logged_in_) + " connections open");
+  int& mine = logged_in_by_user_[user];
+  if (mine >= options_.max_connections_per_user) {
+    if (mine == 0) logged_in_by_user_.erase(user);
+    return Status(Code::kBusy,
+                  "server busy: " + std::to_string(mine) + " connections of this user are open");
+  }
+  ++mine;
+  ++logged_in_;
+  --pending_;
+  if (--pending_by_address_[conn->address] == 0) pending_by_address_.erase(conn->address);
+  conn->logged_in = true;
+  conn->user = user;
+  return Status::Ok();
 }
 
 void Server::Serve(Connection* conn) {
-  Session session(conn->fd.get(), *store_, keys_, stop_read_.get(), options_.session, conn->peer);
-  session.Run();
+  const Deadline login_deadline = conn->accepted + options_.session.handshake_timeout;
+  auto channel = TlsChannel::Accept(conn->fd.get(), *tls_, login_deadline);
+  if (channel.ok()) {
+    Session session(**channel, *store_, keys_, stop_read_.get(), options_.session, conn->peer,
+                    login_deadline,
+                    [this, conn](const std::string& user) { return Admit(conn, user); });
+    session.Run();
+  } else {
+    Log().debug("{}: {}", conn->peer, channel.status().ToString());
+  }
   // The peer sees the end now; the fd itself is closed when reaped, so its
   // number cannot be reused while the stop path might still shut it down.
   ::shutdown(conn->fd.get(), SHUT_RDWR);
@@ -167,9 +210,29 @@ void Server::Serve(Connection* conn) {
   {
     std::lock_guard lock(mu_);
     --active_;
+    if (conn->logged_in) {
+      --logged_in_;
+      if (--logged_in_by_user_[conn->user] == 0) logged_in_by_user_.erase(conn->user);
+    } else if (!conn->evicted) {
+      --pending_;
+      if (--pending_by_address_[conn->address] == 0) pending_by_address_.erase(conn->address);
+    }
     conn->done = true;
   }
   cv_.notify_all();
+}
+
+void Server::SweepIfDue() {
+  const auto now = Clock::now();
+  if (now < next_sweep_) return;
+  const auto interval = std::clamp<std::chrono::seconds>(
+      options_.staging_ttl / 4, std::chrono::seconds(1), std::chrono::seconds(60));
+  next_sweep_ = now + interval;
+  auto swept = store_->SweepStaging(options_.staging_ttl);
+  if (!swept.ok())
+    Log().warn("staging sweep: {}", swept.status().ToString());
+  else if (*swept > 0)
+    Log().info("removed {} abandoned upload file(s) from staging", *swept);
 }
 
 void Server::ReapFinished() {

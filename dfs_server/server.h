@@ -1,6 +1,15 @@
 // The network side of dfs_server: a listening socket, an accept loop and one
-// thread per connection (each running a Session), a connection limit, and a
-// graceful stop.
+// thread per connection (TLS handshake, then a Session), connection limits,
+// a staging sweep, and a graceful stop.
+//
+// Limits by trust level: a connection that has not logged in yet is
+// "pending". Pending connections have a budget of their own
+// (max_pending, and max_pending_per_address from one client address); a new
+// connection over the budget evicts the oldest pending one (of that address
+// when its address is over its share), so idle or slow sockets from anyone
+// can never keep a real client from logging in, and never count against
+// logged-in users. Logged-in connections are limited to max_connections in
+// all and max_connections_per_user per user (more are told kBusy).
 //
 // Stop: RequestStop() (or a signal handler writing to stop_write_fd()) makes
 // one pipe readable. The accept loop closes the listener; sessions waiting
@@ -12,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,24 +30,31 @@
 #include "dfs_server/session.h"
 #include "dfs_server/store.h"
 #include "shared/net/socket.h"
+#include "shared/net/tls.h"
 #include "shared/util/fd.h"
 #include "shared/util/status.h"
 
 namespace dfs::server {
 
 struct ServerOptions {
-  std::string root;                      // DIR: created if missing
-  std::string bind_address = "0.0.0.0";  // "127.0.0.1" for tests
-  uint16_t port = 0;                     // 0 picks a free port
-  int max_connections = 256;             // more at once are told kBusy and closed
-  Millis grace{5000};                    // time in-flight requests get at stop
-  SessionOptions session;
+  std::string root;                       // DIR: created if missing
+  std::string bind_address = "0.0.0.0";   // "127.0.0.1" for tests
+  uint16_t port = 0;                      // 0 picks a free port
+  int max_connections = 256;              // logged-in connections; more are told kBusy
+  int max_connections_per_user = 64;      // logged-in connections of one user
+  int max_pending = 64;                   // connections still in TLS or login
+  int max_pending_per_address = 16;       // of those, from one client address
+  Millis grace{5000};                     // time in-flight requests get at stop
+  std::chrono::seconds staging_ttl{600};  // uploads untouched this long are swept
+  StoreOptions store;
+  SessionOptions session;  // session.server_name names the server
 };
 
 class Server {
  public:
-  // Opens the store (creating ROOT, emptying its staging area) and listens.
-  // Errors: the store's, or the bind's (kExists/kPermission/... "bind to port").
+  // Opens the store (creating ROOT, emptying its staging area), loads or
+  // creates the server's TLS key in ROOT, and listens. Errors: the store's,
+  // the key's, or the bind's (kExists/kPermission/... "bind to port").
   static Result<std::unique_ptr<Server>> Start(const ServerOptions& options, AuthKeys keys);
 
   Server(const Server&) = delete;
@@ -47,6 +64,8 @@ class Server {
 
   uint16_t port() const { return port_; }  // the bound port, also when 0 was asked
   Store& store() { return *store_; }
+  // The server's key fingerprint, "SHA256:..." (tls.h).
+  const std::string& fingerprint() const { return tls_->fingerprint(); }
 
   // Accepts connections until a stop is requested, then stops gracefully
   // (see above) and returns once every connection thread has been joined.
@@ -60,10 +79,16 @@ class Server {
 
  private:
   struct Connection {
-    UniqueFd fd;  // closed when the connection is reaped, after its thread ended
-    std::string peer;
+    UniqueFd fd;          // closed when the connection is reaped, after its thread ended
+    std::string peer;     // "addr:port", for logs
+    std::string address;  // the client address alone, for the per-address budget
+    Clock::time_point accepted;
     std::thread thread;
     std::atomic<bool> done{false};
+    // Guarded by Server::mu_.
+    bool logged_in = false;
+    bool evicted = false;  // cut off to make room for a newer pending connection
+    std::string user;
   };
   struct PrivateTag {
     explicit PrivateTag() = default;
@@ -72,30 +97,43 @@ class Server {
  public:
   // Use Start().
   Server(PrivateTag, const ServerOptions& options, AuthKeys keys, std::unique_ptr<Store> store,
-         UniqueFd listener, uint16_t port, UniqueFd stop_read, UniqueFd stop_write);
+         std::unique_ptr<TlsServerContext> tls, UniqueFd listener, uint16_t port,
+         UniqueFd stop_read, UniqueFd stop_write);
 
  private:
   void AcceptOne();
-  void Refuse(UniqueFd fd, const std::string& peer);
+  // Makes room for one more pending connection from `address` by cutting
+  // off the oldest pending one (REQUIRES mu_ held).
+  void EvictForLocked(const std::string& address);
   void Serve(Connection* conn);
+  // The session's AdmitFn: moves conn from pending to logged in, or kBusy.
+  Status Admit(Connection* conn, const std::string& user);
   void ReapFinished();
+  void SweepIfDue();
   void StopAll();
 
   const ServerOptions options_;
   const AuthKeys keys_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<TlsServerContext> tls_;
   UniqueFd listener_;
   const uint16_t port_;
   UniqueFd stop_read_;   // readable once a stop was requested (never drained)
   UniqueFd stop_write_;  // non-blocking
 
-  // Touched only by the thread in Run().
+  // Touched only by the thread in Run() (the list; see Connection for its fields).
   std::list<std::unique_ptr<Connection>> conns_;
+  Clock::time_point next_sweep_;
 
-  // Guards active_, the number of sessions still running; leaf lock.
+  // Guards the counts below and the guarded fields of every Connection; leaf
+  // lock, never held across I/O (shutdown(2) of an evicted socket excepted).
   std::mutex mu_;
   std::condition_variable cv_;  // signalled when active_ drops
-  int active_ = 0;
+  int active_ = 0;              // connection threads still running
+  int pending_ = 0;             // connections not logged in (and not evicted)
+  int logged_in_ = 0;
+  std::map<std::string, int> pending_by_address_;
+  std::map<std::string, int> logged_in_by_user_;
 };
 
 }  // namespace dfs::server

@@ -1,6 +1,8 @@
 // One connection of dfs_server: handshake, dispatch, piece streams.
 #include "dfs_server/session.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -20,14 +22,6 @@ constexpr size_t kListBatchBytes = 60 * 1024;
 // A kError sent just before closing must not hold the thread for long.
 constexpr Millis kFarewellTimeout{1000};
 
-// A username as it may appear in a log line: bounded and printable.
-std::string Printable(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 64)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  if (s.size() > 64) out += "...";
-  return out;
-}
-
 // Encoded size of one ListEntry (messages.h).
 size_t EncodedSize(const ListEntry& e) {
   return 2 + e.name.size() + 1 + (e.is_dir ? 0 : kPieceHeaderBytes);
@@ -39,13 +33,17 @@ size_t EncodedSize(const ListEntry& e) {
 
 AuthKeys::AuthKeys() { RandomBytes(dummy_.data(), dummy_.size()); }
 
-Result<AuthKeys> AuthKeys::FromConfig(const ServerConfig& config, std::string_view origin) {
+Result<AuthKeys> AuthKeys::FromConfig(const ServerConfig& config, std::string_view origin,
+                                      std::string_view server_name, int* plain_users) {
   AuthKeys keys;
+  if (plain_users) *plain_users = 0;
   for (const auto& [user, secret] : config.users) {
-    auto key = AuthKeyFromSecret(user, secret);
+    bool plain = false;
+    auto key = VerifierFromSecret(user, secret, server_name, &plain);
     if (!key.ok())
       return Status::Invalid(std::string(origin) + ": user '" + user +
                              "': " + key.status().message());
+    if (plain && plain_users) ++*plain_users;
     keys.keys_.emplace(user, *key);
   }
   return keys;
@@ -59,28 +57,34 @@ const Key& AuthKeys::KeyFor(std::string_view user, bool* known) const {
 
 // ---- Session ----
 
-Session::Session(int fd, Store& store, const AuthKeys& keys, int stop_fd,
-                 const SessionOptions& options, std::string peer)
-    : fd_(fd),
+Session::Session(TlsChannel& channel, Store& store, const AuthKeys& keys, int stop_fd,
+                 const SessionOptions& options, std::string peer, Deadline login_deadline,
+                 AdmitFn admit)
+    : ch_(channel),
       store_(store),
       keys_(keys),
       stop_fd_(stop_fd),
       options_(options),
-      peer_(std::move(peer)) {}
+      peer_(std::move(peer)),
+      login_deadline_(login_deadline),
+      admit_(std::move(admit)) {}
 
 void Session::Run() {
   Frame frame;
   for (;;) {
-    // A client that has not authenticated yet gets no more than one frame's
-    // time: unauthenticated sockets must not pile up against the limit.
-    const Millis wait = user_.empty() ? std::min(options_.idle_timeout, options_.io_timeout)
-                                      : options_.idle_timeout;
-    Status waited = WaitReadable(fd_, stop_fd_, wait);
+    // Before login the whole conversation has one short deadline and tiny
+    // frames: unauthenticated sockets cost little and cannot linger.
+    const bool in_login = user_.empty();
+    const Millis wait = in_login ? Millis(RemainingMs(login_deadline_)) : options_.idle_timeout;
+    Status waited = ch_.WaitReadable(stop_fd_, wait);
     if (!waited.ok()) {
-      Log().debug("{}: closing: {}", peer_, waited.ToString());
+      Log().debug(
+          "{}: closing: {}", peer_,
+          in_login && waited.code() == Code::kTimeout ? "login timed out" : waited.ToString());
       return;
     }
-    Status got = RecvFrame(fd_, &frame, DeadlineIn(options_.io_timeout));
+    Status got = in_login ? RecvFrame(ch_, &frame, login_deadline_, kMaxHandshakeBody)
+                          : RecvFrame(ch_, &frame, DeadlineIn(options_.io_timeout));
     if (!got.ok()) {
       if (got.code() == Code::kProtocol) {
         Log().warn("{}: malformed frame, closing: {}", peer_, got.message());
@@ -112,7 +116,7 @@ Status Session::Handshake(const Frame& f) {
       hello_user_ = std::move(hello->user);
       client_nonce_ = hello->client_nonce;
       RandomBytes(server_nonce_.data(), server_nonce_.size());
-      return Send(MsgType::kReply, id, Challenge{server_nonce_});
+      return Send(MsgType::kReply, id, Challenge{server_nonce_, options_.server_name});
     }
     case MsgType::kProof: {
       if (!hello_seen_) break;
@@ -120,31 +124,44 @@ Status Session::Handshake(const Frame& f) {
       if (!proof.ok()) return Violation(id, proof.status());
       bool known = false;
       const Key& key = keys_.KeyFor(hello_user_, &known);
-      const Key expected = ClientProof(key, client_nonce_, server_nonce_);
+      const Key expected =
+          ClientProof(key, ch_.binding(), client_nonce_, server_nonce_, hello_user_);
       // Both checks always run: unknown user and wrong password look alike.
       const bool match = SecureEqual(expected, proof->proof);
       if (!known || !match) {
-        Log().info("{}: authentication failed for user '{}'", peer_, Printable(hello_user_));
+        Log().info("{}: authentication failed for user {}", peer_, Escaped(hello_user_, 64));
+        // Slows down guessing; only a stop cuts the wait short.
+        pollfd stop{stop_fd_, POLLIN, 0};
+        (void)::poll(&stop, stop_fd_ >= 0 ? 1 : 0,
+                     static_cast<int>(options_.auth_failure_delay.count()));
         Status failed = Status::AuthFailed(kAuthFailedMessage);
-        (void)SendFrame(fd_, MsgType::kError, id, EncodeError(failed),
+        (void)SendFrame(ch_, MsgType::kError, id, EncodeError(failed),
                         DeadlineIn(kFarewellTimeout));
         return failed;
       }
+      if (Status admitted = admit_ ? admit_(hello_user_) : Status::Ok(); !admitted.ok()) {
+        Log().warn("{}: user {} not admitted: {}", peer_, Escaped(hello_user_, 64),
+                   admitted.message());
+        (void)SendFrame(ch_, MsgType::kError, id, EncodeError(admitted),
+                        DeadlineIn(kFarewellTimeout));
+        return admitted;
+      }
       if (Status s = store_.EnsureUser(hello_user_); !s.ok()) {
-        Log().error("{}: cannot prepare the folder of user '{}': {}", peer_, hello_user_,
+        Log().error("{}: cannot prepare the folder of user {}: {}", peer_, Escaped(hello_user_, 64),
                     s.ToString());
         (void)SendError(id, s);
         return s;
       }
       user_ = hello_user_;
-      Log().info("{}: user '{}' authenticated", peer_, user_);
-      return Send(MsgType::kReply, id, AuthOk{ServerProof(key, client_nonce_, server_nonce_)});
+      Log().info("{}: user {} authenticated", peer_, Escaped(user_, 64));
+      return Send(MsgType::kReply, id,
+                  AuthOk{ServerProof(key, ch_.binding(), client_nonce_, server_nonce_, user_)});
     }
     default:
       break;
   }
   Status refused = Status::Permission("not authenticated");
-  (void)SendFrame(fd_, MsgType::kError, id, EncodeError(refused), DeadlineIn(kFarewellTimeout));
+  (void)SendFrame(ch_, MsgType::kError, id, EncodeError(refused), DeadlineIn(kFarewellTimeout));
   return refused;
 }
 
@@ -171,8 +188,9 @@ Status Session::Dispatch(const Frame& f) {
     case MsgType::kGet:
       return HandleGet(f);
     case MsgType::kDelete:
-      return Simple<DeleteRequest>(
-          f, [&](const DeleteRequest& r) { return store_.Delete(user_, r.dir, r.name, r.stamp); });
+      return Simple<DeleteRequest>(f, [&](const DeleteRequest& r) {
+        return store_.Delete(user_, r.dir, r.name, r.tombstone);
+      });
     case MsgType::kMkdir:
       return Simple<PathRequest>(f,
                                  [&](const PathRequest& r) { return store_.Mkdir(user_, r.path); });
@@ -181,7 +199,8 @@ Status Session::Dispatch(const Frame& f) {
                                  [&](const PathRequest& r) { return store_.Rmdir(user_, r.path); });
     case MsgType::kRename:
       return Simple<RenameRequest>(f, [&](const RenameRequest& r) {
-        return store_.Rename(user_, r.from_dir, r.from_name, r.to_dir, r.to_name, r.cid, r.stamp);
+        return store_.Rename(user_, r.from_dir, r.from_name, r.to_dir, r.to_name, r.cid, r.headers,
+                             r.tombstone);
       });
     case MsgType::kRenameDir:
       return Simple<RenameDirRequest>(
@@ -242,7 +261,7 @@ Status Session::HandlePut(const Frame& f) {
   Status write_error;
   Frame data;
   for (;;) {
-    DFS_RETURN_IF_ERROR(RecvFrame(fd_, &data, DeadlineIn(options_.io_timeout)));
+    DFS_RETURN_IF_ERROR(RecvFrame(ch_, &data, DeadlineIn(options_.io_timeout)));
     if (data.type() == MsgType::kData) {
       if (!write_error.ok()) continue;
       write_error = staged->Append(data.body);
@@ -254,7 +273,7 @@ Status Session::HandlePut(const Frame& f) {
     break;
   }
   if (!write_error.ok()) {
-    Log().warn("{}: put of '{}' failed: {}", peer_, JoinName(req->dir, req->name),
+    Log().warn("{}: put of {} failed: {}", peer_, Escaped(JoinName(req->dir, req->name)),
                write_error.ToString());
     return SendError(id, write_error);
   }
@@ -285,16 +304,16 @@ Status Session::HandleGet(const Frame& f) {
     Status read = reader->ReadExact(pos, buffer.data(), n);
     if (!read.ok()) {
       // kError ends the stream; the connection stays usable.
-      Log().warn("{}: get of '{}' piece {} failed: {}", peer_, JoinName(req->dir, req->name),
+      Log().warn("{}: get of {} piece {} failed: {}", peer_, Escaped(JoinName(req->dir, req->name)),
                  req->piece, read.ToString());
       return SendError(id, read);
     }
-    DFS_RETURN_IF_ERROR(SendFrame(fd_, MsgType::kData, id, std::string_view(buffer.data(), n),
+    DFS_RETURN_IF_ERROR(SendFrame(ch_, MsgType::kData, id, std::string_view(buffer.data(), n),
                                   DeadlineIn(options_.io_timeout)));
     pos += n;
     left -= n;
   }
-  return SendFrame(fd_, MsgType::kDataEnd, id, "", DeadlineIn(options_.io_timeout));
+  return SendFrame(ch_, MsgType::kDataEnd, id, "", DeadlineIn(options_.io_timeout));
 }
 
 template <typename Req, typename Fn>
@@ -317,17 +336,17 @@ Status Session::Reply(const Frame& f, const Result<T>& result) {
 
 template <typename T>
 Status Session::Send(MsgType type, uint32_t id, const T& msg) {
-  return SendMessage(fd_, type, id, msg, DeadlineIn(options_.io_timeout));
+  return SendMessage(ch_, type, id, msg, DeadlineIn(options_.io_timeout));
 }
 
 Status Session::SendError(uint32_t id, const Status& status) {
   Log().debug("{}: request {} failed: {}", peer_, id, status.ToString());
-  return SendErrorFrame(fd_, id, status, DeadlineIn(options_.io_timeout));
+  return SendErrorFrame(ch_, id, status, DeadlineIn(options_.io_timeout));
 }
 
 Status Session::Violation(uint32_t id, Status why) {
   Status reply = why.code() == Code::kProtocol ? why : Status::Protocol(why.message());
-  (void)SendFrame(fd_, MsgType::kError, id, EncodeError(reply), DeadlineIn(kFarewellTimeout));
+  (void)SendFrame(ch_, MsgType::kError, id, EncodeError(reply), DeadlineIn(kFarewellTimeout));
   return reply;
 }
 

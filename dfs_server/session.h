@@ -1,13 +1,15 @@
-// One connection of dfs_server: the challenge-response handshake, then
+// One connection of dfs_server, after its TLS handshake: the login, then
 // requests one at a time, each answered by exactly one reply (kReply, a
 // stream of them, or kError), with piece data streamed in bounded frames.
 //
-// Handshake (shared/protocol/auth.h): kHello{user, client nonce} ->
-// Challenge{server nonce} (also for unknown users); kProof{ClientProof(...)}
-// -> AuthOk{ServerProof(...)} or kError kAuthFailed kAuthFailedMessage and
-// close. Any
-// other request first: kError kPermission "not authenticated" and close.
-// After that the connection acts only inside ROOT/USER.
+// Login (shared/protocol/auth.h), inside TLS and bound to it:
+// kHello{user, client nonce} -> Challenge{server nonce, server name} (also for
+// unknown users); kProof{ClientProof(...)} -> AuthOk{ServerProof(...)}, or,
+// after a delay that slows down guessing, kError kAuthFailed
+// kAuthFailedMessage and close. Any other request first: kError kPermission
+// "not authenticated" and close. Before login, frames are at most
+// kMaxHandshakeBody and the whole login must end by one deadline. After it
+// the connection acts only inside ROOT/USER.
 //
 // A malformed frame, a body that does not decode, or a message type that
 // makes no sense at that point closes this connection (after a best-effort
@@ -30,14 +32,15 @@
 
 namespace dfs::server {
 
-// The auth keys of the users of dfs.conf. Immutable after construction, so
-// any number of sessions may read it at once.
+// The login verifiers of the users of dfs.conf for this server. Immutable
+// after construction, so any number of sessions may read it at once.
 class AuthKeys {
  public:
-  // Derives every user's key once (slow on purpose: PBKDF2 per plain
-  // password). kInvalidArgument naming `origin` and the user for a malformed
-  // "$dfs1$" secret.
-  static Result<AuthKeys> FromConfig(const ServerConfig& config, std::string_view origin);
+  // Derives every user's verifier for `server_name` once (slow on purpose:
+  // scrypt per plain password). kInvalidArgument naming `origin` and the
+  // user for a malformed secret. *plain_users counts plain passwords.
+  static Result<AuthKeys> FromConfig(const ServerConfig& config, std::string_view origin,
+                                     std::string_view server_name, int* plain_users = nullptr);
 
   // The key of `user`; for an unknown user a random key that no proof
   // matches, with *known = false, so both cases take the same path.
@@ -51,18 +54,26 @@ class AuthKeys {
 };
 
 struct SessionOptions {
-  Millis idle_timeout{120'000};  // no request for this long: close (io_timeout before auth)
-  Millis io_timeout{30'000};     // deadline of each frame sent or received
+  std::string server_name;           // sent in Challenge; verifiers are bound to it
+  Millis idle_timeout{120'000};      // no request for this long: close
+  Millis io_timeout{30'000};         // deadline of each frame sent or received
+  Millis handshake_timeout{5'000};   // TLS handshake + login, from accept
+  Millis auth_failure_delay{1'000};  // a failed login waits this long before its answer
 };
+
+// Called once the client's proof checked out, before AuthOk is sent: the
+// server admits the user (OK) or refuses (kBusy: too many connections).
+using AdmitFn = std::function<Status(const std::string& user)>;
 
 class Session {
  public:
-  // Serves the connection `fd`, which it does not own (its owner closes it
-  // after Run() returns). `stop_fd` becomes readable when the server stops:
-  // the session then closes as soon as it is between requests. `peer` names
-  // the other end in logs.
-  Session(int fd, Store& store, const AuthKeys& keys, int stop_fd, const SessionOptions& options,
-          std::string peer);
+  // Serves the TLS connection `channel`, which it does not own. `stop_fd`
+  // becomes readable when the server stops: the session then closes as soon
+  // as it is between requests. `peer` names the other end in logs. The
+  // login must be done by `login_deadline`; `admit` decides whether a user
+  // whose proof checked out may stay.
+  Session(TlsChannel& channel, Store& store, const AuthKeys& keys, int stop_fd,
+          const SessionOptions& options, std::string peer, Deadline login_deadline, AdmitFn admit);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -93,12 +104,14 @@ class Session {
   // Sends kError kProtocol (best effort) and returns `why`, to close.
   Status Violation(uint32_t id, Status why);
 
-  const int fd_;
+  TlsChannel& ch_;
   Store& store_;
   const AuthKeys& keys_;
   const int stop_fd_;
   const SessionOptions options_;
   const std::string peer_;
+  const Deadline login_deadline_;
+  AdmitFn admit_;
 
   // Handshake state.
   bool hello_seen_ = false;

@@ -3,11 +3,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <filesystem>
 #include <utility>
@@ -25,9 +29,11 @@ spdlog::logger& Log() {
   return *logger;
 }
 
+// A user's path for a log line or a message, quoted and escaped ("'/'" for
+// the root).
 std::string Quoted(std::string_view dir, std::string_view name = {}) {
   std::string path = name.empty() ? std::string(dir) : JoinName(dir, name);
-  return "'" + (path.empty() ? std::string("/") : path) + "'";
+  return Escaped(path.empty() ? std::string_view("/") : std::string_view(path));
 }
 
 Status ValidateUser(std::string_view user) {
@@ -42,8 +48,7 @@ Status CheckNotReserved(std::string_view leaf) {
   std::string name;
   int piece = 0;
   if (ParsePieceFileName(leaf, &name, &piece))
-    return Status::Invalid("name '" + std::string(leaf) +
-                           "' is reserved (it reads as a piece file)");
+    return Status::Invalid("name " + Escaped(leaf) + " is reserved (it reads as a piece file)");
   return Status::Ok();
 }
 
@@ -66,20 +71,146 @@ UniqueFd OpenFileAt(int dir_fd, const std::string& file, int flags) {
   return UniqueFd(::openat(dir_fd, file.c_str(), flags | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
 }
 
+// OpenDirBeneath() for kernels without openat2(2) (before 5.6, or a seccomp
+// filter that answers ENOSYS): one component at a time, O_NOFOLLOW, so no
+// symbolic link is followed anywhere on the way.
+UniqueFd WalkDirBeneath(int base_fd, std::string_view path) {
+  UniqueFd cur(::fcntl(base_fd, F_DUPFD_CLOEXEC, 0));
+  size_t i = 0;
+  while (cur && i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    const std::string part(path.substr(i, j - i));
+    i = j + 1;
+    if (part.empty()) continue;
+    if (part == "." || part == "..") {
+      errno = EXDEV;
+      return UniqueFd();
+    }
+    UniqueFd next(
+        ::openat(cur.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next) {
+      // O_DIRECTORY wins over O_NOFOLLOW: a link comes back as ENOTDIR.
+      int err = errno;
+      struct stat st {};
+      if (err == ENOTDIR && ::fstatat(cur.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode))
+        err = ELOOP;
+      errno = err;
+      return UniqueFd();
+    }
+    cur = std::move(next);
+  }
+  return cur;
+}
+
+// Opens folder `path` ("a/b": relative, no "." or "..") below base_fd without
+// following any symbolic link and without leaving base_fd. On failure an
+// invalid fd and errno: ELOOP for a link on the way, EXDEV for a path that
+// would leave base_fd, ENOENT, ENOTDIR, ...
+UniqueFd OpenDirBeneath(int base_fd, const std::string& path) {
+  static std::atomic<bool> have_openat2{true};
+  if (have_openat2.load(std::memory_order_relaxed)) {
+    struct open_how how {};
+    how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    long fd = -1;
+    // EAGAIN: a concurrent rename somewhere on the path; try again.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      fd = ::syscall(SYS_openat2, base_fd, path.c_str(), &how, sizeof how);
+      if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+      if (errno != EAGAIN && errno != EINTR) break;
+    }
+    if (errno != ENOSYS) return UniqueFd();
+    have_openat2.store(false, std::memory_order_relaxed);
+  }
+  return WalkDirBeneath(base_fd, path);
+}
+
+// The Status of a failed OpenDirBeneath() of the user's folder `shown`.
+Status DirOpenError(int err, const std::string& shown) {
+  switch (err) {
+    case ENOENT:
+      return Status::NotFound("no such directory " + shown);
+    case ENOTDIR:
+      return Status::NotDir("not a directory: " + shown);
+    case ELOOP:
+      return Status::Permission("refusing to follow a symbolic link in " + shown);
+    case EXDEV:
+      return Status::Permission("refusing to leave the user's folder for " + shown);
+    default:
+      return FromErrno(err, "open directory " + shown);
+  }
+}
+
+// Size of dir_fd/file if it is a regular file, else 0.
+uint64_t SizeAt(int dir_fd, const std::string& file) {
+  struct stat st {};
+  if (::fstatat(dir_fd, file.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+    return 0;
+  return static_cast<uint64_t>(st.st_size);
+}
+
+// Files in a user's staging folder: "CIDHEX.K.part-R" (an upload under way,
+// its bytes charged to its StagedPiece), "~R" (a temporary file of a
+// tombstone or rename), else a finished staged piece "CIDHEX.K".
+bool IsPartFile(std::string_view file) { return file.find(".part-") != std::string_view::npos; }
+bool IsTempFile(std::string_view file) { return !file.empty() && file.front() == '~'; }
+
+bool IsControlByte(char c) {
+  const auto b = static_cast<unsigned char>(c);
+  return b < 0x20 || b == 0x7f;
+}
+
 // Overwrites the header of an existing piece file in place and fsyncs it.
 Status RewriteHeader(int dir_fd, const std::string& file, const PieceHeader& header) {
   UniqueFd fd = OpenFileAt(dir_fd, file, O_WRONLY);
-  if (!fd) return FromErrno(errno, "open " + file);
+  if (!fd) return FromErrno(errno, "open " + Escaped(file));
   const std::string raw = header.Encode();
-  DFS_RETURN_IF_ERROR(PwriteAll(fd.get(), raw.data(), raw.size(), 0, "rewrite header of " + file));
-  return Fsync(fd.get(), "fsync " + file);
+  DFS_RETURN_IF_ERROR(
+      PwriteAll(fd.get(), raw.data(), raw.size(), 0, "rewrite header of " + Escaped(file)));
+  return Fsync(fd.get(), "fsync " + Escaped(file));
 }
 
 // unlinkat() that treats a missing file as done.
 Status UnlinkIfExists(int dir_fd, const std::string& file) {
   if (::unlinkat(dir_fd, file.c_str(), 0) != 0 && errno != ENOENT)
-    return FromErrno(errno, "unlink " + file);
+    return FromErrno(errno, "unlink " + Escaped(file));
   return Status::Ok();
+}
+
+// The new headers of a rename or setattr by piece index.
+using HeadersByPiece = std::array<const PieceHeader*, kMaxPieceIndex + 1>;
+
+// Indexes `headers` by piece, checking that each is a piece header of
+// content `cid` with `stamp`, and that no index is out of range or given
+// twice. kInvalidArgument otherwise.
+Result<HeadersByPiece> IndexHeaders(const std::vector<PieceHeader>& headers, const Cid& cid,
+                                    const Stamp& stamp) {
+  HeadersByPiece out{};
+  for (const PieceHeader& h : headers) {
+    const std::string which = "new header of piece " + std::to_string(h.piece);
+    if (h.kind != PieceKind::kPiece) return Status::Invalid(which + " is not a piece header");
+    if (h.piece < 1 || h.piece > kMaxPieceIndex)
+      return Status::Invalid("piece index " + std::to_string(h.piece) + " out of range");
+    if (h.cid != cid) return Status::Invalid(which + " names other content");
+    if (h.stamp != stamp) return Status::Invalid(which + " carries another stamp");
+    if (out[h.piece] != nullptr) return Status::Invalid(which + " given twice");
+    out[h.piece] = &h;
+  }
+  return out;
+}
+
+// kInvalidArgument unless `next` describes the sealed data stored after
+// `prev`, so that it can replace `prev` without touching the data.
+Status CheckSameData(const PieceHeader& prev, const PieceHeader& next) {
+  if (next.sealed_size() == prev.sealed_size() && next.chunk_bytes == prev.chunk_bytes)
+    return Status::Ok();
+  return Status::Invalid("new header of piece " + std::to_string(prev.piece) +
+                         " does not match the stored piece (" + std::to_string(next.sealed_size()) +
+                         " sealed bytes in chunks of " + std::to_string(next.chunk_bytes) +
+                         ", stored " + std::to_string(prev.sealed_size()) + " in chunks of " +
+                         std::to_string(prev.chunk_bytes) + ")");
 }
 
 // Reads and checks the header of an open piece file stored in slot `slot`
@@ -141,7 +272,7 @@ Result<NameFiles> LoadName(int dir_fd, std::string_view name) {
     auto h = ReadHeaderAt(dir_fd, file, k);
     if (!h.ok()) {
       if (h.status().code() != Code::kCorrupt) return h.status();
-      Log().warn("ignoring {}: {}", file, h.status().message());
+      Log().warn("ignoring {}: {}", Escaped(file), h.status().message());
       continue;
     }
     out.at[static_cast<size_t>(k)] = *h;
@@ -154,7 +285,7 @@ Result<bool> IsDirAt(int dir_fd, std::string_view name) {
   struct stat st {};
   if (::fstatat(dir_fd, std::string(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return false;
-    return FromErrno(errno, "stat " + std::string(name));
+    return FromErrno(errno, "stat " + Escaped(name));
   }
   return S_ISDIR(st.st_mode);
 }
@@ -203,7 +334,10 @@ Status ForEachEntry(int dir_fd, Fn&& fn) {
     if (type == DT_UNKNOWN) {
       struct stat st {};
       if (::fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // vanished
-      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+      type = S_ISDIR(st.st_mode)   ? DT_DIR
+             : S_ISREG(st.st_mode) ? DT_REG
+             : S_ISLNK(st.st_mode) ? DT_LNK
+                                   : DT_UNKNOWN;
     }
     DFS_RETURN_IF_ERROR(fn(name, type));
   }
@@ -211,15 +345,120 @@ Status ForEachEntry(int dir_fd, Fn&& fn) {
 
 }  // namespace
 
+// ---- UsageLedger ----
+
+// The bytes each user with a quota holds here: piece and tombstone files
+// under ROOT/USER and files in ROOT/.staging/USER, an upload under way
+// counting its whole size from BeginPut on. Learnt by one scan on first need,
+// then kept up to date by every change the Store makes. It errs only
+// upwards: a file created or removed while the first scan runs may count
+// once too often, a file removed behind the Store's back stays counted until
+// a restart; it never goes below zero. Thread-safe.
+class UsageLedger {
+ public:
+  explicit UsageLedger(const std::map<std::string, uint64_t, std::less<>>& quotas) {
+    for (const auto& [user, quota] : quotas) users_.try_emplace(user).first->second.quota = quota;
+  }
+  UsageLedger(const UsageLedger&) = delete;
+  UsageLedger& operator=(const UsageLedger&) = delete;
+
+  // Whether `user` has a quota (only those are counted).
+  bool Tracked(std::string_view user) const { return users_.find(user) != users_.end(); }
+
+  // Adds `bytes` to the count of `user` if it stays within the quota, else
+  // kNoSpace "quota of N bytes exceeded". The first call for a user counts
+  // the user's files with `scan` (errors of `scan` come back). OK for a user
+  // without a quota.
+  Status Charge(std::string_view user, uint64_t bytes,
+                const std::function<Result<uint64_t>()>& scan) {
+    auto it = users_.find(user);
+    if (it == users_.end()) return Status::Ok();
+    Entry& e = it->second;
+    bool ready = false;
+    {
+      std::lock_guard lock(mu_);
+      ready = e.ready;
+    }
+    if (!ready) {
+      std::lock_guard scan_lock(e.scan_mu);
+      {
+        std::lock_guard lock(mu_);
+        ready = e.ready;
+        e.scanning = !ready;
+        e.pending = 0;
+      }
+      if (!ready) {
+        Result<uint64_t> counted = scan();
+        std::lock_guard lock(mu_);
+        e.scanning = false;
+        if (!counted.ok()) return counted.status().Annotate("counting the quota");
+        e.bytes = Saturated(*counted, e.pending);
+        e.ready = true;
+      }
+    }
+    std::lock_guard lock(mu_);
+    if (bytes > e.quota || e.bytes > e.quota - bytes)
+      return Status::NoSpace("quota of " + std::to_string(e.quota) + " bytes exceeded (" +
+                             std::to_string(e.bytes) + " in use, the piece needs " +
+                             std::to_string(bytes) + ")");
+    e.bytes += bytes;
+    return Status::Ok();
+  }
+
+  // A file of `bytes` was added for / removed from `user`.
+  void Add(std::string_view user, uint64_t bytes) {
+    auto it = users_.find(user);
+    if (it == users_.end()) return;
+    std::lock_guard lock(mu_);
+    Entry& e = it->second;
+    if (e.ready)
+      e.bytes = Saturated(e.bytes, bytes);
+    else if (e.scanning)  // the scan may miss it: count it (maybe twice)
+      e.pending = Saturated(e.pending, bytes);
+  }
+  void Sub(std::string_view user, uint64_t bytes) {
+    auto it = users_.find(user);
+    if (it == users_.end()) return;
+    std::lock_guard lock(mu_);
+    Entry& e = it->second;
+    // Before the count is known the scan sees the file gone, or, if it ran
+    // before the removal, counts it once too often: never too few.
+    if (e.ready) e.bytes -= std::min(e.bytes, bytes);
+  }
+
+ private:
+  static uint64_t Saturated(uint64_t a, uint64_t b) {
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+  }
+
+  struct Entry {
+    uint64_t quota = 0;
+    std::mutex scan_mu;  // held across the first scan of the user; taken before mu_
+    // Guarded by mu_:
+    bool ready = false;     // `bytes` is the count
+    bool scanning = false;  // the first scan runs; additions go to `pending`
+    uint64_t bytes = 0;
+    uint64_t pending = 0;
+  };
+  // Guards the counts of every Entry (the map itself is fixed at
+  // construction). Taken after a stripe lock; held across no syscall.
+  std::mutex mu_;
+  std::map<std::string, Entry, std::less<>> users_;
+};
+
 // ---- StagedPiece ----
 
 StagedPiece::StagedPiece(UniqueFd staging_dir, UniqueFd file, std::string part_name,
-                         std::string final_name, const PieceHeader& header)
+                         std::string final_name, const PieceHeader& header,
+                         std::shared_ptr<UsageLedger> ledger, std::string user, uint64_t charged)
     : staging_dir_(std::move(staging_dir)),
       file_(std::move(file)),
       part_name_(std::move(part_name)),
       final_name_(std::move(final_name)),
-      header_(header) {}
+      header_(header),
+      ledger_(std::move(ledger)),
+      user_(std::move(user)),
+      charged_(charged) {}
 
 StagedPiece::~StagedPiece() { Discard(); }
 
@@ -240,10 +479,17 @@ Status StagedPiece::Finish() {
                            std::to_string(header_.sealed_size()) + " bytes");
   DFS_RETURN_IF_ERROR(Fsync(file_.get(), "fsync staged piece"));
   file_.Reset();
+  // A repeated upload of the same piece replaces the earlier one.
+  const uint64_t replaced = ledger_ ? SizeAt(staging_dir_.get(), final_name_) : 0;
   if (::renameat(staging_dir_.get(), part_name_.c_str(), staging_dir_.get(), final_name_.c_str()) !=
-      0)
+      0) {
+    // SweepStaging() or Abort() removed the file meanwhile.
+    if (errno == ENOENT) return Status::NotFound("staged piece was removed (upload abandoned?)");
     return FromErrno(errno, "publish staged piece");
+  }
   finished_ = true;
+  charged_ = 0;  // the bytes now belong to the staged file
+  if (ledger_ && replaced > 0) ledger_->Sub(user_, replaced);
   return Status::Ok();
 }
 
@@ -252,6 +498,12 @@ void StagedPiece::Discard() {
   if (!finished_ && staging_dir_.valid() && !part_name_.empty())
     ::unlinkat(staging_dir_.get(), part_name_.c_str(), 0);
   finished_ = true;
+  Refund();
+}
+
+void StagedPiece::Refund() {
+  if (ledger_ && charged_ > 0) ledger_->Sub(user_, charged_);
+  charged_ = 0;
 }
 
 // ---- PieceReader ----
@@ -279,10 +531,15 @@ class Store::NameLock {
   std::unique_lock<std::mutex> second_;
 };
 
-Store::Store(PrivateTag, std::string root, UniqueFd root_fd, UniqueFd staging_fd)
-    : root_(std::move(root)), root_fd_(std::move(root_fd)), staging_fd_(std::move(staging_fd)) {}
+Store::Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_fd,
+             UniqueFd staging_fd)
+    : root_(std::move(root)),
+      options_(std::move(options)),
+      usage_(std::make_shared<UsageLedger>(options_.quota_bytes)),
+      root_fd_(std::move(root_fd)),
+      staging_fd_(std::move(staging_fd)) {}
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& root) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& root, StoreOptions options) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -291,7 +548,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root) {
   if (!root_fd) return FromErrno(errno, "cannot open " + root);
   if (::mkdirat(root_fd.get(), ".staging", 0700) != 0 && errno != EEXIST)
     return FromErrno(errno, "cannot create " + root + "/.staging");
-  UniqueFd staging_fd(::openat(root_fd.get(), ".staging", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd staging_fd = OpenDirBeneath(root_fd.get(), ".staging");
   if (!staging_fd) return FromErrno(errno, "cannot open " + root + "/.staging");
 
   // Leftovers of a crash: partial uploads, uncommitted pieces, temp files.
@@ -304,18 +561,21 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root) {
   if (ec) return FromErrno(ec.value(), "cannot clean " + staging.string());
   if (removed > 0) Log().info("removed {} leftover files from {}", removed, staging.string());
 
-  return std::make_unique<Store>(PrivateTag(), root, std::move(root_fd), std::move(staging_fd));
+  return std::make_unique<Store>(PrivateTag(), root, std::move(options), std::move(root_fd),
+                                 std::move(staging_fd));
 }
 
 Result<UniqueFd> Store::OpenUserDir(std::string_view user, std::string_view dir) {
   DFS_RETURN_IF_ERROR(ValidateUser(user));
   std::string path(user);
   if (!dir.empty()) path += "/" + std::string(dir);
-  UniqueFd fd(::openat(root_fd_.get(), path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd = OpenDirBeneath(root_fd_.get(), path);
   if (fd) return fd;
-  if (errno == ENOENT) return Status::NotFound("no such directory " + Quoted(dir));
-  if (errno == ENOTDIR) return Status::NotDir("not a directory: " + Quoted(dir));
-  return FromErrno(errno, "open directory " + Quoted(dir));
+  const int err = errno;
+  if (err == ELOOP || err == EXDEV)
+    Log().warn("user {}: refused to open {}: a symbolic link on the way", Escaped(user),
+               Quoted(dir));
+  return DirOpenError(err, Quoted(dir));
 }
 
 Result<UniqueFd> Store::OpenFileDir(std::string_view user, std::string_view dir,
@@ -332,8 +592,9 @@ Result<UniqueFd> Store::OpenStagingDir(std::string_view user) {
   DFS_RETURN_IF_ERROR(ValidateUser(user));
   const std::string name(user);
   for (int attempt = 0;; ++attempt) {
-    UniqueFd fd(::openat(staging_fd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd fd = OpenDirBeneath(staging_fd_.get(), name);
     if (fd) return fd;
+    if (errno == ELOOP) return Status::Permission("refusing to follow a symbolic link in staging");
     if (errno != ENOENT || attempt > 0) return FromErrno(errno, "open staging folder");
     if (::mkdirat(staging_fd_.get(), name.c_str(), 0700) != 0 && errno != EEXIST)
       return FromErrno(errno, "create staging folder");
@@ -352,6 +613,7 @@ Status Store::EnsureUser(std::string_view user) {
   const std::string name(user);
   if (::mkdirat(root_fd_.get(), name.c_str(), 0700) != 0 && errno != EEXIST)
     return FromErrno(errno, "create user folder");
+  DFS_ASSIGN_OR_RETURN(UniqueFd folder, OpenUserDir(user, ""));  // a real folder, not a link
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
   return Status::Ok();
 }
@@ -361,17 +623,30 @@ Status Store::List(std::string_view user, std::string_view dir,
   DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
   return ForEachEntry(dfd.get(), [&](std::string_view file, unsigned char type) -> Status {
+    if (type == DT_LNK) {
+      Log().warn("list {}: skipping symbolic link {}", Quoted(d), Escaped(file));
+      return Status::Ok();
+    }
     ListEntry entry;
     if (type == DT_DIR) {
+      if (Status s = ValidateName(file); !s.ok()) {
+        Log().warn("list {}: skipping folder: {}", Quoted(d), s.message());
+        return Status::Ok();
+      }
       entry.name = std::string(file);
       entry.is_dir = true;
       return sink(std::move(entry));
     }
+    // ParsePieceFileName() validates the name inside (no control bytes).
     int piece = 0;
-    if (type != DT_REG || !ParsePieceFileName(file, &entry.name, &piece)) return Status::Ok();
+    if (type != DT_REG || !ParsePieceFileName(file, &entry.name, &piece)) {
+      if (std::any_of(file.begin(), file.end(), IsControlByte))
+        Log().warn("list {}: skipping {}: control bytes in the name", Quoted(d), Escaped(file));
+      return Status::Ok();
+    }
     auto h = ReadHeaderAt(dfd.get(), std::string(file), piece);
     if (!h.ok()) {
-      Log().warn("list {}: skipping {}: {}", Quoted(d), file, h.status().ToString());
+      Log().warn("list {}: skipping {}: {}", Quoted(d), Escaped(file), h.status().ToString());
       return Status::Ok();
     }
     if (!h->has_value()) return Status::Ok();  // removed meanwhile
@@ -397,17 +672,34 @@ Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::
 Result<StagedPiece> Store::BeginPut(std::string_view user, std::string_view dir,
                                     std::string_view name, const PieceHeader& header) {
   if (header.kind != PieceKind::kPiece) return Status::Invalid("a put needs a piece header");
+  if (header.piece < 1 || header.piece > kMaxPieceIndex)
+    return Status::Invalid("piece index " + std::to_string(header.piece) + " out of range");
+  // Decode() refuses these; a header built in-process must not divide by 0.
+  if (header.chunk_bytes == 0 || header.piece_size > kMaxFileSize)
+    return Status::Invalid("bad piece size in header");
   std::string d;
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenFileDir(user, dir, name, &d));
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
 
+  const uint64_t bytes = kPieceHeaderBytes + header.sealed_size();
+  DFS_RETURN_IF_ERROR(CheckFreeSpace(bytes));
+  std::shared_ptr<UsageLedger> ledger;
+  if (usage_->Tracked(user)) {
+    DFS_RETURN_IF_ERROR(usage_->Charge(user, bytes, [&] { return ScanUsage(user); }));
+    ledger = usage_;
+  }
+
   std::string final_name = StagedName(header.cid, header.piece);
   std::string part_name = final_name + ".part-" + RandomSuffix();
-  UniqueFd file(
-      ::openat(staging.get(), part_name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!file) return FromErrno(errno, "create staged piece");
+  UniqueFd file(::openat(staging.get(), part_name.c_str(),
+                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!file) {
+    const int err = errno;
+    if (ledger) ledger->Sub(user, bytes);
+    return FromErrno(err, "create staged piece");
+  }
   StagedPiece piece(std::move(staging), std::move(file), std::move(part_name),
-                    std::move(final_name), header);
+                    std::move(final_name), header, std::move(ledger), std::string(user), bytes);
   const std::string raw = header.Encode();
   DFS_RETURN_IF_ERROR(WriteAll(piece.file_.get(), raw.data(), raw.size(), "write staged piece"));
   return piece;
@@ -444,12 +736,12 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
     auto& existing = files.at[static_cast<size_t>(s.piece)];
     if (files.TombstoneNewerThan(stamp) || (existing && existing->stamp > stamp)) {
       Log().debug("commit {}: piece {} lost to a newer version", Quoted(d, name), s.piece);
-      DFS_RETURN_IF_ERROR(UnlinkIfExists(staging.get(), s.file));
+      DFS_RETURN_IF_ERROR(UnlinkCounted(user, staging.get(), s.file));
       continue;
     }
     const std::string target = PieceFileName(name, s.piece);
-    if (::renameat(staging.get(), s.file.c_str(), dfd.get(), target.c_str()) != 0)
-      return FromErrno(errno, "commit " + target);
+    DFS_RETURN_IF_ERROR(
+        RenameCounted(user, staging.get(), s.file, dfd.get(), target, "commit " + Escaped(target)));
     existing = s.header;
     fresh[static_cast<size_t>(s.piece)] = true;
   }
@@ -459,11 +751,11 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
   for (int j = 1; j <= kMaxPieceIndex; ++j) {
     auto& h = files.at[static_cast<size_t>(j)];
     if (fresh[static_cast<size_t>(j)] || !h || h->stamp >= stamp || h->cid == cid) continue;
-    DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, j)));
+    DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, j)));
     h.reset();
   }
   if (files.at[0] && files.at[0]->stamp < stamp) {
-    DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, 0)));
+    DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, 0)));
     files.at[0].reset();
   }
 
@@ -485,7 +777,11 @@ Status Store::Abort(std::string_view user, const Cid& cid) {
     if (file.substr(0, prefix.size()) == prefix) doomed.emplace_back(file);
     return Status::Ok();
   }));
-  for (const auto& file : doomed) DFS_RETURN_IF_ERROR(UnlinkIfExists(staging.get(), file));
+  for (const auto& file : doomed) {
+    // A partial file's bytes are given back by its StagedPiece.
+    DFS_RETURN_IF_ERROR(IsPartFile(file) ? UnlinkIfExists(staging.get(), file)
+                                         : UnlinkCounted(user, staging.get(), file));
+  }
   return Status::Ok();
 }
 
@@ -512,53 +808,49 @@ Result<PieceReader> Store::OpenPiece(std::string_view user, std::string_view dir
   return reader;
 }
 
-Status Store::WriteTombstone(int staging_fd, int dir_fd, std::string_view name, const Stamp& stamp,
-                             const PieceHeader* like) {
-  PieceHeader t;
-  t.kind = PieceKind::kTombstone;
-  if (like != nullptr) {
-    t.scheme = like->scheme;
-    t.servers = like->servers;
-    t.copies = like->copies;
-  }
-  t.piece = 0;
-  t.stamp = stamp;
-  t.mtime_ns = static_cast<int64_t>(stamp.time_ns);
-  t.mode = 0;
-  const std::string raw = t.Encode();
-
+Status Store::WriteTombstone(std::string_view user, int staging_fd, int dir_fd,
+                             std::string_view name, const PieceHeader& tombstone) {
+  const std::string raw = tombstone.Encode();
   TempFile temp(staging_fd, "~" + RandomSuffix());
   {
-    UniqueFd fd(
-        ::openat(staging_fd, temp.name().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    UniqueFd fd(::openat(staging_fd, temp.name().c_str(),
+                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) return FromErrno(errno, "create tombstone");
     DFS_RETURN_IF_ERROR(WriteAll(fd.get(), raw.data(), raw.size(), "write tombstone"));
     DFS_RETURN_IF_ERROR(Fsync(fd.get(), "fsync tombstone"));
   }
   const std::string target = PieceFileName(name, 0);
-  if (::renameat(staging_fd, temp.name().c_str(), dir_fd, target.c_str()) != 0)
-    return FromErrno(errno, "place tombstone " + target);
+  DFS_RETURN_IF_ERROR(RenameCounted(user, staging_fd, temp.name(), dir_fd, target,
+                                    "place tombstone " + Escaped(target)));
   temp.Release();
+  usage_->Add(user, raw.size());
   return Fsync(dir_fd, "fsync directory");
 }
 
 Status Store::Delete(std::string_view user, std::string_view dir, std::string_view name,
-                     const Stamp& stamp) {
+                     const PieceHeader& tombstone) {
+  if (!tombstone.tombstone() || tombstone.piece != 0)
+    return Status::Invalid("a delete needs a tombstone header");
+  const Stamp& stamp = tombstone.stamp;
   std::string d;
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenFileDir(user, dir, name, &d));
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
 
   NameLock lock(*this, StripeOf(user, d, name));
   DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name));
+  if (files.AnyHeader() == nullptr) {
+    Log().debug("delete {}: no record here, no tombstone", Quoted(d, name));
+    return Status::Ok();
+  }
   for (const auto& h : files.at) {
     if (h && h->stamp > stamp) {
       Log().debug("delete {}: a newer version wins", Quoted(d, name));
       return Status::Ok();
     }
   }
-  DFS_RETURN_IF_ERROR(WriteTombstone(staging.get(), dfd.get(), name, stamp, files.AnyHeader()));
+  DFS_RETURN_IF_ERROR(WriteTombstone(user, staging.get(), dfd.get(), name, tombstone));
   for (int k = 1; k <= kMaxPieceIndex; ++k)
-    DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, k)));
+    DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, k)));
   return Status::Ok();
 }
 
@@ -603,7 +895,7 @@ Status Store::Rmdir(std::string_view user, std::string_view path) {
     }
     return Status::NotEmpty("directory " + shown + " is not empty");
   }));
-  for (const auto& file : pieces) DFS_RETURN_IF_ERROR(UnlinkIfExists(fd.get(), file));
+  for (const auto& file : pieces) DFS_RETURN_IF_ERROR(UnlinkCounted(user, fd.get(), file));
   if (::unlinkat(pfd.get(), leaf.c_str(), AT_REMOVEDIR) != 0) {
     if (errno == EEXIST || errno == ENOTEMPTY)
       return Status::NotEmpty("directory " + shown + " is not empty");
@@ -614,11 +906,15 @@ Status Store::Rmdir(std::string_view user, std::string_view path) {
 
 Status Store::Rename(std::string_view user, std::string_view from_dir, std::string_view from_name,
                      std::string_view to_dir, std::string_view to_name, const Cid& cid,
-                     const Stamp& stamp) {
+                     const std::vector<PieceHeader>& headers, const PieceHeader& tombstone) {
   DFS_ASSIGN_OR_RETURN(std::string fd_path, NormalizeDir(from_dir));
   DFS_ASSIGN_OR_RETURN(std::string td_path, NormalizeDir(to_dir));
   DFS_RETURN_IF_ERROR(ValidateName(from_name));
   DFS_RETURN_IF_ERROR(ValidateName(to_name));
+  if (!tombstone.tombstone() || tombstone.piece != 0)
+    return Status::Invalid("a rename needs a tombstone header for the old name");
+  const Stamp& stamp = tombstone.stamp;
+  DFS_ASSIGN_OR_RETURN(const HeadersByPiece by_piece, IndexHeaders(headers, cid, stamp));
   if (fd_path == td_path && from_name == to_name) return Status::Ok();
   DFS_ASSIGN_OR_RETURN(UniqueFd from_fd, OpenUserDir(user, fd_path));
   DFS_ASSIGN_OR_RETURN(UniqueFd to_fd, OpenUserDir(user, td_path));
@@ -631,20 +927,27 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
   NameLock lock(*this, StripeOf(user, fd_path, from_name), StripeOf(user, td_path, to_name));
   DFS_ASSIGN_OR_RETURN(NameFiles from, LoadName(from_fd.get(), from_name));
   DFS_ASSIGN_OR_RETURN(NameFiles to, LoadName(to_fd.get(), to_name));
-  std::optional<PieceHeader> like;
-  if (const PieceHeader* h = from.AnyHeader()) like = *h;
+  const bool held_any = from.AnyHeader() != nullptr;
+
+  // Every new header is checked against the piece it replaces before
+  // anything changes. A piece without a new header stays and is dropped
+  // below with the other older content.
+  std::vector<int> moving;
+  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+    const auto& h = from.at[static_cast<size_t>(k)];
+    if (!h || h->cid != cid || h->stamp >= stamp || by_piece[k] == nullptr) continue;
+    DFS_RETURN_IF_ERROR(CheckSameData(*h, *by_piece[k]));
+    moving.push_back(k);
+  }
 
   bool moved_any = false;
-  for (int k = 1; k <= kMaxPieceIndex; ++k) {
-    auto& h = from.at[static_cast<size_t>(k)];
-    if (!h || h->cid != cid || h->stamp >= stamp) continue;
+  for (int k : moving) {
+    const PieceHeader& moved = *by_piece[k];
     const std::string source = PieceFileName(from_name, k);
     TempFile temp(staging.get(), "~" + RandomSuffix());
     if (::renameat(from_fd.get(), source.c_str(), staging.get(), temp.name().c_str()) != 0)
-      return FromErrno(errno, "move " + source);
-    PieceHeader moved = *h;
-    h.reset();
-    moved.stamp = stamp;
+      return FromErrno(errno, "move " + Escaped(source));
+    from.at[static_cast<size_t>(k)].reset();
     if (Status s = RewriteHeader(staging.get(), temp.name(), moved); !s.ok()) {
       // Best effort: the piece goes back where it was rather than being lost.
       if (::renameat(staging.get(), temp.name().c_str(), from_fd.get(), source.c_str()) == 0)
@@ -654,11 +957,13 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
     auto& target = to.at[static_cast<size_t>(k)];
     if (to.TombstoneNewerThan(stamp) || (target && target->stamp > stamp)) {
       Log().debug("rename to {}: piece {} lost to a newer version", Quoted(td_path, to_name), k);
-      continue;  // `temp` removes the moved piece
+      DFS_RETURN_IF_ERROR(UnlinkCounted(user, staging.get(), temp.name()));
+      temp.Release();
+      continue;
     }
     const std::string dest = PieceFileName(to_name, k);
-    if (::renameat(staging.get(), temp.name().c_str(), to_fd.get(), dest.c_str()) != 0)
-      return FromErrno(errno, "move to " + dest);
+    DFS_RETURN_IF_ERROR(RenameCounted(user, staging.get(), temp.name(), to_fd.get(), dest,
+                                      "move to " + Escaped(dest)));
     temp.Release();
     target = moved;
     moved_any = true;
@@ -669,19 +974,19 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
   for (int j = 1; j <= kMaxPieceIndex; ++j) {
     const auto& h = to.at[static_cast<size_t>(j)];
     if (!h || h->stamp >= stamp || h->cid == cid) continue;
-    DFS_RETURN_IF_ERROR(UnlinkIfExists(to_fd.get(), PieceFileName(to_name, j)));
+    DFS_RETURN_IF_ERROR(UnlinkCounted(user, to_fd.get(), PieceFileName(to_name, j)));
   }
   if (to.at[0] && to.at[0]->stamp < stamp)
-    DFS_RETURN_IF_ERROR(UnlinkIfExists(to_fd.get(), PieceFileName(to_name, 0)));
+    DFS_RETURN_IF_ERROR(UnlinkCounted(user, to_fd.get(), PieceFileName(to_name, 0)));
 
-  // The old name gets a tombstone, and its older pieces of other content go.
-  if (!from.TombstoneNewerThan(stamp))
-    DFS_RETURN_IF_ERROR(
-        WriteTombstone(staging.get(), from_fd.get(), from_name, stamp, like ? &*like : nullptr));
+  // The old name gets the tombstone (if it held anything), and its older
+  // pieces go.
+  if (held_any && !from.TombstoneNewerThan(stamp))
+    DFS_RETURN_IF_ERROR(WriteTombstone(user, staging.get(), from_fd.get(), from_name, tombstone));
   for (int k = 1; k <= kMaxPieceIndex; ++k) {
     const auto& h = from.at[static_cast<size_t>(k)];
     if (h && h->stamp < stamp)
-      DFS_RETURN_IF_ERROR(UnlinkIfExists(from_fd.get(), PieceFileName(from_name, k)));
+      DFS_RETURN_IF_ERROR(UnlinkCounted(user, from_fd.get(), PieceFileName(from_name, k)));
   }
   return Status::Ok();
 }
@@ -712,21 +1017,88 @@ Status Store::RenameDir(std::string_view user, std::string_view from, std::strin
 Status Store::SetAttr(std::string_view user, const SetAttrRequest& req) {
   DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(req.dir));
   DFS_RETURN_IF_ERROR(ValidateName(req.name));
+  if (req.headers.empty()) return Status::Invalid("setattr without new headers");
+  const Stamp stamp = req.headers.front().stamp;
+  DFS_ASSIGN_OR_RETURN(const HeadersByPiece by_piece, IndexHeaders(req.headers, req.cid, stamp));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
 
   NameLock lock(*this, StripeOf(user, d, req.name));
   DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), req.name));
   if (!files.AnyPiece()) return Status::NotFound("no such file " + Quoted(d, req.name));
+  std::vector<int> updating;
   for (int k = 1; k <= kMaxPieceIndex; ++k) {
     const auto& h = files.at[static_cast<size_t>(k)];
-    if (!h || h->cid != req.cid || h->stamp >= req.stamp) continue;
-    PieceHeader updated = *h;
-    if (req.set_mode) updated.mode = req.mode & 07777;
-    if (req.set_mtime) updated.mtime_ns = req.mtime_ns;
-    updated.stamp = req.stamp;
-    DFS_RETURN_IF_ERROR(RewriteHeader(dfd.get(), PieceFileName(req.name, k), updated));
+    if (!h || h->cid != req.cid || h->stamp >= stamp || by_piece[k] == nullptr) continue;
+    DFS_RETURN_IF_ERROR(CheckSameData(*h, *by_piece[k]));
+    updating.push_back(k);
   }
+  for (int k : updating)
+    DFS_RETURN_IF_ERROR(RewriteHeader(dfd.get(), PieceFileName(req.name, k), *by_piece[k]));
   return Status::Ok();
+}
+
+Result<size_t> Store::SweepStaging(std::chrono::seconds max_age) {
+  const auto to_ns = [](const struct timespec& t) {
+    return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+  };
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  // Clamped to ~31 years so that it fits in ns; files are older than that
+  // only with a broken clock.
+  const int64_t max_age_s = std::clamp<int64_t>(max_age.count(), 0, 1'000'000'000);
+  const int64_t cutoff = to_ns(now) - max_age_s * 1'000'000'000;
+
+  UniqueFd top(::openat(staging_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!top) return FromErrno(errno, "open " + root_ + "/.staging");
+  std::vector<std::string> users;
+  DFS_RETURN_IF_ERROR(ForEachEntry(top.get(), [&](std::string_view entry, unsigned char type) {
+    if (type == DT_DIR && ValidateUser(entry).ok()) users.emplace_back(entry);
+    return Status::Ok();
+  }));
+
+  size_t removed = 0;
+  for (const std::string& user : users) {
+    UniqueFd dir = OpenDirBeneath(staging_fd_.get(), user);
+    if (!dir) {
+      const int err = errno;
+      if (err != ENOENT)
+        Log().warn("sweep: cannot open staging of {}: {}", Escaped(user),
+                   FromErrno(err, "open").message());
+      continue;
+    }
+    std::vector<std::string> old;
+    Status listed = ForEachEntry(dir.get(), [&](std::string_view file, unsigned char type) {
+      if (type != DT_REG) return Status::Ok();
+      struct stat st {};
+      if (::fstatat(dir.get(), std::string(file).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISREG(st.st_mode))
+        return Status::Ok();  // vanished meanwhile
+      if (to_ns(st.st_mtim) < cutoff) old.emplace_back(file);
+      return Status::Ok();
+    });
+    if (!listed.ok()) {
+      Log().warn("sweep: cannot list staging of {}: {}", Escaped(user), listed.message());
+      continue;
+    }
+    for (const std::string& file : old) {
+      // A partial file's bytes come back through its StagedPiece (if it is
+      // still alive, its Finish() fails); a temporary file was never counted.
+      const bool counted = !IsPartFile(file) && !IsTempFile(file);
+      const uint64_t size = counted ? SizeAt(dir.get(), file) : 0;
+      if (::unlinkat(dir.get(), file.c_str(), 0) != 0) {
+        const int err = errno;
+        if (err != ENOENT)
+          Log().warn("sweep: cannot remove {} of {}: {}", Escaped(file), Escaped(user),
+                     FromErrno(err, "unlink").message());
+        continue;
+      }
+      if (counted) usage_->Sub(user, size);
+      Log().debug("sweep: removed abandoned {} of {}", Escaped(file), Escaped(user));
+      ++removed;
+    }
+  }
+  if (removed > 0) Log().info("sweep: removed {} abandoned staged files", removed);
+  return removed;
 }
 
 Result<StatFsReply> Store::StatFs() {
@@ -753,10 +1125,76 @@ Status Store::Purge(std::string_view user, std::string_view dir, std::string_vie
   for (int k = 1; k <= kMaxPieceIndex; ++k) {
     const auto& h = files.at[static_cast<size_t>(k)];
     if (h && h->stamp < keep && h->cid != keep_cid)
-      DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, k)));
+      DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, k)));
   }
   if (drop_tombstone && files.at[0] && files.at[0]->stamp <= keep)
-    DFS_RETURN_IF_ERROR(UnlinkIfExists(dfd.get(), PieceFileName(name, 0)));
+    DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, 0)));
+  return Status::Ok();
+}
+
+Status Store::CheckFreeSpace(uint64_t bytes) {
+  struct statvfs sv {};
+  if (::fstatvfs(root_fd_.get(), &sv) != 0) return FromErrno(errno, "statvfs " + root_);
+  const uint64_t unit = sv.f_frsize != 0 ? sv.f_frsize : sv.f_bsize;
+  const uint64_t avail = static_cast<uint64_t>(sv.f_bavail) * unit;
+  const uint64_t usable = avail > options_.reserve_bytes ? avail - options_.reserve_bytes : 0;
+  if (usable >= bytes) return Status::Ok();
+  return Status::NoSpace("not enough free space: piece needs " + std::to_string(bytes) +
+                         " bytes, " + std::to_string(usable) + " available");
+}
+
+Result<uint64_t> Store::ScanUsage(std::string_view user) {
+  uint64_t total = 0;
+  // One folder open at a time: depth costs no descriptors.
+  std::vector<std::string> folders{std::string(user)};
+  while (!folders.empty()) {
+    const std::string path = std::move(folders.back());
+    folders.pop_back();
+    UniqueFd fd = OpenDirBeneath(root_fd_.get(), path);
+    if (!fd) {
+      const int err = errno;
+      if (err == ENOENT) continue;  // removed meanwhile (or a user with nothing yet)
+      if (path.size() == user.size()) return FromErrno(err, "open folder of " + Escaped(user));
+      Log().warn("usage of {}: skipping {}: {}", Escaped(user), Escaped(path),
+                 FromErrno(err, "open").message());
+      continue;
+    }
+    DFS_RETURN_IF_ERROR(ForEachEntry(fd.get(), [&](std::string_view file, unsigned char type) {
+      std::string name;
+      int k = 0;
+      if (type == DT_DIR)
+        folders.push_back(path + "/" + std::string(file));
+      else if (type == DT_REG && ParsePieceFileName(file, &name, &k))
+        total += SizeAt(fd.get(), std::string(file));
+      return Status::Ok();
+    }));
+  }
+  if (UniqueFd staging = OpenDirBeneath(staging_fd_.get(), std::string(user))) {
+    DFS_RETURN_IF_ERROR(ForEachEntry(staging.get(), [&](std::string_view file, unsigned char type) {
+      if (type == DT_REG) total += SizeAt(staging.get(), std::string(file));
+      return Status::Ok();
+    }));
+  }
+  Log().debug("usage of {}: {} bytes", Escaped(user), total);
+  return total;
+}
+
+Status Store::UnlinkCounted(std::string_view user, int dir_fd, const std::string& file) {
+  const bool tracked = usage_->Tracked(user);
+  const uint64_t size = tracked ? SizeAt(dir_fd, file) : 0;
+  if (::unlinkat(dir_fd, file.c_str(), 0) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return FromErrno(errno, "unlink " + Escaped(file));
+  }
+  if (size > 0) usage_->Sub(user, size);
+  return Status::Ok();
+}
+
+Status Store::RenameCounted(std::string_view user, int from_fd, const std::string& from, int to_fd,
+                            const std::string& to, std::string_view what) {
+  const uint64_t replaced = usage_->Tracked(user) ? SizeAt(to_fd, to) : 0;
+  if (::renameat(from_fd, from.c_str(), to_fd, to.c_str()) != 0) return FromErrno(errno, what);
+  if (replaced > 0) usage_->Sub(user, replaced);
   return Status::Ok();
 }
 

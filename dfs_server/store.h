@@ -19,8 +19,10 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -37,6 +39,9 @@ namespace dfs::server {
 
 // Highest piece index a header can carry (Scheme::valid(): servers <= 64).
 inline constexpr int kMaxPieceIndex = 64;
+
+// Per-user byte counts behind the quotas (store.cc).
+class UsageLedger;
 
 // One piece being uploaded into staging. Move-only. Destroying it (or
 // Discard()) before Finish() succeeded removes the partial file.
@@ -65,7 +70,10 @@ class StagedPiece {
  private:
   friend class Store;
   StagedPiece(UniqueFd staging_dir, UniqueFd file, std::string part_name, std::string final_name,
-              const PieceHeader& header);
+              const PieceHeader& header, std::shared_ptr<UsageLedger> ledger, std::string user,
+              uint64_t charged);
+  // Gives the bytes charged to the user's quota back (the upload is gone).
+  void Refund();
 
   UniqueFd staging_dir_;    // ROOT/.staging/USER
   UniqueFd file_;           // the open partial file; closed by Finish()/Discard()
@@ -74,6 +82,13 @@ class StagedPiece {
   PieceHeader header_;
   uint64_t written_ = 0;  // sealed bytes appended so far
   bool finished_ = false;
+  // Quota accounting: `charged_` bytes (the whole piece) were added to the
+  // count of `user_` by BeginPut; they are given back unless Finish() hands
+  // them over to the published file. Null/0 for a user without a quota, and
+  // in a moved-from piece (shared_ptr moves leave it null).
+  std::shared_ptr<UsageLedger> ledger_;
+  std::string user_;
+  uint64_t charged_ = 0;
 };
 
 // An open committed piece, positioned for reading one byte range of its
@@ -95,6 +110,15 @@ class PieceReader {
   uint64_t length_ = 0;
 };
 
+struct StoreOptions {
+  // Per-user quota in bytes of piece files (committed and staged, headers
+  // included); users not listed have none.
+  std::map<std::string, uint64_t, std::less<>> quota_bytes;
+  // A put is refused (kNoSpace) unless the file system keeps at least this
+  // much free beyond the piece.
+  uint64_t reserve_bytes = 64ull << 20;
+};
+
 // Thread-safe. Owns the root folder for the life of the process.
 class Store {
   struct PrivateTag {  // only Open() constructs a Store
@@ -104,10 +128,10 @@ class Store {
  public:
   // Creates `root` if missing (mkdir -p) and empties ROOT/.staging (leftovers
   // of a crash). Errors: whatever the file system says (kPermission, ...).
-  static Result<std::unique_ptr<Store>> Open(const std::string& root);
+  static Result<std::unique_ptr<Store>> Open(const std::string& root, StoreOptions options = {});
 
   // Use Open().
-  Store(PrivateTag, std::string root, UniqueFd root_fd, UniqueFd staging_fd);
+  Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_fd, UniqueFd staging_fd);
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
@@ -131,7 +155,9 @@ class Store {
 
   // Starts staging piece header.piece of content header.cid. REQUIRES
   // nothing of the caller; checks: dir exists (kNotFound "no such directory
-  // 'dir'"), header.kind == kPiece (kInvalidArgument).
+  // 'dir'"), header.kind == kPiece (kInvalidArgument), the file system keeps
+  // reserve_bytes free after the piece and the user's quota holds it
+  // (kNoSpace, before any byte is written).
   [[nodiscard]] Result<StagedPiece> BeginPut(std::string_view user, std::string_view dir,
                                              std::string_view name, const PieceHeader& header);
 
@@ -158,12 +184,13 @@ class Store {
                                               std::string_view name, int piece, const Cid& cid,
                                               uint64_t offset, uint64_t length);
 
-  // Writes a tombstone with `stamp` and removes the pieces of dir/name,
-  // unless something under that name is newer (then nothing changes, OK).
-  // The tombstone is written even if the name held nothing here. kIsDir if
-  // dir/name is a directory.
+  // Puts `tombstone` (kind kTombstone, else kInvalidArgument) in place as
+  // ".name.0" and removes the pieces of dir/name, unless something under that
+  // name is newer (then nothing changes, OK). A name this server holds no
+  // record of (no piece, no tombstone) gets no tombstone: OK, nothing
+  // written. kIsDir if dir/name is a directory.
   [[nodiscard]] Status Delete(std::string_view user, std::string_view dir, std::string_view name,
-                              const Stamp& stamp);
+                              const PieceHeader& tombstone);
 
   // mkdir: kNotFound (parent missing), kExists, kInvalidArgument (a name that
   // looks like a piece file, ".x.1", is reserved).
@@ -173,24 +200,36 @@ class Store {
   // kInvalidArgument for the root.
   [[nodiscard]] Status Rmdir(std::string_view user, std::string_view path);
 
-  // Moves the pieces of content `cid` of from_dir/from_name that are older
-  // than `stamp` to to_dir/to_name with `stamp` in their headers (same cid),
-  // unless the target piece or tombstone is newer; removes older other
-  // contents and an older tombstone of the target; writes a tombstone with
-  // `stamp` under the old name and drops its older pieces of other content.
-  // OK also when this server held nothing of the old name. kIsDir if either
-  // name is a directory. Renaming a name to itself is OK and changes nothing.
+  // Moves each piece K of content `cid` of from_dir/from_name that is older
+  // than the new stamp to to_dir/to_name with headers[i] (the one with piece
+  // index K) as its new header, unless the target piece or tombstone is
+  // newer; removes older other contents and an older tombstone of the
+  // target; puts `tombstone` under the old name (if it held any record) and
+  // drops its older pieces. The stamp is tombstone.stamp; every header must
+  // carry it, content `cid`, and the sealed size and chunk size of the piece
+  // it replaces (else kInvalidArgument, nothing changed). OK also when this
+  // server held nothing of the old name. kIsDir if either name is a
+  // directory. Renaming a name to itself is OK and changes nothing.
   [[nodiscard]] Status Rename(std::string_view user, std::string_view from_dir,
                               std::string_view from_name, std::string_view to_dir,
-                              std::string_view to_name, const Cid& cid, const Stamp& stamp);
+                              std::string_view to_name, const Cid& cid,
+                              const std::vector<PieceHeader>& headers,
+                              const PieceHeader& tombstone);
 
   // rename(2) of a directory. kInvalidArgument for the root or a reserved
   // target name; kNotFound, kNotEmpty, kExists, kNotDir as rename(2) says.
   [[nodiscard]] Status RenameDir(std::string_view user, std::string_view from, std::string_view to);
 
-  // Updates mode (& 07777) and/or mtime of the pieces of `cid` older than
-  // `stamp`, and gives them `stamp`. kNotFound if the name holds no piece.
+  // Replaces the header of each piece K of content req.cid that is older
+  // than req.headers' stamp by the header of index K in req.headers (same
+  // cid, sealed size and chunk size, else kInvalidArgument and nothing
+  // changes). kNotFound if the name holds no piece.
   [[nodiscard]] Status SetAttr(std::string_view user, const SetAttrRequest& req);
+
+  // Removes staged and partial uploads (and temporary files) that nobody has
+  // written for longer than `max_age`: uploads abandoned by a dead client.
+  // Returns how many files were removed.
+  [[nodiscard]] Result<size_t> SweepStaging(std::chrono::seconds max_age);
 
   // Sizes of the file system holding the root.
   [[nodiscard]] Result<StatFsReply> StatFs();
@@ -203,20 +242,40 @@ class Store {
  private:
   class NameLock;
 
-  // Folders, opened O_DIRECTORY relative to the root.
+  // Folders, opened O_DIRECTORY relative to the root without following any
+  // symbolic link and never outside ROOT/USER (ROOT/.staging/USER): a link
+  // on the way is kPermission "refusing to follow a symbolic link in 'a/b'".
+  // `dir` is validated and normalized (NormalizeDir) by the caller.
   Result<UniqueFd> OpenUserDir(std::string_view user, std::string_view dir);
   Result<UniqueFd> OpenStagingDir(std::string_view user);
   // The folder that holds (or will hold) the pieces of file dir/name: validates
   // both, normalizes dir into *normalized, and refuses a name that is a folder.
   Result<UniqueFd> OpenFileDir(std::string_view user, std::string_view dir, std::string_view name,
                                std::string* normalized);
-  // Writes a tombstone for name (servers/copies from `like`) into place as
-  // ".name.0" through a temporary file in staging.
-  Status WriteTombstone(int staging_fd, int dir_fd, std::string_view name, const Stamp& stamp,
-                        const PieceHeader* like);
+  // Puts `tombstone`, byte for byte, in place as ".name.0" through a
+  // temporary file in staging (write, fsync, rename, fsync the folder).
+  Status WriteTombstone(std::string_view user, int staging_fd, int dir_fd, std::string_view name,
+                        const PieceHeader& tombstone);
+  // kNoSpace unless the file system holding the root keeps reserve_bytes
+  // free after `bytes` more.
+  Status CheckFreeSpace(uint64_t bytes);
+  // What the quota counts for `user`: piece and tombstone files under
+  // ROOT/USER and every file in ROOT/.staging/USER. Walks the whole tree.
+  Result<uint64_t> ScanUsage(std::string_view user);
+  // unlinkat(2) that treats a missing file as done and takes the file's
+  // size off the user's count.
+  Status UnlinkCounted(std::string_view user, int dir_fd, const std::string& file);
+  // renameat(2) that takes the size of a file it replaces off the user's
+  // count. Errors name `what`.
+  Status RenameCounted(std::string_view user, int from_fd, const std::string& from, int to_fd,
+                       const std::string& to, std::string_view what);
   size_t StripeOf(std::string_view user, std::string_view dir, std::string_view name) const;
 
   std::string root_;
+  StoreOptions options_;
+  // Usage of the users with a quota; shared with their StagedPieces. Its
+  // lock is taken after a stripe lock, never before one.
+  std::shared_ptr<UsageLedger> usage_;
   UniqueFd root_fd_;     // ROOT
   UniqueFd staging_fd_;  // ROOT/.staging
 

@@ -2,6 +2,9 @@
 # Builds dfs and starts a local cluster: 4 dfs_server processes (DFS1..DFS4 on
 # 127.0.0.1:10001..10004, data in ./cluster/DFS1..4) and a dfcfs mount at
 # ./cluster/mnt for user Alice (conf/dfc.conf).
+# As a real deployment should: each server gets its own dfs.conf holding only
+# its own verifiers ($dfs2$ lines from --hash-password, never the passwords),
+# and cluster/dfc.conf pins each server's TLS key (Fingerprint lines).
 #   scripts/cluster.sh          start (or restart) everything
 #   scripts/cluster.sh stop     unmount and stop the servers
 #   scripts/cluster.sh status   show what is running
@@ -49,11 +52,22 @@ meson compile -C "$build" >/dev/null
 
 stop
 mkdir -p "$home" "$mnt"
-cp conf/dfs.conf "$home/dfs.conf"
-cp conf/dfc.conf "$home/dfc.conf"
+server=$build/dfs_server/dfs_server
 for i in 1 2 3 4; do
-  "$build/dfs_server/dfs_server" "$home/DFS$i" "1000$i" -c "$home/dfs.conf" --bind 127.0.0.1 \
-    >"$home/DFS$i.log" 2>&1 &
+  conf=$home/DFS$i.conf
+  if [ ! -s "$conf" ] || [ conf/dfs.conf -nt "$conf" ]; then
+    # One $dfs2$ line per user, valid on DFS$i only.
+    umask 077
+    : >"$conf.tmp"
+    while read -r user secret rest; do
+      case "$user" in ''|'#'*) continue ;; esac
+      line=$(printf '%s\n' "$secret" | "$server" --hash-password "$user" --name "DFS$i")
+      echo "$line${rest:+ $rest}" >>"$conf.tmp"
+    done <conf/dfs.conf
+    mv "$conf.tmp" "$conf"
+    umask 022
+  fi
+  "$server" "$home/DFS$i" "1000$i" -c "$conf" --bind 127.0.0.1 >"$home/DFS$i.log" 2>&1 &
   echo $! >"$home/DFS$i.pid"
 done
 # Wait until every server listens.
@@ -64,6 +78,14 @@ for i in 1 2 3 4; do
   done
   grep -q "listening" "$home/DFS$i.log" || { cat "$home/DFS$i.log"; echo "DFS$i did not start" >&2; exit 1; }
 done
+# Alice's dfc.conf, with every server's key pinned.
+{
+  cat conf/dfc.conf
+  for i in 1 2 3 4; do
+    echo "Fingerprint DFS$i $(grep -o 'key SHA256:[A-Za-z0-9+/]*' "$home/DFS$i.log" | head -1 | cut -d' ' -f2)"
+  done
+} >"$home/dfc.conf"
+chmod 600 "$home/dfc.conf"
 "$build/fuse_client/dfcfs" "$home/dfc.conf" "$mnt"
 echo "4 servers on 127.0.0.1:10001-10004 (data and logs in $home)"
 echo "mounted at $mnt as Alice: try  ls -l $mnt; cp README.md $mnt/; cat $mnt/README.md"

@@ -1,5 +1,8 @@
 // dfc commands. Messages follow the classic DFS assignment where it defines
 // them ("File is incomplete.", "Invalid Username/Password. Please try again.").
+// Names (the user's or a server's) and server messages are printed with
+// control bytes escaped (names.h EscapeControl / Escaped): no name can drive
+// the terminal or forge an output line.
 #include "fuse_client/cli/dfc.h"
 
 #include <fcntl.h>
@@ -21,7 +24,7 @@ namespace {
 
 using client::Client;
 
-// Prints a failed Status the way users should see it.
+// Prints a failed Status the way users should see it. `what` may hold a name.
 int Fail(std::ostream& err, const std::string& what, const Status& s) {
   switch (s.code()) {
     case Code::kAuthFailed:
@@ -31,7 +34,7 @@ int Fail(std::ostream& err, const std::string& what, const Status& s) {
       err << client::kIncompleteMessage << "\n";
       break;
     default:
-      err << what << ": " << s.message() << "\n";
+      err << EscapeControl(what) << ": " << EscapeControl(s.message()) << "\n";
   }
   return 1;
 }
@@ -52,12 +55,13 @@ int List(Client& c, const std::vector<std::string>& args, std::ostream& out, std
   auto listing = c.List(dir);
   if (!listing.ok()) return Fail(err, "list", listing.status());
   for (const auto& e : listing->entries) {
+    const std::string name = EscapeControl(e.name);
     if (e.is_dir)
-      out << e.name << "/\n";
+      out << name << "/\n";
     else if (!e.file.complete())
-      out << e.name << " [incomplete]\n";
+      out << name << " [incomplete]\n";
     else
-      out << e.name << "\n";
+      out << name << "\n";
   }
   return 0;
 }
@@ -66,26 +70,27 @@ int Put(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
   if (args.empty() || args.size() > 2) return Usage(err, "put LOCALFILE [FOLDER/]");
   const std::string& local = args[0];
   UniqueFd fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return Fail(err, "put", FromErrno(errno, "cannot open '" + local + "'"));
+  if (!fd) return Fail(err, "put", FromErrno(errno, "cannot open " + Escaped(local)));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    err << "put: '" << local << "' is not a regular file\n";
+    err << "put: " << Escaped(local) << " is not a regular file\n";
     return 1;
   }
   const std::string name = std::filesystem::path(local).filename().string();
   const std::string remote = Join(args.size() > 1 ? args[1] : "", name);
   client::FileAttrs attrs;
-  attrs.mode = st.st_mode & 07777;
+  attrs.mode = st.st_mode & 0777;
   attrs.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   auto r = c.Put(fd.get(), remote, attrs);
   if (!r.ok()) return Fail(err, "put " + remote, r.status());
   if (r->degraded) {
-    err << "warning: '" << remote << "' stored degraded (fewer than 2 copies of some pieces; "
+    err << "warning: " << Escaped(remote)
+        << " stored degraded (fewer than 2 copies of some pieces; "
         << "run 'dfc CONF heal' once all servers are back):";
-    for (const auto& n : r->notes) err << "\n  " << n;
+    for (const auto& n : r->notes) err << "\n  " << EscapeControl(n);
     err << "\n";
   }
-  out << "Uploaded " << remote << " (" << r->size << " bytes)\n";
+  out << "Uploaded " << EscapeControl(remote) << " (" << r->size << " bytes)\n";
   return 0;
 }
 
@@ -97,7 +102,7 @@ int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
       if (i + 1 >= args.size()) return Usage(err, "get NAME [FOLDER/] [-o OUT]");
       output = args[++i];
     } else if (args[i].size() > 1 && args[i][0] == '-') {
-      err << "get: unknown option '" << args[i] << "'\n";
+      err << "get: unknown option " << Escaped(args[i]) << "\n";
       return 2;
     } else {
       pos.push_back(args[i]);
@@ -108,7 +113,7 @@ int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
   auto entry = c.Stat(remote);
   if (!entry.ok()) return Fail(err, "get " + remote, entry.status());
   if (entry->is_dir) {
-    err << "get: '" << remote << "' is a folder\n";
+    err << "get: " << Escaped(remote) << " is a folder\n";
     return 1;
   }
   if (!entry->file.complete()) return Fail(err, "get", Status::Incomplete(""));
@@ -124,19 +129,21 @@ int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   UniqueFd fd(::mkostemp(buf.data(), O_CLOEXEC));
-  if (!fd) return Fail(err, "get", FromErrno(errno, "cannot create '" + output + "'"));
+  if (!fd) return Fail(err, "get", FromErrno(errno, "cannot create " + Escaped(output)));
   const std::string tmp = buf.data();
   Status s = c.Get(entry->file, fd.get());
   if (s.ok() && ::ftruncate(fd.get(), static_cast<off_t>(entry->file.size())) != 0)
-    s = FromErrno(errno, "cannot write '" + output + "'");
-  if (s.ok()) ::fchmod(fd.get(), entry->file.newest.mode & 07777);
+    s = FromErrno(errno, "cannot write " + Escaped(output));
+  // Permission bits only: a stored record never makes a setuid/setgid file.
+  if (s.ok()) ::fchmod(fd.get(), entry->file.newest.mode & 0777);
   if (s.ok() && ::rename(tmp.c_str(), output.c_str()) != 0)
-    s = FromErrno(errno, "cannot create '" + output + "'");
+    s = FromErrno(errno, "cannot create " + Escaped(output));
   if (!s.ok()) {
     ::unlink(tmp.c_str());
     return Fail(err, "get " + remote, s);
   }
-  out << "Downloaded " << remote << " to " << output << " (" << entry->file.size() << " bytes)\n";
+  out << "Downloaded " << EscapeControl(remote) << " to " << EscapeControl(output) << " ("
+      << entry->file.size() << " bytes)\n";
   return 0;
 }
 
@@ -171,7 +178,7 @@ int StatusCmd(Client& c, const std::vector<std::string>& args, std::ostream& out
   const std::string remote = Join(args.size() > 1 ? args[1] : "", args[0]);
   auto d = c.Describe(remote);
   if (!d.ok()) return Fail(err, "status " + remote, d.status());
-  out << remote << ": " << *d << "\n";
+  out << EscapeControl(remote) << ": " << EscapeControl(*d) << "\n";
   return 0;
 }
 
@@ -182,7 +189,7 @@ int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std
   out << "checked " << r->files_checked << " files, copied " << r->pieces_copied
       << " pieces, removed stale copies on " << r->stale_removed << " servers, " << r->unrepairable
       << " files cannot be rebuilt now\n";
-  for (const auto& n : r->notes) out << "  " << n << "\n";
+  for (const auto& n : r->notes) out << "  " << EscapeControl(n) << "\n";
   return r->unrepairable == 0 ? 0 : 1;
 }
 
@@ -227,7 +234,7 @@ int RunCommand(Client& client, const std::vector<std::string>& words, std::ostre
     out << CommandHelp();
     return 0;
   }
-  err << "unknown command '" << cmd << "'\n" << CommandHelp();
+  err << "unknown command " << Escaped(cmd) << "\n" << CommandHelp();
   return 2;
 }
 

@@ -2,6 +2,8 @@
 // attributes, statfs, describe). Transfers live in transfer.cc, repair in heal.cc.
 #include "fuse_client/client/client.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <map>
 
@@ -29,13 +31,15 @@ Client::Client(ClientConfig config, Options options)
   scheme_.servers = static_cast<int>(config_.servers.size());
   scheme_.copies = std::min(2, scheme_.servers);
   keys_ = DeriveUserKeys(config_.username, config_.password);
-  pool_ = std::make_unique<ServerPool>(config_.servers, config_.username, keys_.auth, options_);
+  pool_ = std::make_unique<ServerPool>(config_, keys_.auth, options_);
 }
 
 Client::~Client() = default;
 
-// Collects the outcome of a fan-out: the first authentication failure wins;
-// otherwise, when no server answered, kUnavailable naming each server's error.
+// Collects the outcome of a fan-out: the first authentication failure (exactly
+// kAuthFailedMessage) or untrusted server key (its message intact: it names
+// the server and both fingerprints) wins; otherwise, when no server answered,
+// kUnavailable naming each server's error.
 template <typename T>
 static Status FanOutStatus(ServerPool& pool, const std::vector<Result<T>>& results, int* answered) {
   std::vector<std::pair<std::string, Status>> errors;
@@ -43,6 +47,7 @@ static Status FanOutStatus(ServerPool& pool, const std::vector<Result<T>>& resul
   for (size_t i = 0; i < results.size(); ++i) {
     const Status& s = results[i].status();
     if (s.code() == Code::kAuthFailed) return Status::AuthFailed(kAuthFailedMessage);
+    if (s.code() == Code::kUntrusted) return s;
     if (results[i].ok() || !IsNetworkFailure(s))
       ++*answered;
     else
@@ -78,22 +83,49 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
       Frame f;
       DFS_RETURN_IF_ERROR(lease.Check(lease->Recv(&f, deadline)));
       DFS_ASSIGN_OR_RETURN(ListReply reply, lease.Check(ParseReply<ListReply>(f)));
+      if (reply.entries.size() > kMaxListEntries - all.size())
+        return lease.Check(Status::Protocol(pool_->name(s) + ": listing exceeds " +
+                                            std::to_string(kMaxListEntries) + " entries"));
       for (auto& e : reply.entries) all.push_back(std::move(e));
       if (!reply.more) return all;
     }
+  };
+  // Groups what the servers that answered sent by name, records screened.
+  auto merge = [&](const std::vector<Result<Entries>>& results) {
+    std::map<std::string, std::vector<Observed>> seen;
+    RawListing raw;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) continue;
+      const int server = static_cast<int>(i);
+      for (const auto& e : *results[i]) {
+        if (!ValidateName(e.name).ok()) {
+          WarnOnce(server, JoinName(dir, e.name), "listed an invalid name");
+          continue;
+        }
+        if (e.is_dir) {
+          raw.names[e.name].dir_on.push_back(server);
+        } else {
+          seen[e.name].push_back({server, e.header});
+          raw.names[e.name];
+        }
+      }
+    }
+    for (auto& [name, records] : seen) {
+      ScreenedRecords screened = Screen(dir, name, std::move(records));
+      auto& slot = raw.names[name];
+      slot.headers = std::move(screened.accepted);
+      slot.rejected = std::move(screened.rejected);
+    }
+    return raw;
   };
   auto results = ForEachServer<Entries>(list_on);
   // Servers skipped for back-off may be back: ask them when otherwise some
   // file would look incomplete.
   if (std::find(skipped.begin(), skipped.end(), true) != skipped.end()) {
-    std::map<std::string, std::vector<Observed>> files;
-    for (size_t i = 0; i < results.size(); ++i)
-      if (results[i].ok())
-        for (const auto& e : *results[i])
-          if (!e.is_dir) files[e.name].push_back({static_cast<int>(i), e.header});
     bool incomplete = false;
-    for (const auto& [name, seen] : files) {
-      FileVersion v = Resolve(dir, name, seen);
+    for (const auto& [name, slot] : merge(results).names) {
+      if (!slot.dir_on.empty() || slot.headers.empty()) continue;
+      FileVersion v = Resolve(dir, name, slot.headers);
       if (v.exists && !v.complete()) incomplete = true;
     }
     if (incomplete) {
@@ -106,7 +138,7 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
   int answered = 0;
   DFS_RETURN_IF_ERROR(FanOutStatus(*pool_, results, &answered));
 
-  RawListing raw;
+  RawListing raw = merge(results);
   int found = 0;
   Status first_error;
   for (size_t i = 0; i < results.size(); ++i) {
@@ -119,16 +151,9 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
       continue;
     }
     ++found;
-    for (auto& e : *results[i]) {
-      auto& slot = raw.names[e.name];
-      if (e.is_dir)
-        slot.dir_on.push_back(server);
-      else
-        slot.headers.push_back({server, e.header});
-    }
   }
   if (found == 0)
-    return first_error.ok() ? Status::NotFound("no such folder '" + dir + "'") : first_error;
+    return first_error.ok() ? Status::NotFound("no such folder " + Escaped(dir)) : first_error;
   return raw;
 }
 
@@ -143,7 +168,7 @@ Result<Listing> Client::List(std::string_view dir_in) {
     if (!slot.dir_on.empty()) {
       e.is_dir = true;
     } else {
-      e.file = Resolve(dir, name, slot.headers);
+      e.file = Resolve(dir, name, slot.headers, slot.rejected);
       if (!e.file.exists) continue;
     }
     listing.entries.push_back(std::move(e));
@@ -162,6 +187,13 @@ Result<Entry> Client::Stat(std::string_view path) {
 }
 
 Result<Entry> Client::StatIn(const std::string& dir, const std::string& name) {
+  DFS_ASSIGN_OR_RETURN(Entry e, StatRecords(dir, name));
+  if (!e.is_dir && !e.file.exists)
+    return Status::NotFound("no such file or folder " + Escaped(JoinName(dir, name)));
+  return e;
+}
+
+Result<Entry> Client::StatRecords(const std::string& dir, const std::string& name) {
   const std::vector<bool> skipped = pool_->InBackoff();
   bool probing = false;
   auto stat_on = [&](int s) -> Result<StatReply> {
@@ -189,16 +221,17 @@ Result<Entry> Client::StatIn(const std::string& dir, const std::string& name) {
       for (const auto& h : results[i]->pieces) seen.push_back({static_cast<int>(i), h});
     }
     if (e.is_dir) return e;
-    e.file = Resolve(dir, name, seen);
-    if (!e.file.exists)
-      return Status::NotFound("no such file or folder '" + JoinName(dir, name) + "'");
+    const bool any = !seen.empty();
+    ScreenedRecords screened = Screen(dir, name, std::move(seen));
+    e.file = Resolve(dir, name, screened.accepted, std::move(screened.rejected));
+    if (!any) return Status::NotFound("no such file or folder " + Escaped(JoinName(dir, name)));
     return e;
   };
   auto entry = resolve();
   // A server skipped for back-off may be back and hold what is missing.
   const bool any_skipped = std::find(skipped.begin(), skipped.end(), true) != skipped.end();
-  if (any_skipped &&
-      (entry.ok() ? !entry->is_dir && !entry->file.complete() : IsNetworkFailure(entry.status()))) {
+  if (any_skipped && (entry.ok() ? !entry->is_dir && entry->file.exists && !entry->file.complete()
+                                 : IsNetworkFailure(entry.status()))) {
     probing = true;
     auto again = ForEachServer<StatReply>(stat_on);
     for (size_t i = 0; i < again.size(); ++i)
@@ -206,6 +239,39 @@ Result<Entry> Client::StatIn(const std::string& dir, const std::string& name) {
     entry = resolve();
   }
   return entry;
+}
+
+ScreenedRecords Client::Screen(const std::string& dir, const std::string& name,
+                               std::vector<Observed> seen) {
+  const std::string path = JoinName(dir, name);
+  ScreenedRecords out = ScreenRecords(std::move(seen), keys_.record, path, scheme_);
+  for (const RejectedRecord& r : out.rejected) {
+    switch (r.why) {
+      case RecordCheck::kBadMac:
+        WarnOnce(r.server, path, "sent a record that failed authentication");
+        break;
+      case RecordCheck::kOtherScheme:
+        WarnOnce(r.server, path, "sent a record of another server layout");
+        break;
+      case RecordCheck::kBadPiece:
+      case RecordCheck::kAccepted:
+        WarnOnce(r.server, path, "sent a record with an invalid piece index");
+        break;
+    }
+  }
+  return out;
+}
+
+void Client::WarnOnce(int server, const std::string& path, const std::string& what) {
+  bool last = false;
+  {
+    std::lock_guard lock(warned_mu_);
+    if (warned_.size() > kMaxWarned) return;
+    if (!warned_.emplace(server, path).second) return;
+    last = warned_.size() > kMaxWarned;
+  }
+  Logger("client")->warn("{} {}: {} (ignored)", pool_->name(server), what, Escaped(path));
+  if (last) Logger("client")->warn("too many rejected records: further ones are not logged");
 }
 
 Status Client::EnsureDirOn(int server, const std::string& dir) {
@@ -221,19 +287,9 @@ Status Client::EnsureDirOn(int server, const std::string& dir) {
   return Status::Ok();
 }
 
-Status Client::Mkdir(std::string_view path) {
-  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
-  if (p.name.empty()) return Status::Exists("the root folder exists");
-  const std::string full = JoinName(p.dir, p.name);
-  auto existing = StatIn(p.dir, p.name);
-  if (existing.ok()) return Status::Exists("'" + full + "' already exists");
-  if (existing.status().code() != Code::kNotFound) return existing.status();
-  if (!p.dir.empty()) {
-    DFS_ASSIGN_OR_RETURN(Entry parent, Stat(p.dir));
-    if (!parent.is_dir) return Status::NotDir("'" + p.dir + "' is not a folder");
-  }
+Status Client::MakeDirEverywhere(const std::string& path) {
   auto results = ForEachServer<Empty>([&](int s) -> Result<Empty> {
-    Status st = EnsureDirOn(s, full);
+    Status st = EnsureDirOn(s, path);
     if (!st.ok()) return st;
     return Empty{};
   });
@@ -246,14 +302,28 @@ Status Client::Mkdir(std::string_view path) {
   return results.front().status();
 }
 
+Status Client::Mkdir(std::string_view path) {
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
+  if (p.name.empty()) return Status::Exists("the root folder exists");
+  const std::string full = JoinName(p.dir, p.name);
+  auto existing = StatIn(p.dir, p.name);
+  if (existing.ok()) return Status::Exists(Escaped(full) + " already exists");
+  if (existing.status().code() != Code::kNotFound) return existing.status();
+  if (!p.dir.empty()) {
+    DFS_ASSIGN_OR_RETURN(Entry parent, Stat(p.dir));
+    if (!parent.is_dir) return Status::NotDir(Escaped(p.dir) + " is not a folder");
+  }
+  return MakeDirEverywhere(full);
+}
+
 Status Client::Rmdir(std::string_view path) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::Invalid("cannot remove the root folder");
   const std::string full = JoinName(p.dir, p.name);
   DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
-  if (!e.is_dir) return Status::NotDir("'" + full + "' is not a folder");
+  if (!e.is_dir) return Status::NotDir(Escaped(full) + " is not a folder");
   DFS_ASSIGN_OR_RETURN(Listing l, List(full));
-  if (!l.entries.empty()) return Status::NotEmpty("folder '" + full + "' is not empty");
+  if (!l.entries.empty()) return Status::NotEmpty("folder " + Escaped(full) + " is not empty");
   auto results = ForEachServer<Empty>([&](int s) -> Result<Empty> {
     DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
     return lease.Check(lease->Call<PathRequest, Empty>(MsgType::kRmdir, PathRequest{full},
@@ -290,52 +360,76 @@ static Status Broadcast(Client& c, MsgType type, const Req& req, Millis timeout,
   return Status::Ok();
 }
 
+Stamp Client::NewStamp(const Stamp& after) {
+  Stamp s = Stamp::Now();
+  if (s.time_ns <= after.time_ns) s.time_ns = after.time_ns + 1;
+  return s;
+}
+
+PieceHeader Client::MakeTombstone(const std::string& path, const Stamp& stamp) const {
+  PieceHeader t;
+  t.kind = PieceKind::kTombstone;
+  t.scheme = scheme_.id;
+  t.servers = static_cast<uint8_t>(scheme_.servers);
+  t.copies = static_cast<uint8_t>(scheme_.copies);
+  t.piece = 0;
+  t.stamp = stamp;
+  t.mtime_ns = static_cast<int64_t>(stamp.time_ns);
+  t.mode = 0;
+  t.uid = static_cast<uint32_t>(::geteuid());
+  t.gid = static_cast<uint32_t>(::getegid());
+  t.Sign(keys_.record, path);
+  return t;
+}
+
+std::vector<PieceHeader> Client::PieceHeadersFor(PieceHeader base, const Stamp& stamp,
+                                                 const std::string& path) const {
+  base.kind = PieceKind::kPiece;
+  base.stamp = stamp;
+  base.mode &= 0777;
+  std::vector<PieceHeader> out;
+  out.reserve(base.servers);
+  for (int k = 1; k <= base.servers; ++k) {
+    PieceHeader h = base;
+    h.piece = static_cast<uint8_t>(k);
+    h.piece_size = PieceSize(h.file_size, h.servers, k);
+    h.Sign(keys_.record, path);
+    out.push_back(h);
+  }
+  return out;
+}
+
 Status Client::Unlink(std::string_view path) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::IsDir("cannot remove the root folder");
   DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
-  if (e.is_dir) return Status::IsDir("'" + JoinName(p.dir, p.name) + "' is a folder");
-  DeleteRequest req{p.dir, p.name, Stamp::Now()};
+  const std::string full = JoinName(p.dir, p.name);
+  if (e.is_dir) return Status::IsDir(Escaped(full) + " is a folder");
+  DeleteRequest req{p.dir, p.name, MakeTombstone(full, NewStamp(e.file.newest.stamp))};
   // A server lacking the folder holds nothing to delete.
   return Broadcast(*this, MsgType::kDelete, req, options_.request_timeout,
                    [](const Status& s) { return s.code() == Code::kNotFound; });
 }
 
-Status Client::Rename(std::string_view from, std::string_view to) {
-  DFS_ASSIGN_OR_RETURN(ParentAndName src, SplitParent(from));
-  DFS_ASSIGN_OR_RETURN(ParentAndName dst, SplitParent(to));
-  if (src.name.empty() || dst.name.empty()) return Status::Invalid("cannot rename the root folder");
-  const std::string src_full = JoinName(src.dir, src.name);
-  const std::string dst_full = JoinName(dst.dir, dst.name);
-  DFS_ASSIGN_OR_RETURN(Entry s, StatIn(src.dir, src.name));
-  if (src_full == dst_full) return Status::Ok();
-  if (!dst.dir.empty()) {
-    DFS_ASSIGN_OR_RETURN(Entry parent, Stat(dst.dir));
-    if (!parent.is_dir) return Status::NotDir("'" + dst.dir + "' is not a folder");
-  }
-  auto d = StatIn(dst.dir, dst.name);
-  if (!d.ok() && d.status().code() != Code::kNotFound) return d.status();
-  if (s.is_dir) {
-    if (dst_full.rfind(src_full + "/", 0) == 0)
-      return Status::Invalid("cannot move a folder into itself");
-    if (d.ok()) {
-      if (!d->is_dir) return Status::NotDir("'" + dst_full + "' is not a folder");
-      DFS_RETURN_IF_ERROR(Rmdir(dst_full));  // kNotEmpty unless empty
-    }
-    return Broadcast(*this, MsgType::kRenameDir, RenameDirRequest{src_full, dst_full},
-                     options_.request_timeout,
-                     [](const Status& st) { return st.code() == Code::kNotFound; });
-  }
-  if (d.ok() && d->is_dir) return Status::IsDir("'" + dst_full + "' is a folder");
-  RenameRequest req{src.dir, src.name, dst.dir, dst.name, s.file.newest.cid, Stamp::Now()};
+Status Client::RenameFile(const FileVersion& v, const std::string& to_dir,
+                          const std::string& to_name, const Stamp& after) {
+  const Stamp stamp = NewStamp(std::max(after, v.newest.stamp));
+  RenameRequest req;
+  req.from_dir = v.dir;
+  req.from_name = v.name;
+  req.to_dir = to_dir;
+  req.to_name = to_name;
+  req.cid = v.newest.cid;
+  req.headers = PieceHeadersFor(v.newest, stamp, JoinName(to_dir, to_name));
+  req.tombstone = MakeTombstone(JoinName(v.dir, v.name), stamp);
   auto results = ForEachServer<Empty>([&](int sv) -> Result<Empty> {
     DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(sv));
     auto r = lease.Check(lease->Call<RenameRequest, Empty>(MsgType::kRename, req,
                                                            DeadlineIn(options_.request_timeout)));
     if (!r.ok() && r.status().code() == Code::kNotFound) {
       // This server lacks one of the folders (it was down when they were made).
-      DFS_RETURN_IF_ERROR(EnsureDirOn(sv, dst.dir));
-      DFS_RETURN_IF_ERROR(EnsureDirOn(sv, src.dir));
+      DFS_RETURN_IF_ERROR(EnsureDirOn(sv, to_dir));
+      DFS_RETURN_IF_ERROR(EnsureDirOn(sv, v.dir));
       r = lease.Check(lease->Call<RenameRequest, Empty>(MsgType::kRename, req,
                                                         DeadlineIn(options_.request_timeout)));
     }
@@ -348,21 +442,67 @@ Status Client::Rename(std::string_view from, std::string_view to) {
   return Status::Ok();
 }
 
+Status Client::MoveTree(const std::string& from, const std::string& to) {
+  DFS_RETURN_IF_ERROR(MakeDirEverywhere(to));
+  DFS_ASSIGN_OR_RETURN(RawListing raw, ListRaw(from));
+  for (const auto& [name, slot] : raw.names) {
+    if (!slot.dir_on.empty()) {
+      DFS_RETURN_IF_ERROR(MoveTree(JoinName(from, name), JoinName(to, name)));
+      continue;
+    }
+    FileVersion v = Resolve(from, name, slot.headers, slot.rejected);
+    if (!v.exists) continue;  // deleted: its tombstone goes with the old folder
+    DFS_RETURN_IF_ERROR(RenameFile(v, to, name, Stamp{}));
+  }
+  return Broadcast(*this, MsgType::kRmdir, PathRequest{from}, options_.request_timeout,
+                   [](const Status& st) { return st.code() == Code::kNotFound; });
+}
+
+Status Client::Rename(std::string_view from, std::string_view to) {
+  DFS_ASSIGN_OR_RETURN(ParentAndName src, SplitParent(from));
+  DFS_ASSIGN_OR_RETURN(ParentAndName dst, SplitParent(to));
+  if (src.name.empty() || dst.name.empty()) return Status::Invalid("cannot rename the root folder");
+  const std::string src_full = JoinName(src.dir, src.name);
+  const std::string dst_full = JoinName(dst.dir, dst.name);
+  DFS_ASSIGN_OR_RETURN(Entry s, StatIn(src.dir, src.name));
+  if (src_full == dst_full) return Status::Ok();
+  if (!dst.dir.empty()) {
+    DFS_ASSIGN_OR_RETURN(Entry parent, Stat(dst.dir));
+    if (!parent.is_dir) return Status::NotDir(Escaped(dst.dir) + " is not a folder");
+  }
+  auto d = StatIn(dst.dir, dst.name);
+  if (!d.ok() && d.status().code() != Code::kNotFound) return d.status();
+  if (s.is_dir) {
+    if (dst_full.rfind(src_full + "/", 0) == 0)
+      return Status::Invalid("cannot move a folder into itself");
+    if (d.ok()) {
+      if (!d->is_dir) return Status::NotDir(Escaped(dst_full) + " is not a folder");
+      DFS_ASSIGN_OR_RETURN(Listing inside, List(dst_full));
+      if (!inside.entries.empty())
+        return Status::NotEmpty("folder " + Escaped(dst_full) + " is not empty");
+    }
+    // Records are bound to their path: a folder cannot simply be renamed on
+    // the servers, each file gets headers signed for its new path.
+    return MoveTree(src_full, dst_full);
+  }
+  if (d.ok() && d->is_dir) return Status::IsDir(Escaped(dst_full) + " is a folder");
+  return RenameFile(s.file, dst.dir, dst.name, d.ok() ? d->file.newest.stamp : Stamp{});
+}
+
 Status Client::SetAttr(std::string_view path, std::optional<uint32_t> mode,
                        std::optional<int64_t> mtime_ns) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::Ok();
   DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
   if (e.is_dir) return Status::Ok();  // folders have no stored attributes
+  PieceHeader base = e.file.newest;
+  if (mode) base.mode = *mode & 0777;
+  if (mtime_ns) base.mtime_ns = *mtime_ns;
   SetAttrRequest req;
   req.dir = p.dir;
   req.name = p.name;
-  req.cid = e.file.newest.cid;
-  req.stamp = Stamp::Now();
-  req.set_mode = mode.has_value();
-  req.mode = mode.value_or(0) & 07777;
-  req.set_mtime = mtime_ns.has_value();
-  req.mtime_ns = mtime_ns.value_or(0);
+  req.cid = base.cid;
+  req.headers = PieceHeadersFor(base, NewStamp(base.stamp), JoinName(p.dir, p.name));
   return Broadcast(*this, MsgType::kSetAttr, req, options_.request_timeout,
                    [](const Status& s) { return s.code() == Code::kNotFound; });
 }
@@ -391,10 +531,17 @@ Result<FsStats> Client::StatFs() {
 }
 
 Result<std::string> Client::Describe(std::string_view path) {
-  DFS_ASSIGN_OR_RETURN(Entry e, Stat(path));
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
+  if (p.name.empty()) return std::string("folder");
+  DFS_ASSIGN_OR_RETURN(Entry e, StatRecords(p.dir, p.name));
   if (e.is_dir) return std::string("folder");
   const FileVersion& v = e.file;
-  Scheme sc{v.newest.servers, v.newest.copies, v.newest.scheme};
+  const std::string rejected = DescribeRejected(v.rejected, [&](int s) { return pool_->name(s); });
+  if (!v.exists) {
+    if (rejected.empty())
+      return Status::NotFound("no such file or folder " + Escaped(JoinName(p.dir, p.name)));
+    return std::string(v.newest.tombstone() ? "deleted" : "no valid record") + "; " + rejected;
+  }
   std::string out = v.complete() ? "complete" : "incomplete";
   out += ": " + std::to_string(v.size()) + " bytes, " + std::to_string(v.pieces()) + " pieces";
   for (int k = 1; k <= v.pieces(); ++k) {
@@ -402,7 +549,7 @@ Result<std::string> Client::Describe(std::string_view path) {
     const auto& holders = v.holders[static_cast<size_t>(k - 1)];
     if (holders.empty()) {
       out += "MISSING (expected on";
-      for (int s : ServersForPiece(sc, v.newest.x, k)) {
+      for (int s : ServersForPiece(scheme_, v.newest.x, k)) {
         std::string name = s - 1 < pool_->size() ? pool_->name(s - 1) : "DFS" + std::to_string(s);
         out += " " + name + (pool_->MaybeUp(s - 1) ? "" : " [down]");
       }
@@ -411,6 +558,7 @@ Result<std::string> Client::Describe(std::string_view path) {
     }
     for (size_t i = 0; i < holders.size(); ++i) out += (i ? ", " : "") + pool_->name(holders[i]);
   }
+  if (!rejected.empty()) out += "; " + rejected;
   return out;
 }
 

@@ -3,12 +3,19 @@
 // against N storage servers. No FUSE header here: dfc and dfcfs are thin
 // front ends over this class, and tests drive it directly.
 //
+// The client trusts no server (DESIGN.md "Trust model"): every record it
+// writes is signed with the user's record key for its path, every record it
+// reads is verified (version.h CheckRecord; one that fails is absent, logged
+// once and reported by Describe), and everything a server sends is bounded
+// (listings, data streams, piece indexes).
+//
 // Thread-safe: every method may be called from many threads at once.
 // Paths are relative to the user's root: "", "a", "a/b.txt" ("/a/b" works too).
 // Errors: kNotFound, kExists, kNotEmpty, kNotDir, kIsDir, kInvalidArgument,
-// kNameTooLong, kAuthFailed (message kAuthFailedMessage), kIncomplete
-// ("File is incomplete."), kUnavailable (not enough servers), kCorrupt,
-// kTimeout, kIoError (local file errors).
+// kNameTooLong, kAuthFailed (message kAuthFailedMessage), kUntrusted (a
+// server's key is not the pinned one; the message names the server and both
+// fingerprints), kIncomplete ("File is incomplete."), kUnavailable (not
+// enough servers), kCorrupt, kTimeout, kProtocol, kIoError (local file errors).
 #pragma once
 
 #include <condition_variable>
@@ -32,6 +39,8 @@
 namespace dfs::client {
 
 inline constexpr char kIncompleteMessage[] = "File is incomplete.";
+// Most entries one server may send for one folder; more is kProtocol.
+inline constexpr size_t kMaxListEntries = size_t{1} << 20;
 
 struct Entry {
   std::string name;
@@ -50,15 +59,16 @@ struct Listing {
 // What each server holds in one folder, before resolution.
 struct RawListing {
   struct Name {
-    std::vector<int> dir_on;        // servers holding a folder of this name
-    std::vector<Observed> headers;  // pieces and tombstones of this name
+    std::vector<int> dir_on;               // servers holding a folder of this name
+    std::vector<Observed> headers;         // pieces and tombstones of this name that verified
+    std::vector<RejectedRecord> rejected;  // records of this name that did not (ignored)
   };
   std::map<std::string, Name> names;
   std::vector<int> unreachable;
 };
 
 struct FileAttrs {
-  uint32_t mode = 0644;  // permission bits
+  uint32_t mode = 0644;  // permission bits (only 0777 is kept: no setuid/setgid/sticky)
   int64_t mtime_ns = 0;  // 0 = now
 };
 
@@ -87,7 +97,8 @@ class Reader;
 
 class Client {
  public:
-  // Derives the user's keys (slow: PBKDF2). Does not contact any server.
+  // Derives the user's keys (slow and memory-hard: scrypt). Does not contact
+  // any server.
   explicit Client(ClientConfig config, Options options = {});
   ~Client();
   Client(const Client&) = delete;
@@ -97,12 +108,16 @@ class Client {
   const Scheme& scheme() const { return scheme_; }
   ServerPool& pool() { return *pool_; }
 
-  // Authenticates with every reachable server. kAuthFailed if any refuses;
+  // Authenticates with every reachable server. kAuthFailed if any refuses,
+  // kUntrusted if any presents a key that is not the pinned one;
   // kUnavailable if none answers.
   Status Ping();
 
   // LIST of one directory on all reachable servers, merged.
   Result<Listing> List(std::string_view dir);
+  // What each server holds in `dir` (normalized), records screened. A server
+  // that sends more than kMaxListEntries entries counts as unreachable
+  // (kProtocol); names that fail ValidateName are skipped.
   Result<RawListing> ListRaw(const std::string& dir);
   // One name: a directory, or a file with its resolved version. The root "" is a directory.
   Result<Entry> Stat(std::string_view path);
@@ -120,14 +135,20 @@ class Client {
 
   Status Mkdir(std::string_view path);
   Status Rmdir(std::string_view path);
+  // Writes a tombstone newer than every record of the name.
   Status Unlink(std::string_view path);
-  // Files keep their content (no re-upload); directories are renamed on every server.
+  // Files keep their content (no re-upload): new headers signed for the new
+  // path, a tombstone for the old one. A folder moves file by file (records
+  // are bound to their path), then the old folder is removed; this is not
+  // atomic: after a failure some files are under each name, each one whole.
   Status Rename(std::string_view from, std::string_view to);
+  // New signed headers for every piece; mode is masked with 0777.
   Status SetAttr(std::string_view path, std::optional<uint32_t> mode,
                  std::optional<int64_t> mtime_ns);
   Result<FsStats> StatFs();
 
-  // Human-readable state of a file: complete or which pieces/servers are missing.
+  // Human-readable state of a file: complete or which pieces/servers are
+  // missing, and which servers sent records that failed verification.
   Result<std::string> Describe(std::string_view path);
   // Re-copies missing pieces to their placement servers, removes stale pieces
   // and collects tombstones once every server has them. Recurses into subdirectories.
@@ -140,7 +161,9 @@ class Client {
   std::vector<Result<T>> ForEachServer(const std::function<Result<T>(int)>& fn);
   // Fetches sealed chunks [first, last) of piece k of `v` and hands each
   // decrypted chunk to `sink(chunk_index, bytes)`, in order. On a transfer
-  // failure it continues from the failed chunk on another holder.
+  // failure it continues from the failed chunk on another holder; a holder
+  // whose reply header does not verify, names another content or range, or
+  // whose stream carries more than it announced, is such a failure.
   using ChunkSink = std::function<Status(uint64_t chunk, std::span<const uint8_t> plain)>;
   Status ReadChunks(const FileVersion& v, int piece, uint64_t first, uint64_t last,
                     int preferred_server, const ChunkSink& sink);
@@ -151,10 +174,42 @@ class Client {
   Status PutPieces(int fd, const std::string& dir, const std::string& name, const PieceHeader& base,
                    PutResult* result);
   Status EnsureDirOn(int server, const std::string& dir);
+  // EnsureDirOn on every server: OK when one did it and none refused.
+  Status MakeDirEverywhere(const std::string& path);
+  // kNotFound unless the name is a folder or an existing file.
   Result<Entry> StatIn(const std::string& dir, const std::string& name);
+  // Like StatIn, but a file that does not exist (deleted, or no record
+  // verified) is returned too (entry.file.exists false), with its rejected
+  // records; kNotFound only when no server holds anything of the name.
+  Result<Entry> StatRecords(const std::string& dir, const std::string& name);
+  // Screens the records of dir/name read from the servers (version.h) and
+  // logs each rejected one at warn, once per (server, path).
+  ScreenedRecords Screen(const std::string& dir, const std::string& name,
+                         std::vector<Observed> seen);
+  // Logs "DFSn WHAT: 'PATH' (ignored)" at warn, once per (server, path) and
+  // for at most kMaxWarned of them.
+  void WarnOnce(int server, const std::string& path, const std::string& what);
+  // A stamp newer than now and than `after` (a clock behind another
+  // client's must not lose a rename, delete or attribute change).
+  static Stamp NewStamp(const Stamp& after);
+  // The tombstone of `path` with `stamp`, signed.
+  PieceHeader MakeTombstone(const std::string& path, const Stamp& stamp) const;
+  // One header per piece index of `base`'s content with `stamp`, signed for `path`.
+  std::vector<PieceHeader> PieceHeadersFor(PieceHeader base, const Stamp& stamp,
+                                           const std::string& path) const;
+  // Moves the content of `v` to to_dir/to_name (RenameRequest on every server).
+  Status RenameFile(const FileVersion& v, const std::string& to_dir, const std::string& to_name,
+                    const Stamp& after);
+  // Moves folder `from` to `to` (absent or an empty folder), file by file.
+  Status MoveTree(const std::string& from, const std::string& to);
   Status HealDir(const std::string& dir, HealReport* report);
-  Status HealFile(const std::string& dir, const std::string& name,
-                  const std::vector<Observed>& seen, bool all_up, HealReport* report);
+  Status HealFile(const std::string& dir, const std::string& name, const RawListing::Name& slot,
+                  bool all_up, HealReport* report);
+  // OK when a GET reply of `server` is for the requested range and carries a
+  // header of piece `piece` of v's content that verifies for v's path; else
+  // kProtocol (range) or kCorrupt (header). The caller breaks the connection.
+  Status CheckGetReply(const FileVersion& v, int piece, int server, const GetRequest& req,
+                       const GetReply& reply);
   Status CopyPiece(const FileVersion& v, int piece, int from, int to);
   // Copies each piece of `v` to every reachable placement server lacking it.
   // Returns the number of pieces copied; failures are noted in `notes`.
@@ -166,6 +221,10 @@ class Client {
   Scheme scheme_;
   UserKeys keys_;
   std::unique_ptr<ServerPool> pool_;
+
+  static constexpr size_t kMaxWarned = 4096;
+  std::mutex warned_mu_;  // guards warned_; leaf lock, never held across I/O or logging
+  std::set<std::pair<int, std::string>> warned_;  // (server, path) already logged
 };
 
 // Random reads of one version with a small decrypted-chunk cache and

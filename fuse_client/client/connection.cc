@@ -3,8 +3,12 @@
 
 #include <poll.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "shared/protocol/auth.h"
 #include "shared/util/log.h"
+#include "shared/util/names.h"
 
 namespace dfs::client {
 namespace {
@@ -28,26 +32,45 @@ bool IsNetworkFailure(const Status& s) {
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const ServerAddress& addr,
-                                                     const std::string& user, const Key& auth_key,
+                                                     const std::string& user, const Key& verifier,
+                                                     TlsClientContext& tls, KnownServers* trust,
                                                      const Options& opts, Traffic* traffic) {
+  const auto started = Clock::now();
   DFS_ASSIGN_OR_RETURN(UniqueFd fd, ConnectTcp(addr.host, addr.port, opts.connect_timeout));
-  std::unique_ptr<Connection> conn(new Connection(std::move(fd), traffic));
   const Deadline deadline = DeadlineIn(opts.request_timeout);
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<TlsChannel> channel,
+                       TlsChannel::Connect(std::move(fd), tls, deadline));
+  // The key is checked before anything about the user is sent.
+  if (trust) DFS_RETURN_IF_ERROR(trust->Check(addr, channel->peer_fingerprint()));
+  std::unique_ptr<Connection> conn(new Connection(std::move(channel), traffic));
   HelloRequest hello;
   hello.user = user;
   RandomBytes(hello.client_nonce.data(), hello.client_nonce.size());
   DFS_ASSIGN_OR_RETURN(Challenge challenge,
                        (conn->Call<HelloRequest, Challenge>(MsgType::kHello, hello, deadline)));
+  if (challenge.server_name != addr.name)
+    return Status::Untrusted(
+        "the server at " + AddressKey(addr) + " is named " + Escaped(challenge.server_name) +
+        ", but dfc.conf calls it " + Escaped(addr.name) +
+        " (the name is part of each server's login secret: use the server's name in dfc.conf, "
+        "or start it with --name " +
+        addr.name + ")");
+  const Key& binding = conn->channel_->binding();
   ProofRequest proof;
-  proof.proof = ClientProof(auth_key, hello.client_nonce, challenge.server_nonce);
+  proof.proof = ClientProof(verifier, binding, hello.client_nonce, challenge.server_nonce, user);
   auto ok = conn->Call<ProofRequest, AuthOk>(MsgType::kProof, proof, deadline);
   if (!ok.ok()) {
     if (ok.status().code() == Code::kAuthFailed) return Status::AuthFailed(kAuthFailedMessage);
     return ok.status();
   }
-  // Mutual: the server proves it knows the same key.
-  Key expected = ServerProof(auth_key, hello.client_nonce, challenge.server_nonce);
+  // Mutual: the server proves it holds this user's verifier, on this channel.
+  Key expected = ServerProof(verifier, binding, hello.client_nonce, challenge.server_nonce, user);
   if (!SecureEqual(expected, ok->server_proof)) return Status::AuthFailed(kAuthFailedMessage);
+  if (traffic) {
+    ++traffic->connections;
+    traffic->connect_us +=
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count();
+  }
   return conn;
 }
 
@@ -58,7 +81,7 @@ Status Connection::Send(MsgType type, std::string_view body, Deadline deadline) 
 
 Status Connection::SendMore(MsgType type, std::string_view body, Deadline deadline) {
   if (broken_) return Status::Unavailable("connection is broken");
-  Status s = SendFrame(fd_.get(), type, request_id_, body, deadline);
+  Status s = SendFrame(*channel_, type, request_id_, body, deadline);
   if (!s.ok()) {
     broken_ = true;
     return s;
@@ -69,7 +92,7 @@ Status Connection::SendMore(MsgType type, std::string_view body, Deadline deadli
 
 Status Connection::Recv(Frame* out, Deadline deadline) {
   if (broken_) return Status::Unavailable("connection is broken");
-  Status s = RecvFrame(fd_.get(), out, deadline);
+  Status s = RecvFrame(*channel_, out, deadline);
   if (s.ok() && out->type() == MsgType::kError && out->header.request_id == 0) {
     // The server refused the connection itself (busy, protocol violation).
     s = DecodeError(out->body);
@@ -85,10 +108,7 @@ Status Connection::Recv(Frame* out, Deadline deadline) {
   return s;
 }
 
-bool Connection::LooksAlive() const {
-  pollfd p{fd_.get(), POLLIN, 0};
-  return !broken_ && ::poll(&p, 1, 0) == 0;
-}
+bool Connection::LooksAlive() const { return !broken_ && channel_->LooksIdle(); }
 
 Lease::~Lease() {
   if (conn_ && !conn_->broken()) pool_->Release(server_, std::move(conn_));
@@ -102,10 +122,19 @@ Status Lease::Check(Status s) {
   return s;
 }
 
-ServerPool::ServerPool(std::vector<ServerAddress> servers, std::string user, Key auth_key,
-                       Options opts)
-    : servers_(std::move(servers)), user_(std::move(user)), auth_key_(auth_key), opts_(opts) {
-  for (size_t i = 0; i < servers_.size(); ++i) slots_.push_back(std::make_unique<Slot>());
+ServerPool::ServerPool(const ClientConfig& config, const Key& auth_key, Options opts)
+    : servers_(config.servers), user_(config.username), opts_(opts), known_(config.known_servers) {
+  auto tls = TlsClientContext::Create();
+  if (!tls.ok()) {
+    // Only an OpenSSL that cannot make a context at all gets here.
+    std::fprintf(stderr, "fatal: %s\n", tls.status().ToString().c_str());
+    std::abort();
+  }
+  tls_ = std::move(tls).value();
+  for (const auto& s : servers_) {
+    verifiers_.push_back(ServerVerifier(auth_key, s.name));
+    slots_.push_back(std::make_unique<Slot>());
+  }
 }
 
 bool ServerPool::MaybeUp(int server) const {
@@ -142,11 +171,17 @@ Result<Lease> ServerPool::Acquire(int server, bool probe) {
       if (conn->LooksAlive()) return Lease(this, server, std::move(conn));
     }
   }
-  auto conn = Connection::Open(servers_[server], user_, auth_key_, opts_, &traffic_);
+  auto conn = Connection::Open(servers_[server], user_, verifiers_[server], *tls_, &known_, opts_,
+                               &traffic_);
   if (!conn.ok()) {
     Status s = conn.status().Annotate(servers_[server].name);
-    if (IsNetworkFailure(conn.status())) MarkDown(server, s);
-    if (conn.status().code() == Code::kAuthFailed) return conn.status();
+    if (IsNetworkFailure(conn.status()) || conn.status().code() == Code::kUntrusted) {
+      MarkDown(server, s);
+      if (conn.status().code() == Code::kUntrusted)
+        Logger("net")->error("{}", conn.status().message());
+    }
+    if (conn.status().code() == Code::kAuthFailed || conn.status().code() == Code::kUntrusted)
+      return conn.status();
     return s;
   }
   slot.down_until_ms = 0;  // it answered: no longer in back-off

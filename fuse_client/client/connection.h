@@ -1,6 +1,12 @@
 // One authenticated connection to one storage server, and the per-server pool
 // that hands them out. A server that failed to answer is "down" for a short
 // back-off, during which requests to it fail at once instead of waiting.
+//
+// Every connection is TLS 1.3. The server's key must be the one pinned in
+// dfc.conf (Fingerprint NAME SHA256:...) or, when none is pinned, the one
+// remembered in the known-servers file (trust on first use, as ssh does); a
+// different key is refused with kUntrusted naming the server and both
+// fingerprints. The login proof is bound to the TLS channel (auth.h).
 #pragma once
 
 #include <atomic>
@@ -10,15 +16,17 @@
 #include <string>
 #include <vector>
 
+#include "fuse_client/client/known_servers.h"
 #include "shared/config/config.h"
 #include "shared/crypto/crypto.h"
 #include "shared/net/socket.h"
+#include "shared/net/tls.h"
 #include "shared/protocol/messages.h"
 
 namespace dfs::client {
 
 struct Options {
-  Millis connect_timeout{1000};  // TCP connect + handshake budget starts here
+  Millis connect_timeout{1000};  // TCP connect; TLS and login get request_timeout more
   Millis request_timeout{3000};  // a control request and its reply
   Millis data_timeout{10000};    // no progress on a data stream for this long = failure
   Millis backoff{3000};          // how long a server that did not answer is skipped
@@ -29,13 +37,18 @@ struct Options {
 struct Traffic {
   std::atomic<uint64_t> received{0};
   std::atomic<uint64_t> sent{0};
+  std::atomic<uint64_t> connections{0};  // opened and logged in
+  std::atomic<uint64_t> connect_us{0};   // their TCP + TLS + login time, summed
 };
 
 class Connection {
  public:
-  // Connects and authenticates. kAuthFailed carries kAuthFailedMessage.
+  // Connects, checks the server's key (`trust`), and logs in with the
+  // server's verifier. kAuthFailed carries kAuthFailedMessage; kUntrusted a
+  // key that is not the pinned or remembered one.
   static Result<std::unique_ptr<Connection>> Open(const ServerAddress& addr,
-                                                  const std::string& user, const Key& auth_key,
+                                                  const std::string& user, const Key& verifier,
+                                                  TlsClientContext& tls, KnownServers* trust,
                                                   const Options& opts, Traffic* traffic);
 
   // Sends one frame with a fresh request id (Send) or the current one (SendMore,
@@ -63,8 +76,9 @@ class Connection {
   void MarkBroken() { broken_ = true; }
 
  private:
-  Connection(UniqueFd fd, Traffic* traffic) : fd_(std::move(fd)), traffic_(traffic) {}
-  UniqueFd fd_;
+  Connection(std::unique_ptr<TlsChannel> channel, Traffic* traffic)
+      : channel_(std::move(channel)), traffic_(traffic) {}
+  std::unique_ptr<TlsChannel> channel_;
   Traffic* traffic_;
   uint32_t request_id_ = 0;
   bool broken_ = false;
@@ -102,7 +116,9 @@ class Lease {
 
 class ServerPool {
  public:
-  ServerPool(std::vector<ServerAddress> servers, std::string user, Key auth_key, Options opts);
+  // One verifier per server is derived from `auth_key` and the server's name;
+  // the known-servers file is config.known_servers (or the default path).
+  ServerPool(const ClientConfig& config, const Key& auth_key, Options opts);
 
   int size() const { return static_cast<int>(servers_.size()); }
   const ServerAddress& address(int server) const { return servers_[server]; }
@@ -131,13 +147,16 @@ class ServerPool {
   };
   std::vector<ServerAddress> servers_;
   std::string user_;
-  Key auth_key_;
+  std::vector<Key> verifiers_;  // per server
   Options opts_;
+  std::unique_ptr<TlsClientContext> tls_;
+  KnownServers known_;
   Traffic traffic_;
   std::vector<std::unique_ptr<Slot>> slots_;
 };
 
 // True for failures that say the server (not the request) is the problem.
+// kUntrusted is not one: a server with a changed key is refused loudly.
 bool IsNetworkFailure(const Status& s);
 
 }  // namespace dfs::client

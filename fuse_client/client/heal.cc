@@ -2,7 +2,8 @@
 // each file. Missing pieces are copied from a holder (sealed bytes pass
 // through the client unchanged: nothing is decrypted), stale pieces and
 // superseded tombstones are purged, and a tombstone is collected once every
-// server is reachable and no piece of the name remains anywhere.
+// server is reachable and no piece of the name remains anywhere. Records that
+// fail verification (version.h) are never a reason to delete anything.
 #include <algorithm>
 
 #include "fuse_client/client/client.h"
@@ -47,7 +48,7 @@ Status Client::HealDir(const std::string& dir, HealReport* report) {
             if (st.ok())
               ++report->stale_removed;
             else
-              report->notes.push_back(sub + ": " + st.Annotate(pool_->name(s)).ToString());
+              report->notes.push_back(Escaped(sub) + ": " + st.Annotate(pool_->name(s)).ToString());
           }
           continue;
         }
@@ -66,8 +67,8 @@ Status Client::HealDir(const std::string& dir, HealReport* report) {
       DFS_RETURN_IF_ERROR(HealDir(sub, report));
       continue;
     }
-    Status st = HealFile(dir, name, slot.headers, all_up, report);
-    if (!st.ok()) report->notes.push_back(JoinName(dir, name) + ": " + st.ToString());
+    Status st = HealFile(dir, name, slot, all_up, report);
+    if (!st.ok()) report->notes.push_back(Escaped(JoinName(dir, name)) + ": " + st.ToString());
   }
   return Status::Ok();
 }
@@ -81,9 +82,15 @@ Status Client::Purge(int server, const PurgeRequest& req) {
 }
 
 Status Client::HealFile(const std::string& dir, const std::string& name,
-                        const std::vector<Observed>& seen, bool all_up, HealReport* report) {
+                        const RawListing::Name& slot, bool all_up, HealReport* report) {
   ++report->files_checked;
-  FileVersion v = Resolve(dir, name, seen);
+  // Only records that verified: a forged one never decides what is stale.
+  const std::vector<Observed>& seen = slot.headers;
+  FileVersion v = Resolve(dir, name, seen, slot.rejected);
+  if (!v.rejected.empty())
+    report->notes.push_back(Escaped(JoinName(dir, name)) + ": " +
+                            DescribeRejected(v.rejected, [&](int s) { return pool_->name(s); }));
+  if (seen.empty()) return Status::Ok();  // nothing trustworthy to act on
   PurgeRequest purge;
   purge.dir = dir;
   purge.name = name;
@@ -102,7 +109,8 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
 
   if (!v.exists) {
     // Deleted: drop older pieces; once no piece is left anywhere and every
-    // server answered, the tombstone has done its job.
+    // server answered, the tombstone has done its job (kept while a server
+    // sends records of the name that do not verify: they are not understood).
     bool pieces_left = false;
     for (int s : stale) {
       purge.drop_tombstone = false;
@@ -113,7 +121,7 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
         pieces_left = true;
       }
     }
-    if (all_up && !pieces_left) {
+    if (all_up && !pieces_left && slot.rejected.empty()) {
       purge.drop_tombstone = true;
       for (const auto& o : seen)
         if (o.header.tombstone()) (void)Purge(o.server, purge);
@@ -125,7 +133,8 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
     ++report->unrepairable;
     std::string missing;
     for (int k : v.missing_pieces()) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
-    report->notes.push_back(JoinName(dir, name) + ": incomplete, missing piece(s) " + missing);
+    report->notes.push_back(Escaped(JoinName(dir, name)) + ": incomplete, missing piece(s) " +
+                            missing);
   }
   report->pieces_copied += RepairPieces(v, &report->notes);
   purge.drop_tombstone = true;
@@ -136,11 +145,10 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
 
 int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes) {
   int copied = 0;
-  Scheme sc{v.newest.servers, v.newest.copies, v.newest.scheme};
   for (int k = 1; k <= v.pieces(); ++k) {
     const auto& holders = v.holders[static_cast<size_t>(k - 1)];
     if (holders.empty()) continue;
-    for (int s1 : ServersForPiece(sc, v.newest.x, k)) {
+    for (int s1 : ServersForPiece(scheme_, v.newest.x, k)) {
       const int target = s1 - 1;
       if (target >= pool_->size()) continue;
       if (std::find(holders.begin(), holders.end(), target) != holders.end()) continue;
@@ -153,8 +161,8 @@ int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes) 
       if (st.ok()) {
         ++copied;
       } else if (notes) {
-        notes->push_back(JoinName(v.dir, v.name) + ": piece " + std::to_string(k) + " to " +
-                         pool_->name(target) + ": " + st.ToString());
+        notes->push_back(Escaped(JoinName(v.dir, v.name)) + ": piece " + std::to_string(k) +
+                         " to " + pool_->name(target) + ": " + st.ToString());
       }
     }
   }
@@ -174,11 +182,19 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
   DFS_ASSIGN_OR_RETURN(GetReply reply,
                        src.Check(src->Call<GetRequest, GetReply>(
                            MsgType::kGet, get, DeadlineIn(options_.request_timeout))));
+  if (Status bad = CheckGetReply(v, piece, from, get, reply); !bad.ok()) {
+    src->MarkBroken();  // the stream that follows is not read
+    return src.Check(bad);
+  }
+  // The copy carries the newest metadata and stamp of this content, signed
+  // anew for this path (the sealed bytes pass through unchanged).
   PieceHeader h = reply.header;
-  // The copy carries the newest metadata and stamp of this content.
   h.stamp = v.newest.stamp;
-  h.mode = v.newest.mode;
+  h.mode = v.newest.mode & 0777;
   h.mtime_ns = v.newest.mtime_ns;
+  h.uid = v.newest.uid;
+  h.gid = v.newest.gid;
+  h.Sign(keys_.record, JoinName(v.dir, v.name));
   if (reply.length != h.sealed_size()) {
     src->MarkBroken();
     return Status::Corrupt("source piece has an unexpected length");
@@ -189,19 +205,30 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
     src->MarkBroken();
     return begun.status();
   }
+  uint64_t received = 0;  // never more than the reply announced
   for (;;) {
     Frame f;
     Status st = src.Check(src->Recv(&f, DeadlineIn(options_.data_timeout)));
     if (st.ok() && f.type() == MsgType::kError) st = DecodeError(f.body);
     if (st.ok() && f.type() != MsgType::kData && f.type() != MsgType::kDataEnd)
       st = Status::Protocol("unexpected frame in a piece stream");
+    if (st.ok() && f.type() == MsgType::kData && f.body.size() > reply.length - received)
+      st = src.Check(Status::Protocol(pool_->name(from) + " sent more than the " +
+                                      std::to_string(reply.length) + " bytes it announced"));
+    if (st.ok() && f.type() == MsgType::kDataEnd && received != reply.length)
+      st = src.Check(Status::Protocol(pool_->name(from) + " ended the piece stream early"));
     if (!st.ok()) {
       src->MarkBroken();
       dst->MarkBroken();  // the staged piece is dropped by the server on disconnect
       return st;
     }
-    DFS_RETURN_IF_ERROR(
-        dst.Check(dst->SendMore(f.type(), f.body, DeadlineIn(options_.data_timeout))));
+    received += f.body.size();
+    if (Status sent = dst.Check(dst->SendMore(f.type(), f.body, DeadlineIn(options_.data_timeout)));
+        !sent.ok()) {
+      if (f.type() != MsgType::kDataEnd) src->MarkBroken();  // the rest of its stream is unread
+      dst->MarkBroken();
+      return sent;
+    }
     if (f.type() == MsgType::kDataEnd) break;
   }
   Frame ack;

@@ -6,11 +6,13 @@
 #include <thread>
 
 #include "fuse_client/client/client.h"
+#include "shared/util/names.h"
 
 namespace dfs::client {
 
 Result<std::unique_ptr<Reader>> Client::Open(const FileVersion& version) {
-  if (!version.exists) return Status::NotFound("no such file '" + version.name + "'");
+  if (!version.exists)
+    return Status::NotFound("no such file " + Escaped(JoinName(version.dir, version.name)));
   if (!version.complete()) return Status::Incomplete(kIncompleteMessage);
   return std::make_unique<Reader>(this, version);
 }

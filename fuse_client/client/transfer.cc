@@ -104,8 +104,10 @@ Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& at
   base.stamp = Stamp::Now();
   base.file_size = size;
   base.mtime_ns = attrs.mtime_ns != 0 ? attrs.mtime_ns : static_cast<int64_t>(NowNs());
-  base.mode = attrs.mode & 07777;
+  base.mode = attrs.mode & 0777;  // never setuid/setgid/sticky from a stored record
   base.chunk_bytes = kDefaultChunkBytes;
+  base.uid = static_cast<uint32_t>(::geteuid());
+  base.gid = static_cast<uint32_t>(::getegid());
 
   PutResult result;
   result.size = size;
@@ -116,12 +118,14 @@ Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& at
 Status Client::PutPieces(int fd, const std::string& dir, const std::string& name,
                          const PieceHeader& base, PutResult* result) {
   const int n = scheme_.servers;
+  const std::string path = JoinName(dir, name);
   // Phase 1: stage every piece on each of its servers, servers in parallel.
   auto staged = ForEachServer<StageOutcome>([&](int s) -> Result<StageOutcome> {
     StageOutcome out;
     auto lease = pool_->Acquire(s);
     if (!lease.ok()) {
-      if (lease.status().code() == Code::kAuthFailed) return lease.status();
+      if (lease.status().code() == Code::kAuthFailed || lease.status().code() == Code::kUntrusted)
+        return lease.status();
       out.error = lease.status();
       return out;
     }
@@ -129,6 +133,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
       PieceHeader h = base;
       h.piece = static_cast<uint8_t>(k);
       h.piece_size = PieceSize(base.file_size, n, k);
+      h.Sign(keys_.record, path);
       Status st = StagePiece(**lease, options_, fd, dir, name, h, keys_.content);
       if (st.code() == Code::kNotFound && !(*lease)->broken()) {
         // The folder is missing on this server (it was down when the folder was made).
@@ -150,7 +155,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
   std::vector<std::vector<int>> holders(static_cast<size_t>(n));
   std::vector<std::pair<std::string, Status>> errors;
   for (int s = 0; s < n; ++s) {
-    if (!staged[s].ok()) return staged[s].status();  // authentication
+    if (!staged[s].ok()) return staged[s].status();  // authentication or an untrusted key
     for (int k : staged[s]->staged) holders[k - 1].push_back(s);
     if (!staged[s]->error.ok()) errors.emplace_back(pool_->name(s), staged[s]->error);
   }
@@ -195,8 +200,12 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
       errors.emplace_back(pool_->name(s), committed[s].status().Annotate(pool_->name(s)));
       continue;
     }
+    // Only what this server staged counts, whatever it claims.
+    const std::vector<int>& mine = staged[s]->staged;
     for (uint8_t k : committed[s]->committed)
-      if (k >= 1 && k <= n) placed[k - 1].push_back(s);
+      if (k >= 1 && k <= n && std::find(mine.begin(), mine.end(), k) != mine.end() &&
+          std::find(placed[k - 1].begin(), placed[k - 1].end(), s) == placed[k - 1].end())
+        placed[k - 1].push_back(s);
   }
   for (int k = 1; k <= n; ++k) {
     if (placed[k - 1].empty()) {
@@ -222,8 +231,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
     }
   }
   if (result->degraded)
-    Logger("client")->info("degraded upload of '{}': {}", JoinName(dir, name),
-                           result->notes.front());
+    Logger("client")->info("degraded upload of {}: {}", Escaped(path), result->notes.front());
   return Status::Ok();
 }
 
@@ -264,13 +272,18 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
   uint64_t next = first;
   Status last_error =
       Status::Unavailable("no copy of piece " + std::to_string(piece) + " answered");
+  // An untrusted server key is the more telling error: keep it.
+  auto note_error = [&](Status st) {
+    if (last_error.code() != Code::kUntrusted || st.code() == Code::kUntrusted)
+      last_error = std::move(st);
+  };
   std::vector<uint8_t> plain(meta.chunk_bytes);
   ChunkCipher cipher(keys_.content, meta.cid);
   for (int server : order) {
     if (next >= last) break;
     auto acquired = pool_->Acquire(server);
     if (!acquired.ok()) {
-      last_error = acquired.status();
+      note_error(acquired.status());
       continue;
     }
     Lease& lease = *acquired;
@@ -284,18 +297,19 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
     auto reply = lease.Check(lease->Call<GetRequest, GetReply>(
         MsgType::kGet, req, DeadlineIn(options_.request_timeout)));
     if (!reply.ok()) {
-      last_error = reply.status().Annotate(pool_->name(server));
+      note_error(reply.status().Annotate(pool_->name(server)));
       continue;
     }
-    if (reply->offset != req.offset || reply->length != req.length ||
-        reply->header.cid != meta.cid) {
-      lease->MarkBroken();
-      last_error = Status::Protocol(pool_->name(server) + " answered with another range");
+    if (Status bad = CheckGetReply(v, piece, server, req, *reply); !bad.ok()) {
+      lease->MarkBroken();  // the stream that follows is not read
+      (void)lease.Check(bad);
+      note_error(std::move(bad));
       continue;
     }
     // Peel whole sealed chunks off the incoming frames.
     std::string buf;
     size_t pos = 0;
+    uint64_t received = 0;  // never more than the reply announced
     Status st;
     bool ended = false;
     while (st.ok() && !ended) {
@@ -310,6 +324,12 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
       if (f.type() == MsgType::kDataEnd) {
         ended = true;
       } else if (f.type() == MsgType::kData) {
+        if (f.body.size() > reply->length - received) {
+          st = lease.Check(Status::Protocol(pool_->name(server) + " sent more than the " +
+                                            std::to_string(reply->length) + " bytes it announced"));
+          break;
+        }
+        received += f.body.size();
         if (pos > 0 && pos == buf.size()) {
           buf.clear();
           pos = 0;
@@ -348,23 +368,40 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
       st = Status::Protocol(pool_->name(server) + " ended the piece stream early");
     if (!ended) lease->MarkBroken();  // stopped mid-stream: cannot resync
     if (!st.ok()) {
-      Logger("client")->info("piece {} of '{}' from {} failed at chunk {}: {}", piece, v.name,
-                             pool_->name(server), next, st.ToString());
-      last_error = st;
+      Logger("client")->info("piece {} of {} from {} failed at chunk {}: {}", piece,
+                             Escaped(JoinName(v.dir, v.name)), pool_->name(server), next,
+                             EscapeControl(st.ToString()));
+      note_error(st);
     }
   }
   if (next < last) return last_error;
   return Status::Ok();
 }
 
+Status Client::CheckGetReply(const FileVersion& v, int piece, int server, const GetRequest& req,
+                             const GetReply& reply) {
+  if (reply.offset != req.offset || reply.length != req.length)
+    return Status::Protocol(pool_->name(server) + " answered with another range");
+  const PieceHeader& h = reply.header;
+  const std::string path = JoinName(v.dir, v.name);
+  if (!AcceptRecord(h, keys_.record, path, scheme_) || h.tombstone() || h.piece != piece ||
+      h.cid != v.newest.cid || h.file_size != v.newest.file_size ||
+      h.chunk_bytes != v.newest.chunk_bytes) {
+    WarnOnce(server, path, "sent a piece header that failed verification");
+    return Status::Corrupt(pool_->name(server) + ": piece " + std::to_string(piece) + " of " +
+                           Escaped(path) + " failed verification");
+  }
+  return Status::Ok();
+}
+
 Status Client::Get(std::string_view path, int fd) {
   DFS_ASSIGN_OR_RETURN(Entry e, Stat(path));
-  if (e.is_dir) return Status::IsDir("'" + std::string(path) + "' is a folder");
+  if (e.is_dir) return Status::IsDir(Escaped(path) + " is a folder");
   return Get(e.file, fd);
 }
 
 Status Client::Get(const FileVersion& v, int fd) {
-  if (!v.exists) return Status::NotFound("no such file '" + v.name + "'");
+  if (!v.exists) return Status::NotFound("no such file " + Escaped(JoinName(v.dir, v.name)));
   if (!v.complete()) return Status::Incomplete(kIncompleteMessage);
   const int pieces = v.pieces();
   std::vector<Status> results(static_cast<size_t>(pieces));
@@ -387,8 +424,8 @@ Status Client::Get(const FileVersion& v, int fd) {
   // its pieces back now (sealed bytes are copied; nothing is re-encrypted).
   std::vector<std::string> notes;
   if (int copied = RepairPieces(v, &notes); copied > 0)
-    Logger("client")->info("repaired {} piece(s) of '{}'", copied, v.name);
-  for (const auto& n : notes) Logger("client")->info("repair: {}", n);
+    Logger("client")->info("repaired {} piece(s) of {}", copied, Escaped(JoinName(v.dir, v.name)));
+  for (const auto& n : notes) Logger("client")->info("repair: {}", EscapeControl(n));
   return Status::Ok();
 }
 

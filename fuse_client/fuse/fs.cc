@@ -22,6 +22,9 @@ namespace dfs::fuse {
 namespace {
 
 constexpr uint32_t kDirMode = 0755;
+// Permission bits only: a mode from a stored record (or chmod) never makes a
+// setuid, setgid or sticky file.
+constexpr uint32_t kPermBits = 0777;
 // An unlinked file still open for reading is copied to a spool up to this size;
 // larger ones read as stale (ESTALE) once deleted on the servers.
 constexpr uint64_t kKeepOnUnlinkMaxBytes = 256ull << 20;
@@ -167,15 +170,15 @@ Status FileSystem::EnsureSpool(OpenFile& file, const std::string& path, int flag
   int64_t mtime_ns = NowNs();
   bool dirty = true;
   if (create_mode) {
-    mode = *create_mode & 07777;
+    mode = *create_mode & kPermBits;
   } else {
     DFS_ASSIGN_OR_RETURN(Resolved r, Resolve(path, /*fresh=*/true));
-    if (r.entry.is_dir) return Status::IsDir(path + " is a directory");
+    if (r.entry.is_dir) return Status::IsDir(Escaped(path) + " is a directory");
     if (r.path != path) return Status::Incomplete(client::kIncompleteMessage);
-    mode = r.entry.file.newest.mode & 07777;
+    mode = r.entry.file.newest.mode & kPermBits;
     if (!truncate) {
       if (Status s = client_->Get(r.entry.file, fd.get()); !s.ok()) {
-        log_->info("open {}: download failed: {}", path, s.ToString());
+        log_->info("open {}: download failed: {}", Escaped(path), EscapeControl(s.ToString()));
         return s;
       }
       mtime_ns = r.entry.file.newest.mtime_ns;
@@ -206,7 +209,8 @@ void FileSystem::DetachOpenFile(const std::shared_ptr<OpenFile>& file) {
     auto it = open_files_.find(file->path);
     if (it != open_files_.end() && it->second == file) open_files_.erase(it);
   }
-  if (!lost.empty()) log_->warn("{}: closed with changes that could not be uploaded", lost);
+  if (!lost.empty())
+    log_->warn("{}: closed with changes that could not be uploaded", Escaped(lost));
 }
 
 void FileSystem::OrphanOpenFile(const std::string& path) {
@@ -280,13 +284,14 @@ Status FileSystem::Upload(OpenFile& file) {
   auto put = client_->Put(fd, path, attrs);
   cache_.Invalidate(path);
   if (!put.ok()) {
-    log_->warn("upload of {} failed: {}", path, put.status().ToString());
+    log_->warn("upload of {} failed: {}", Escaped(path), EscapeControl(put.status().ToString()));
     return put.status();
   }
   if (put->degraded) {
     std::string notes;
     for (const auto& n : put->notes) notes += (notes.empty() ? "" : "; ") + n;
-    log_->info("{} uploaded with fewer copies than wanted: {}", path, notes);
+    log_->info("{} uploaded with fewer copies than wanted: {}", Escaped(path),
+               EscapeControl(notes));
   }
   std::lock_guard lock(file.mu);
   if (file.generation == generation && file.path == path) file.dirty = false;
@@ -317,7 +322,7 @@ Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh) {
   auto token = cache_.Begin();
   auto r = client_->Stat(path);
   if (!r.ok()) return r.status();
-  if (!r->is_dir && !r->file.exists) return Status::NotFound(path + ": no such file");
+  if (!r->is_dir && !r->file.exists) return Status::NotFound(Escaped(path) + ": no such file");
   cache_.PutEntry(path, *r, token);
   return r;
 }
@@ -349,7 +354,7 @@ void FileSystem::FillAttr(const client::Entry& entry, struct stat* st) const {
     st->st_nlink = 2;
     st->st_mtim = ToTimespec(mount_time_ns_);
   } else {
-    st->st_mode = S_IFREG | (entry.file.newest.mode & 07777);
+    st->st_mode = S_IFREG | (entry.file.newest.mode & kPermBits);
     st->st_nlink = 1;
     st->st_size = static_cast<off_t>(entry.size());
     st->st_blocks = static_cast<blkcnt_t>((entry.size() + 511) / 512);
@@ -430,9 +435,9 @@ int FileSystem::ReadDir(uint64_t fh, std::vector<DirEntry>* out) {
       out->push_back({e.name, S_IFDIR | kDirMode});
     } else if (!e.complete() && !here) {
       out->push_back(
-          {e.name + std::string(kIncompleteSuffix), S_IFREG | (e.file.newest.mode & 07777)});
+          {e.name + std::string(kIncompleteSuffix), S_IFREG | (e.file.newest.mode & kPermBits)});
     } else {
-      out->push_back({e.name, S_IFREG | (e.file.newest.mode & 07777)});
+      out->push_back({e.name, S_IFREG | (e.file.newest.mode & kPermBits)});
     }
   }
   for (const auto& name : local) out->push_back({name, S_IFREG | 0644});
@@ -494,10 +499,10 @@ int FileSystem::Open(std::string_view fuse_path, int flags, uint64_t* fh) {
     } else if (r->entry.is_dir) {
       rc = -EISDIR;
     } else if (r->path != path || !r->entry.complete()) {
-      log_->info("open {}: file is incomplete (pieces missing)", path);
+      log_->info("open {}: file is incomplete (pieces missing)", Escaped(path));
       rc = -EIO;
     } else if (auto reader = client_->Open(r->entry.file); !reader.ok()) {
-      log_->info("open {}: {}", path, reader.status().ToString());
+      log_->info("open {}: {}", Escaped(path), EscapeControl(reader.status().ToString()));
       rc = Errno(reader.status());
     } else {
       h->reader = std::shared_ptr<client::Reader>(std::move(reader).value());
@@ -565,7 +570,7 @@ int FileSystem::Read(uint64_t fh, char* buf, size_t size, int64_t offset) {
     }
   }
   if (!n.ok()) {
-    log_->info("read {} at {}: {}", h->path, offset, n.status().ToString());
+    log_->info("read {} at {}: {}", Escaped(h->path), offset, EscapeControl(n.status().ToString()));
     // Deleted or replaced by someone else since the open: the handle is stale.
     if (gone(n.status())) return -ESTALE;
     return Errno(n.status());
@@ -695,7 +700,8 @@ int FileSystem::Hide(const std::string& path, const std::string& hidden) {
   if (auto file = FindOpenFile(path); file && file->SpoolFd() < 0 && entry.ok() && !entry->is_dir &&
                                       entry->size() <= kKeepOnUnlinkMaxBytes) {
     if (Status s = EnsureSpool(*file, path, 0, std::nullopt); !s.ok())
-      log_->info("unlink {}: open readers lose the content: {}", path, s.ToString());
+      log_->info("unlink {}: open readers lose the content: {}", Escaped(path),
+                 EscapeControl(s.ToString()));
   }
   const bool local = FindSpooled(path) != nullptr;
   Status s = client_->Unlink(path);
@@ -729,15 +735,15 @@ int FileSystem::SetAttrs(std::string_view fuse_path, std::optional<uint64_t> fh,
   if (!file) file = FindOpenFile(path);
   if (file && file->SpoolFd() >= 0) {
     std::lock_guard lock(file->mu);
-    if (mode) file->mode = *mode & 07777;
+    if (mode) file->mode = *mode & kPermBits;
     if (mtime_ns) file->mtime_ns = *mtime_ns;
     ++file->generation;
     path = file->path;
     // A dirty file's upload carries the change; an orphan is gone for everyone else.
     if (file->dirty || file->orphaned) return 0;
   }
-  Status s = client_->SetAttr(path, mode ? std::optional<uint32_t>(*mode & 07777) : std::nullopt,
-                              mtime_ns);
+  Status s = client_->SetAttr(
+      path, mode ? std::optional<uint32_t>(*mode & kPermBits) : std::nullopt, mtime_ns);
   cache_.Invalidate(path);
   if (s.ok() || s.code() == Code::kIsDir) return 0;  // directories have no attributes to keep
   return Errno(s);

@@ -40,6 +40,7 @@ int ToErrno(const Status& status) {
     case Code::kTimeout:
     case Code::kStale:
     case Code::kCancelled:
+    case Code::kUntrusted:
       return EIO;
   }
   return EIO;

@@ -111,11 +111,41 @@ Result<ServerAddress> ParseHostPort(std::string_view text) {
   return addr;
 }
 
+bool IsFingerprint(std::string_view text) {
+  static constexpr std::string_view kPrefix = "SHA256:";
+  if (text.substr(0, kPrefix.size()) != kPrefix || text.size() != kPrefix.size() + 43) return false;
+  return std::all_of(text.begin() + kPrefix.size(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+  });
+}
+
+Result<uint64_t> ParseSize(std::string_view text) {
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  std::string_view suffix(ptr, static_cast<size_t>(text.data() + text.size() - ptr));
+  int shift = 0;
+  if (suffix == "K" || suffix == "k")
+    shift = 10;
+  else if (suffix == "M")
+    shift = 20;
+  else if (suffix == "G")
+    shift = 30;
+  else if (suffix == "T")
+    shift = 40;
+  else if (!suffix.empty())
+    ec = std::errc::invalid_argument;
+  if (ec != std::errc() || ptr == text.data() || (shift > 0 && value > (UINT64_MAX >> shift)))
+    return Status::Invalid("bad size '" + std::string(text) +
+                           "' (bytes, or a number with K, M, G or T)");
+  return value << shift;
+}
+
 Result<ClientConfig> ParseClientConfig(std::string_view text, std::string_view origin) {
   ClientConfig cfg;
   LineError err(origin);
   bool have_user = false, have_password = false;
   std::set<std::string> names;
+  std::vector<std::pair<int, std::pair<std::string, std::string>>> pins;  // line, name, print
   Status s = ForEachLine(text, [&](int number, std::string_view line) -> Status {
     std::string_view rest = line;
     std::string_view key = NextToken(&rest);
@@ -144,13 +174,37 @@ Result<ClientConfig> ParseClientConfig(std::string_view text, std::string_view o
       if (rest.empty()) return err(number, "expected 'Password: SECRET'");
       cfg.password = std::string(rest);
       have_password = true;
+    } else if (EqualsNoCase(key, "Fingerprint")) {
+      std::string_view name = NextToken(&rest);
+      std::string_view print = NextToken(&rest);
+      if (name.empty() || print.empty() || !rest.empty())
+        return err(number, "expected 'Fingerprint NAME SHA256:...'");
+      if (!IsFingerprint(print))
+        return err(number, "bad fingerprint '" + std::string(print) +
+                               "' (expected SHA256: and 43 base64 characters, as "
+                               "'dfs_server --fingerprint DIR' prints)");
+      pins.push_back({number, {std::string(name), std::string(print)}});
+    } else if (EqualsNoCase(key, "KnownServers")) {
+      if (!cfg.known_servers.empty()) return err(number, "KnownServers given twice");
+      if (rest.empty()) return err(number, "expected 'KnownServers PATH'");
+      cfg.known_servers = std::string(rest);
     } else {
       return err(number,
-                 "unknown key '" + std::string(key) + "' (expected Server, Username or Password)");
+                 "unknown key '" + std::string(key) +
+                     "' (expected Server, Username, Password, Fingerprint or KnownServers)");
     }
     return Status::Ok();
   });
   if (!s.ok()) return s;
+  for (const auto& [number, pin] : pins) {
+    auto it = std::find_if(cfg.servers.begin(), cfg.servers.end(),
+                           [&](const ServerAddress& a) { return a.name == pin.first; });
+    if (it == cfg.servers.end())
+      return err(number, "Fingerprint for unknown server '" + pin.first + "'");
+    if (!it->fingerprint.empty())
+      return err(number, "Fingerprint of '" + pin.first + "' given twice");
+    it->fingerprint = pin.second;
+  }
   if (cfg.servers.empty()) return err("no 'Server NAME HOST:PORT' line");
   if (cfg.servers.size() > 64) return err("at most 64 servers");
   if (!have_user) return err("missing 'Username:' line");
@@ -165,12 +219,20 @@ Result<ServerConfig> ParseServerConfig(std::string_view text, std::string_view o
     std::string_view rest = line;
     std::string_view user = NextToken(&rest);
     std::string_view password = NextToken(&rest);
+    std::string_view option = NextToken(&rest);
     if (user.empty() || password.empty() || !rest.empty())
-      return err(number, "expected 'USERNAME PASSWORD'");
+      return err(number, "expected 'USERNAME PASSWORD [quota=SIZE]'");
     if (Status v = ValidateUsername(user); !v.ok())
       return err(number, "bad username: " + v.message());
     if (!cfg.users.emplace(std::string(user), std::string(password)).second)
       return err(number, "user '" + std::string(user) + "' listed twice");
+    if (!option.empty()) {
+      if (option.substr(0, 6) != "quota=")
+        return err(number, "unknown option '" + std::string(option) + "' (expected quota=SIZE)");
+      auto size = ParseSize(option.substr(6));
+      if (!size.ok()) return err(number, size.status().message());
+      cfg.quotas[std::string(user)] = *size;
+    }
     return Status::Ok();
   });
   if (!s.ok()) return s;

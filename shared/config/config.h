@@ -4,7 +4,11 @@
 //   Server DFS1 127.0.0.1:10001      one line per server, in placement order
 //   Username: Alice                  "Username Alice" works too
 //   Password: SimplePassword         the rest of the line, trimmed
-// dfs.conf (server): one "username password" pair per line.
+//   Fingerprint DFS1 SHA256:...      optional: pins the TLS key of DFS1
+//   KnownServers /path/file          optional: where first-seen keys are
+//                                    remembered (default ~/.config/dfs/known_servers)
+// dfs.conf (server): one "username password [quota=SIZE]" line per user;
+// SIZE is bytes with an optional K, M, G or T suffix (powers of 1024).
 // In both, '#' at the start of a line or after white space starts a comment.
 // Errors name the file and the line: "dfc.conf:3: unknown key 'Port'".
 #pragma once
@@ -23,19 +27,27 @@ struct ServerAddress {
   std::string name;  // "DFS1"
   std::string host;  // "127.0.0.1", "localhost", "::1"
   uint16_t port = 0;
+  std::string fingerprint;  // "SHA256:<base64>" when pinned in dfc.conf, else ""
 };
 
 struct ClientConfig {
   std::vector<ServerAddress> servers;  // index i holds server i+1 of the placement
   std::string username;
   std::string password;
+  std::string known_servers;  // KnownServers path, "" for the default
 };
 
 struct ServerConfig {
   // username -> secret: the password, or "$dfs1$<64 hex>" (the auth key, so
   // the server never learns the password; see crypto.h DeriveUserKeys).
   std::map<std::string, std::string> users;
+  std::map<std::string, uint64_t> quotas;  // users with a quota=SIZE
 };
+
+// "SHA256:" + 43 base64 characters (a SHA-256 digest as ssh prints it).
+bool IsFingerprint(std::string_view text);
+// "10G" -> 10 << 30. kInvalidArgument for anything else.
+Result<uint64_t> ParseSize(std::string_view text);
 
 // `origin` names the source in error messages (usually the file path).
 Result<ClientConfig> ParseClientConfig(std::string_view text, std::string_view origin);

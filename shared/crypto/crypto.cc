@@ -93,32 +93,78 @@ bool SecureEqual(std::span<const uint8_t> a, std::span<const uint8_t> b) {
 }
 
 UserKeys DeriveUserKeys(std::string_view username, std::string_view password) {
-  std::string salt = "dfs-v1:" + std::string(username);
+  const std::string salt = "dfs-v2:" + std::string(username);
   Key root{};
-  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), U8(salt.data()),
-                        static_cast<int>(salt.size()), kPbkdf2Iterations, EVP_sha256(),
-                        static_cast<int>(root.size()), root.data()) != 1)
-    Die("PBKDF2");
+  // maxmem: 128 * r * N bytes plus OpenSSL's bookkeeping.
+  const uint64_t maxmem = 128 * uint64_t{kScryptR} * kScryptN + (uint64_t{1} << 20);
+  if (EVP_PBE_scrypt(password.data(), password.size(), U8(salt.data()), salt.size(), kScryptN,
+                     kScryptR, kScryptP, maxmem, root.data(), root.size()) != 1)
+    Die("scrypt");
   UserKeys keys;
-  keys.auth = Hkdf(root, {}, "dfs auth v1");
-  keys.content = Hkdf(root, {}, "dfs content v1");
+  keys.auth = Hkdf(root, {}, "dfs auth v2");
+  keys.content = Hkdf(root, {}, "dfs content v2");
+  keys.record = Hkdf(root, {}, "dfs record v2");
   OPENSSL_cleanse(root.data(), root.size());
   return keys;
 }
 
-Result<Key> AuthKeyFromSecret(std::string_view username, std::string_view secret) {
-  static constexpr std::string_view kPrefix = "$dfs1$";
-  if (secret.substr(0, kPrefix.size()) == kPrefix) {
-    Key key{};
-    if (!FromHex(secret.substr(kPrefix.size()), key))
-      return Status::Invalid("'$dfs1$' secret needs 64 hex digits");
-    return key;
-  }
-  return DeriveUserKeys(username, secret).auth;
+Key ServerVerifier(const Key& auth_key, std::string_view server_name) {
+  return Hkdf(auth_key, std::span(U8(server_name.data()), server_name.size()),
+              "dfs server verifier v2");
 }
 
-std::string HashedSecret(std::string_view username, std::string_view password) {
-  return "$dfs1$" + ToHex(DeriveUserKeys(username, password).auth);
+Result<Key> VerifierFromSecret(std::string_view username, std::string_view secret,
+                               std::string_view server_name, bool* plain) {
+  if (plain) *plain = false;
+  if (secret.substr(0, kVerifierPrefix.size()) == kVerifierPrefix) {
+    Key key{};
+    if (!FromHex(secret.substr(kVerifierPrefix.size()), key))
+      return Status::Invalid("'$dfs2$' secret needs 64 hex digits");
+    return key;
+  }
+  if (secret.substr(0, 6) == "$dfs1$")
+    return Status::Invalid(
+        "'$dfs1$' secrets are retired (one line opened every server); make a new line with "
+        "'dfs_server --hash-password USER --name NAME'");
+  if (plain) *plain = true;
+  return ServerVerifier(DeriveUserKeys(username, secret).auth, server_name);
+}
+
+std::string HashedSecret(std::string_view username, std::string_view password,
+                         std::string_view server_name) {
+  return std::string(kVerifierPrefix) +
+         ToHex(ServerVerifier(DeriveUserKeys(username, password).auth, server_name));
+}
+
+std::string Base64NoPad(std::span<const uint8_t> bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const uint32_t v = (uint32_t{bytes[i]} << 16) | (uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
+    for (int shift : {18, 12, 6, 0}) out.push_back(kAlphabet[(v >> shift) & 63]);
+  }
+  if (bytes.size() - i == 1) {
+    const uint32_t v = uint32_t{bytes[i]} << 16;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+  } else if (bytes.size() - i == 2) {
+    const uint32_t v = (uint32_t{bytes[i]} << 16) | (uint32_t{bytes[i + 1]} << 8);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+  }
+  return out;
+}
+
+Key Sha256(std::span<const uint8_t> data) {
+  Key out{};
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||
+      len != out.size())
+    Die("SHA-256");
+  return out;
 }
 
 Key HmacSha256(std::span<const uint8_t> key, std::span<const uint8_t> data) {

@@ -1,9 +1,14 @@
 // Cryptography (OpenSSL 3): random bytes, MD5 for placement, keys derived from
 // the password, HMAC for authentication and AES-256-GCM for piece chunks.
 //
-// Keys: root = PBKDF2-HMAC-SHA256(password, "dfs-v1:" + username, kPbkdf2Iterations);
-//   auth key    = HKDF-SHA256(root, info "dfs auth v1")     (known to servers)
-//   content key = HKDF-SHA256(root, info "dfs content v1") (never leaves the client)
+// Keys (DESIGN.md "Trust model"), derived once per process:
+//   root        = scrypt(password, salt "dfs-v2:" + username, N 2^15, r 8, p 1)  (32 MiB)
+//   content key = HKDF-SHA256(root, info "dfs content v2")  never leaves the client
+//   record key  = HKDF-SHA256(root, info "dfs record v2")   MACs of piece headers
+//   auth key    = HKDF-SHA256(root, info "dfs auth v2")     never leaves the client
+//   verifier(S) = HKDF-SHA256(auth key, salt S, info "dfs server verifier v2")
+//                 the only secret server S holds ("$dfs2$" + hex in dfs.conf);
+//                 it opens no other server and no content.
 //   per-cid key = HKDF-SHA256(content key, salt cid, info "dfs piece v1")
 // Chunk j of piece k of content cid: AES-256-GCM under the per-cid key,
 //   nonce = u32 k || u64 j (big-endian; unique per key because a cid is never reused),
@@ -31,7 +36,12 @@ using Key = std::array<uint8_t, 32>;
 using Cid = std::array<uint8_t, 16>;
 using Digest16 = std::array<uint8_t, 16>;
 
-inline constexpr int kPbkdf2Iterations = 200000;
+// scrypt cost: N = 2^15, r = 8, p = 1 takes 32 MiB and ~0.1 s per derivation.
+inline constexpr uint64_t kScryptN = uint64_t{1} << 15;
+inline constexpr uint32_t kScryptR = 8;
+inline constexpr uint32_t kScryptP = 1;
+// dfs.conf secrets that hold a server verifier instead of a password.
+inline constexpr std::string_view kVerifierPrefix = "$dfs2$";
 inline constexpr size_t kTagBytes = 16;
 inline constexpr uint32_t kDefaultChunkBytes = 64 * 1024;
 
@@ -47,17 +57,30 @@ bool FromHex(std::string_view hex, std::span<uint8_t> out);
 bool SecureEqual(std::span<const uint8_t> a, std::span<const uint8_t> b);
 
 struct UserKeys {
-  Key auth{};
-  Key content{};
+  Key auth{};     // verifiers of every server derive from it
+  Key content{};  // seals piece chunks
+  Key record{};   // MACs of piece headers and tombstones
 };
-// Slow on purpose (PBKDF2); call once per process per user.
+// Slow and memory-hard on purpose (scrypt); call once per process per user.
 UserKeys DeriveUserKeys(std::string_view username, std::string_view password);
+// The verifier server `server_name` checks logins of this user with.
+Key ServerVerifier(const Key& auth_key, std::string_view server_name);
 
-// The auth key from a dfs.conf secret: a password, or "$dfs1$" + 64 hex
-// digits of the auth key itself. kInvalidArgument for a malformed "$dfs1$".
-Result<Key> AuthKeyFromSecret(std::string_view username, std::string_view secret);
-// "$dfs1$<hex>" for dfs.conf, so a server need not hold the password.
-std::string HashedSecret(std::string_view username, std::string_view password);
+// The verifier of `server_name` from a dfs.conf secret: a password (slow:
+// scrypt), or "$dfs2$" + 64 hex digits of the verifier itself.
+// kInvalidArgument for a malformed "$dfs2$" and for the retired "$dfs1$".
+// *plain is set when the secret was a plain password.
+Result<Key> VerifierFromSecret(std::string_view username, std::string_view secret,
+                               std::string_view server_name, bool* plain = nullptr);
+// "$dfs2$<hex>" for dfs.conf of server `server_name`: it logs USER in there
+// and nowhere else, and holds no content key.
+std::string HashedSecret(std::string_view username, std::string_view password,
+                         std::string_view server_name);
+
+// Base64 (RFC 4648, standard alphabet, no padding), as ssh prints fingerprints.
+std::string Base64NoPad(std::span<const uint8_t> bytes);
+// SHA-256 of bytes.
+Key Sha256(std::span<const uint8_t> data);
 
 Key HmacSha256(std::span<const uint8_t> key, std::span<const uint8_t> data);
 

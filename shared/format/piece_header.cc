@@ -42,9 +42,32 @@ std::string PieceHeader::Encode() const {
   e.I64(mtime_ns);
   e.U32(mode);
   e.U32(chunk_bytes);
+  e.U32(uid);
+  e.U32(gid);
+  e.U64(0);
+  e.Raw(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
   std::string out = e.Take();
-  out.resize(kPieceHeaderBytes, '\0');
   return out;
+}
+
+Key PieceHeader::ComputeMac(const Key& record_key, std::string_view path) const {
+  const std::string raw = Encode();
+  std::string data = "dfs record v2";
+  data.append(raw, 0, kRecordMacOffset);
+  const uint8_t len[2] = {static_cast<uint8_t>(path.size() >> 8),
+                          static_cast<uint8_t>(path.size() & 0xff)};
+  data.append(reinterpret_cast<const char*>(len), 2);
+  data.append(path);
+  return HmacSha256(record_key,
+                    std::span(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+}
+
+void PieceHeader::Sign(const Key& record_key, std::string_view path) {
+  mac = ComputeMac(record_key, path);
+}
+
+bool PieceHeader::Verify(const Key& record_key, std::string_view path) const {
+  return SecureEqual(ComputeMac(record_key, path), mac);
 }
 
 Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
@@ -52,6 +75,7 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
   Decoder d(bytes.substr(0, kPieceHeaderBytes));
   char magic[4];
   uint16_t version = 0, length = 0, reserved = 0;
+  uint64_t reserved64 = 0;
   uint8_t kind = 0, scheme = 0;
   PieceHeader h;
   if (!d.Raw(magic, 4) || std::memcmp(magic, "DFSp", 4) != 0)
@@ -62,8 +86,10 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
   if (!d.U8(&kind) || !d.U8(&scheme) || !d.U8(&h.servers) || !d.U8(&h.copies) || !d.U8(&h.piece) ||
       !d.U8(&h.x) || !d.U16(&reserved) || !d.Raw(h.cid.data(), h.cid.size()) ||
       !d.U64(&h.stamp.time_ns) || !d.U64(&h.stamp.random) || !d.U64(&h.file_size) ||
-      !d.U64(&h.piece_size) || !d.I64(&h.mtime_ns) || !d.U32(&h.mode) || !d.U32(&h.chunk_bytes))
+      !d.U64(&h.piece_size) || !d.I64(&h.mtime_ns) || !d.U32(&h.mode) || !d.U32(&h.chunk_bytes) ||
+      !d.U32(&h.uid) || !d.U32(&h.gid) || !d.U64(&reserved64) || !d.Raw(h.mac.data(), h.mac.size()))
     return Status::Corrupt("truncated piece header");
+  if (reserved != 0 || reserved64 != 0) return Status::Corrupt("reserved header bytes set");
   if (kind != 1 && kind != 2) return Status::Corrupt("bad piece kind");
   if (scheme != static_cast<uint8_t>(SchemeId::kReplicatedRotation))
     return Status::Corrupt("unknown redundancy scheme " + std::to_string(scheme));
@@ -77,6 +103,8 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
     if (h.piece < 1 || h.piece > h.servers) return Status::Corrupt("piece index out of range");
     if (h.x >= h.servers) return Status::Corrupt("placement residue out of range");
     if (h.chunk_bytes == 0 || h.chunk_bytes > (16u << 20)) return Status::Corrupt("bad chunk size");
+    if (h.file_size > kMaxFileSize)
+      return Status::Corrupt("file size " + std::to_string(h.file_size) + " beyond the limit");
     if (h.piece_size != PieceSize(h.file_size, h.servers, h.piece))
       return Status::Corrupt("piece size does not match the file size");
   }

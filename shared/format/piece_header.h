@@ -3,9 +3,16 @@
 // a tombstone (a delete that must win over older pieces) as ".NAME.0", a
 // header alone. All integers big-endian.
 //
+// Every header is a record only the user's clients can make: its last 32
+// bytes are HMAC-SHA256 under the record key (crypto.h) over
+//   "dfs record v2" || bytes 0..95 || u16 length of PATH || PATH
+// where PATH is the file's path in the user's space ("a/b.txt"). So a server
+// cannot forge, alter or move a header to another name (DESIGN.md "Trust
+// model"); it can only withhold or replay the records of that very name.
+//
 //   offset size field
 //     0     4  magic "DFSp"
-//     4     2  format version (1)
+//     4     2  format version (2)
 //     6     2  header length (128)
 //     8     1  kind: 1 piece, 2 tombstone
 //     9     1  scheme (SchemeId; 1 = replicated rotation)
@@ -22,7 +29,10 @@
 //    64     8  mtime, ns since the epoch (signed)
 //    72     4  mode (permission bits, e.g. 0644)
 //    76     4  chunk size in plaintext bytes (e.g. 65536)
-//    80    48  reserved, 0 (room for erasure-coding parameters)
+//    80     4  uid of the owner
+//    84     4  gid of the owner
+//    88     8  reserved, 0 (covered by the MAC)
+//    96    32  MAC (above)
 #pragma once
 
 #include <compare>
@@ -38,7 +48,11 @@
 namespace dfs {
 
 inline constexpr size_t kPieceHeaderBytes = 128;
-inline constexpr uint16_t kPieceFormatVersion = 1;
+inline constexpr uint16_t kPieceFormatVersion = 2;
+inline constexpr size_t kRecordMacOffset = 96;
+// Largest file a header may describe (ext4's limit): sizes beyond it, from a
+// confused or hostile peer, are refused before any arithmetic on them.
+inline constexpr uint64_t kMaxFileSize = uint64_t{1} << 44;
 
 // Orders versions: newer compares greater. Ties in time break on `random`.
 struct Stamp {
@@ -65,6 +79,9 @@ struct PieceHeader {
   int64_t mtime_ns = 0;
   uint32_t mode = 0644;
   uint32_t chunk_bytes = kDefaultChunkBytes;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  Key mac{};  // see above; all zero until Sign()
 
   bool tombstone() const { return kind == PieceKind::kTombstone; }
   // Sealed bytes after the header (0 for a tombstone).
@@ -72,7 +89,16 @@ struct PieceHeader {
 
   std::string Encode() const;  // exactly kPieceHeaderBytes
   // kCorrupt for a bad magic, version, length, kind or inconsistent fields.
+  // Does not check the MAC (servers cannot: they do not hold the key).
   static Result<PieceHeader> Decode(std::string_view bytes);
+
+  // Sets mac for this header stored as `path` ("dir/name", names.h JoinName).
+  void Sign(const Key& record_key, std::string_view path);
+  // Whether mac is this header's MAC for `path`. Constant time.
+  bool Verify(const Key& record_key, std::string_view path) const;
+
+ private:
+  Key ComputeMac(const Key& record_key, std::string_view path) const;
 };
 
 // ".NAME.K"

@@ -18,12 +18,6 @@
 namespace dfs {
 namespace {
 
-int RemainingMs(Deadline deadline) {
-  auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
-  if (left <= 0) return 0;
-  return static_cast<int>(std::min<int64_t>(left, 1 << 30));
-}
-
 // Waits for `events` on fd before the deadline.
 Status PollFor(int fd, short events, Deadline deadline, const char* what) {
   for (;;) {
@@ -136,83 +130,29 @@ Result<uint16_t> BoundPort(int fd) {
   return Status::Invalid("not an IP socket");
 }
 
-Status SendAll(int fd, const void* data, size_t n, Deadline deadline) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w > 0) {
-      p += w;
-      n -= static_cast<size_t>(w);
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      DFS_RETURN_IF_ERROR(PollFor(fd, POLLOUT, deadline, "send"));
-      continue;
-    }
-    return FromErrno(errno, "send");
-  }
-  return Status::Ok();
-}
-
-Status RecvAll(int fd, void* data, size_t n, Deadline deadline) {
-  char* p = static_cast<char*>(data);
-  while (n > 0) {
-    ssize_t r = ::recv(fd, p, n, MSG_DONTWAIT);
-    if (r > 0) {
-      p += r;
-      n -= static_cast<size_t>(r);
-      continue;
-    }
-    if (r == 0) return Status::Unavailable("connection closed by peer");
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      DFS_RETURN_IF_ERROR(PollFor(fd, POLLIN, deadline, "receive"));
-      continue;
-    }
-    return FromErrno(errno, "recv");
-  }
-  return Status::Ok();
-}
-
-Status WaitReadable(int fd, int stop_fd, Millis timeout) {
-  const Deadline deadline = DeadlineIn(timeout);
-  for (;;) {
-    pollfd p[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    int r = ::poll(p, stop_fd >= 0 ? 2 : 1, RemainingMs(deadline));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return FromErrno(errno, "poll");
-    }
-    if (r == 0) return Status::Timeout("idle");
-    if (stop_fd >= 0 && p[1].revents) return Status(Code::kCancelled, "stopping");
-    return Status::Ok();
-  }
-}
-
-Status SendFrame(int fd, MsgType type, uint32_t request_id, std::string_view body,
+Status SendFrame(TlsChannel& ch, MsgType type, uint32_t request_id, std::string_view body,
                  Deadline deadline) {
   if (body.size() > MaxBodyFor(type)) return Status::TooLarge("frame body too large to send");
   uint8_t header[kFrameHeaderBytes];
   EncodeFrameHeader({type, request_id, static_cast<uint32_t>(body.size())}, header);
-  if (body.size() <= 4096) {
-    // One send for small frames: fewer syscalls and segments.
-    char buf[kFrameHeaderBytes + 4096];
+  if (body.size() <= 16384 - kFrameHeaderBytes) {
+    // One TLS record for small frames: fewer syscalls, records and segments.
+    char buf[16384];
     std::memcpy(buf, header, kFrameHeaderBytes);
     if (!body.empty()) std::memcpy(buf + kFrameHeaderBytes, body.data(), body.size());
-    return SendAll(fd, buf, kFrameHeaderBytes + body.size(), deadline);
+    return ch.Write(buf, kFrameHeaderBytes + body.size(), deadline);
   }
-  DFS_RETURN_IF_ERROR(SendAll(fd, header, kFrameHeaderBytes, deadline));
-  return SendAll(fd, body.data(), body.size(), deadline);
+  DFS_RETURN_IF_ERROR(ch.Write(header, kFrameHeaderBytes, deadline));
+  return ch.Write(body.data(), body.size(), deadline);
 }
 
-Status RecvFrame(int fd, Frame* out, Deadline deadline) {
+Status RecvFrame(TlsChannel& ch, Frame* out, Deadline deadline, uint32_t max_body) {
   uint8_t header[kFrameHeaderBytes];
-  DFS_RETURN_IF_ERROR(RecvAll(fd, header, sizeof header, deadline));
-  DFS_RETURN_IF_ERROR(DecodeFrameHeader(header, &out->header));
+  DFS_RETURN_IF_ERROR(ch.Read(header, sizeof header, deadline));
+  DFS_RETURN_IF_ERROR(DecodeFrameHeader(header, &out->header, max_body));
   out->body.resize(out->header.body_length);
   if (out->header.body_length == 0) return Status::Ok();
-  return RecvAll(fd, out->body.data(), out->body.size(), deadline);
+  return ch.Read(out->body.data(), out->body.size(), deadline);
 }
 
 }  // namespace dfs

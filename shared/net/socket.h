@@ -1,24 +1,20 @@
-// Blocking TCP sockets with deadlines. Every wait is a poll() bounded by a
-// deadline, so a dead, hung or unplugged peer costs at most the deadline.
+// TCP sockets with deadlines, and frames over a TLS channel (tls.h). Every
+// wait is a poll() bounded by a deadline, so a dead, hung or unplugged peer
+// costs at most the deadline.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "shared/net/tls.h"
 #include "shared/protocol/frame.h"
 #include "shared/protocol/messages.h"
 #include "shared/util/fd.h"
 #include "shared/util/status.h"
+#include "shared/util/time.h"
 
 namespace dfs {
-
-using Clock = std::chrono::steady_clock;
-using Deadline = Clock::time_point;
-using Millis = std::chrono::milliseconds;
-
-inline Deadline DeadlineIn(Millis ms) { return Clock::now() + ms; }
 
 // Resolves host and connects, giving up after `timeout` (kTimeout or kUnavailable).
 // The socket is CLOEXEC, TCP_NODELAY, and blocking (waits use poll()).
@@ -29,26 +25,20 @@ Result<UniqueFd> ListenTcp(const std::string& bind_address, uint16_t port, int b
 // The local port a socket is bound to.
 Result<uint16_t> BoundPort(int fd);
 
-// Sends/receives exactly n bytes before the deadline. A closed connection is
-// kUnavailable, an expired deadline kTimeout.
-Status SendAll(int fd, const void* data, size_t n, Deadline deadline);
-Status RecvAll(int fd, void* data, size_t n, Deadline deadline);
-
-// Waits until fd is readable (Ok), stop_fd is readable (kCancelled), or the
-// timeout passes (kTimeout). stop_fd may be -1.
-Status WaitReadable(int fd, int stop_fd, Millis timeout);
-
-Status SendFrame(int fd, MsgType type, uint32_t request_id, std::string_view body,
+Status SendFrame(TlsChannel& ch, MsgType type, uint32_t request_id, std::string_view body,
                  Deadline deadline);
-// Reads one frame; the header is validated before the body is allocated.
-Status RecvFrame(int fd, Frame* out, Deadline deadline);
+// Reads one frame; the header is validated (body at most `max_body`) before
+// the body is allocated.
+Status RecvFrame(TlsChannel& ch, Frame* out, Deadline deadline, uint32_t max_body = kMaxDataBody);
 
 template <typename T>
-Status SendMessage(int fd, MsgType type, uint32_t request_id, const T& msg, Deadline deadline) {
-  return SendFrame(fd, type, request_id, EncodeMessage(msg), deadline);
+Status SendMessage(TlsChannel& ch, MsgType type, uint32_t request_id, const T& msg,
+                   Deadline deadline) {
+  return SendFrame(ch, type, request_id, EncodeMessage(msg), deadline);
 }
-inline Status SendErrorFrame(int fd, uint32_t request_id, const Status& status, Deadline deadline) {
-  return SendFrame(fd, MsgType::kError, request_id, EncodeError(status), deadline);
+inline Status SendErrorFrame(TlsChannel& ch, uint32_t request_id, const Status& status,
+                             Deadline deadline) {
+  return SendFrame(ch, MsgType::kError, request_id, EncodeError(status), deadline);
 }
 
 // Interprets a reply: kError becomes its Status, kReply is decoded as T,

@@ -1,6 +1,8 @@
 // Frame header encoding and validation.
 #include "shared/protocol/frame.h"
 
+#include <algorithm>
+
 #include "shared/util/coding.h"
 
 namespace dfs {
@@ -22,7 +24,7 @@ void EncodeFrameHeader(const FrameHeader& h, uint8_t out[kFrameHeaderBytes]) {
   PutBE(out + 12, h.body_length, 4);
 }
 
-Status DecodeFrameHeader(const uint8_t in[kFrameHeaderBytes], FrameHeader* out) {
+Status DecodeFrameHeader(const uint8_t in[kFrameHeaderBytes], FrameHeader* out, uint32_t max_body) {
   if (GetBE(in, 4) != kFrameMagic) return Status::Protocol("bad frame magic");
   if (in[4] != kProtocolVersion)
     return Status::Protocol("unsupported protocol version " + std::to_string(in[4]));
@@ -32,9 +34,10 @@ Status DecodeFrameHeader(const uint8_t in[kFrameHeaderBytes], FrameHeader* out) 
   h.type = static_cast<MsgType>(in[5]);
   h.request_id = static_cast<uint32_t>(GetBE(in + 8, 4));
   h.body_length = static_cast<uint32_t>(GetBE(in + 12, 4));
-  if (h.body_length > MaxBodyFor(h.type))
+  const uint32_t limit = std::min(MaxBodyFor(h.type), max_body);
+  if (h.body_length > limit)
     return Status::Protocol("frame body of " + std::to_string(h.body_length) +
-                            " bytes exceeds the limit of " + std::to_string(MaxBodyFor(h.type)));
+                            " bytes exceeds the limit of " + std::to_string(limit));
   *out = h;
   return Status::Ok();
 }

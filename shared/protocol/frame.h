@@ -1,13 +1,15 @@
-// Wire framing. Every message on a dfs TCP connection is one frame: a fixed
+// Wire framing. Every message on a dfs connection is one frame: a fixed
 // 16-byte header followed by `body length` bytes. All integers big-endian.
+// Frames travel only inside TLS 1.3 (shared/net/tls.h).
 //
 //   offset size field
 //     0     4  magic 0x44 0x46 0x53 0x21 ("DFS!")
-//     4     1  protocol version (1)
+//     4     1  protocol version (2)
 //     5     1  message type (MsgType below)
 //     6     2  flags, must be 0
 //     8     4  request id: chosen by the client, echoed in every reply frame
-//    12     4  body length: at most kMaxControlBody, or kMaxDataBody for kData
+//    12     4  body length: at most kMaxControlBody, or kMaxDataBody for kData;
+//              at most kMaxHandshakeBody before the peer has logged in
 //
 // A receiver validates the header before it allocates the body, and closes
 // the connection on any violation (that connection only).
@@ -26,10 +28,12 @@
 namespace dfs {
 
 inline constexpr uint32_t kFrameMagic = 0x44465321;  // "DFS!"
-inline constexpr uint8_t kProtocolVersion = 1;
+inline constexpr uint8_t kProtocolVersion = 2;
 inline constexpr size_t kFrameHeaderBytes = 16;
 inline constexpr uint32_t kMaxControlBody = 64 * 1024;
 inline constexpr uint32_t kMaxDataBody = 1024 * 1024;
+// Before login only kHello and kProof are accepted, and they are small.
+inline constexpr uint32_t kMaxHandshakeBody = 512;
 
 enum class MsgType : uint8_t {
   // Requests (client -> server).
@@ -70,8 +74,10 @@ struct FrameHeader {
 uint32_t MaxBodyFor(MsgType type);
 
 void EncodeFrameHeader(const FrameHeader& h, uint8_t out[kFrameHeaderBytes]);
-// kProtocol for a bad magic, version, type, flags, or a body over the limit.
-Status DecodeFrameHeader(const uint8_t in[kFrameHeaderBytes], FrameHeader* out);
+// kProtocol for a bad magic, version, type, flags, or a body over the limit
+// (MaxBodyFor(type), and `max_body` when that is smaller).
+Status DecodeFrameHeader(const uint8_t in[kFrameHeaderBytes], FrameHeader* out,
+                         uint32_t max_body = kMaxDataBody);
 
 struct Frame {
   FrameHeader header;

@@ -39,14 +39,17 @@ struct HelloRequest {
   }
 };
 // Reply to kHello. Sent for unknown users too (they fail at kProof).
+// server_name is the name the server's verifiers are bound to (--name).
 struct Challenge {
   Key server_nonce{};
+  std::string server_name;
   template <typename A>
   void Fields(A& a) {
     a(server_nonce);
+    a(server_name);
   }
 };
-// kProof: HMAC-SHA256(auth key, "dfs client proof" || client nonce || server nonce).
+// kProof: ClientProof() of auth.h (bound to the TLS channel).
 struct ProofRequest {
   Key proof{};
   template <typename A>
@@ -54,7 +57,7 @@ struct ProofRequest {
     a(proof);
   }
 };
-// Reply to kProof: HMAC-SHA256(auth key, "dfs server proof" || client nonce || server nonce).
+// Reply to kProof: ServerProof() of auth.h.
 struct AuthOk {
   Key server_proof{};
   template <typename A>
@@ -192,16 +195,18 @@ struct GetReply {
   }
 };
 
-// kDelete: write a tombstone with `stamp` and drop older pieces.
+// kDelete: put `tombstone` (a header of kind tombstone, signed by the client
+// for dir/name) in place and drop older pieces, when the server holds any
+// record of that name; a name it holds nothing of gets nothing.
 struct DeleteRequest {
   std::string dir;
   std::string name;
-  Stamp stamp;
+  PieceHeader tombstone;
   template <typename A>
   void Fields(A& a) {
     a(dir);
     a(name);
-    a(stamp);
+    a(tombstone);
   }
 };
 
@@ -215,16 +220,19 @@ struct PathRequest {
   }
 };
 
-// kRename: move the pieces of content `cid` of a file to a new name with a
-// new stamp (pieces of other content under the old name are stale and are
-// dropped), and leave a tombstone with that stamp under the old name.
+// kRename: move the pieces of content `cid` of a file to a new name, each
+// with its new header from `headers` (signed by the client for the new path,
+// one per piece index, all with content `cid` and one new stamp); pieces of
+// other content under the old name are stale and are dropped; the old name
+// gets `tombstone` (signed for the old path, same stamp).
 struct RenameRequest {
   std::string from_dir;
   std::string from_name;
   std::string to_dir;
   std::string to_name;
   Cid cid{};
-  Stamp stamp;
+  std::vector<PieceHeader> headers;
+  PieceHeader tombstone;
   template <typename A>
   void Fields(A& a) {
     a(from_dir);
@@ -232,7 +240,8 @@ struct RenameRequest {
     a(to_dir);
     a(to_name);
     a(cid);
-    a(stamp);
+    a(headers);
+    a(tombstone);
   }
 };
 struct RenameDirRequest {
@@ -245,26 +254,20 @@ struct RenameDirRequest {
   }
 };
 
-// kSetAttr: update mode and/or mtime in the headers of the pieces of `cid`.
+// kSetAttr: replace the headers of the pieces of content `cid` that are older
+// than the new ones by `headers` (signed by the client, one per piece index,
+// one new stamp, new mode/mtime/owner; the sealed data stays as it is).
 struct SetAttrRequest {
   std::string dir;
   std::string name;
   Cid cid{};
-  Stamp stamp;
-  bool set_mode = false;
-  uint32_t mode = 0;
-  bool set_mtime = false;
-  int64_t mtime_ns = 0;
+  std::vector<PieceHeader> headers;
   template <typename A>
   void Fields(A& a) {
     a(dir);
     a(name);
     a(cid);
-    a(stamp);
-    a(set_mode);
-    a(mode);
-    a(set_mtime);
-    a(mtime_ns);
+    a(headers);
   }
 };
 

@@ -12,8 +12,46 @@ Status ValidateName(std::string_view name) {
   for (char c : name) {
     if (c == '/') return Status::Invalid("name contains '/'");
     if (c == '\0') return Status::Invalid("name contains NUL");
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7f)
+      return Status::Invalid("name " + Escaped(name) + " contains a control character");
   }
   return Status::Ok();
+}
+
+std::string Escaped(std::string_view text, size_t max_bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < max_bytes; ++i) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    if (b < 0x20 || b == 0x7f || b == '\\' || b == '\'') {
+      out += "\\x";
+      out.push_back(kHex[b >> 4]);
+      out.push_back(kHex[b & 15]);
+    } else {
+      out.push_back(static_cast<char>(b));
+    }
+  }
+  if (text.size() > max_bytes) out += "...";
+  out += "'";
+  return out;
+}
+
+std::string EscapeControl(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[b >> 4]);
+      out.push_back(kHex[b & 15]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
 }
 
 Result<std::vector<std::string>> SplitPath(std::string_view path) {

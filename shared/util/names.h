@@ -17,8 +17,16 @@ inline constexpr size_t kMaxNameBytes = 251;
 inline constexpr size_t kMaxPathBytes = 4096;
 
 // OK for a single path component: non-empty, at most kMaxNameBytes, not "." or
-// "..", no '/' and no NUL. Errors: kInvalidArgument, kNameTooLong.
+// "..", no '/', no NUL and no control byte (< 0x20, 0x7f), so that no name can
+// forge a log line or drive a terminal. Errors: kInvalidArgument, kNameTooLong.
 Status ValidateName(std::string_view name);
+
+// `text` quoted for a log line or a message: 'a\x1bb', control bytes, quote
+// and backslash as \xNN, cut after max_bytes with "...". Safe for any bytes.
+std::string Escaped(std::string_view text, size_t max_bytes = 300);
+// `text` with only control bytes as \xNN (for names printed unquoted, as
+// `dfc list` does; valid names pass through unchanged).
+std::string EscapeControl(std::string_view text);
 
 // Splits "a/b/c", "/a/b/", "" or "/" into validated components ("" -> {}).
 // Empty components from repeated slashes are skipped.

@@ -50,6 +50,8 @@ std::string_view CodeName(Code code) {
       return "NameTooLong";
     case Code::kCancelled:
       return "Cancelled";
+    case Code::kUntrusted:
+      return "Untrusted";
   }
   return "Unknown";
 }

@@ -34,8 +34,9 @@ enum class Code : uint8_t {
   kStale = 18,
   kNameTooLong = 19,
   kCancelled = 20,
+  kUntrusted = 21,  // a server's TLS key is not the one pinned or remembered
 };
-inline constexpr uint8_t kMaxCode = 20;
+inline constexpr uint8_t kMaxCode = 21;
 
 std::string_view CodeName(Code code);
 
@@ -63,6 +64,7 @@ class [[nodiscard]] Status {
   static Status TooLarge(std::string m) { return {Code::kTooLarge, std::move(m)}; }
   static Status Stale(std::string m) { return {Code::kStale, std::move(m)}; }
   static Status NameTooLong(std::string m) { return {Code::kNameTooLong, std::move(m)}; }
+  static Status Untrusted(std::string m) { return {Code::kUntrusted, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

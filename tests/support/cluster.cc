@@ -192,6 +192,7 @@ void Cluster::Start(int i) {
   std::string bin = BinaryPath("DFS_SERVER");
   std::vector<std::string> args = {bin,      s.dir,      std::to_string(s.port), "-c", server_conf_,
                                    "--bind", "127.0.0.1"};
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -201,10 +202,15 @@ void Cluster::Start(int i) {
     _exit(127);
   }
   ::close(out[1]);
-  // Wait for "dfs_server: listening on 127.0.0.1:PORT, ..." (up to 20 s: PBKDF2 per user).
+  // Wait for "dfs_server: NAME key SHA256:..." and "dfs_server: listening on
+  // 127.0.0.1:PORT, ..." (up to 20 s: scrypt per plain password).
   std::string line;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+  auto ready = [&] {
+    const auto at = line.find("listening on");
+    return at != std::string::npos && line.find('\n', at) != std::string::npos;
+  };
+  while (!ready() && std::chrono::steady_clock::now() < deadline) {
     pollfd p{out[0], POLLIN, 0};
     if (::poll(&p, 1, 200) <= 0) continue;
     char buf[512];
@@ -221,6 +227,8 @@ void Cluster::Start(int i) {
   }
   s.port = static_cast<uint16_t>(std::stoi(line.substr(at + 10)));
   s.pid = pid;
+  if (auto key = line.find(" key SHA256:"); key != std::string::npos)
+    s.fingerprint = line.substr(key + 5, line.find('\n', key) - key - 5);
 }
 
 void Cluster::Kill(int i) {
@@ -258,23 +266,30 @@ void Cluster::Restart(int i) {
   }
 }
 
-ClientConfig Cluster::ClientConfigFor(const std::string& user, const std::string& password) const {
+ClientConfig Cluster::ClientConfigFor(const std::string& user, const std::string& password,
+                                      bool pin) const {
   ClientConfig cfg;
   for (int i = 0; i < size(); ++i)
-    cfg.servers.push_back({"DFS" + std::to_string(i + 1), "127.0.0.1", servers_[i].port});
+    cfg.servers.push_back({"DFS" + std::to_string(i + 1), "127.0.0.1", servers_[i].port,
+                           pin ? servers_[i].fingerprint : ""});
   cfg.username = user;
   cfg.password = password;
+  cfg.known_servers = known_servers();
   return cfg;
 }
 
 std::string Cluster::WriteClientConfig(const std::string& user, const std::string& password,
-                                       const std::string& file_name) const {
+                                       const std::string& file_name, bool pin) const {
   std::string path = root_ / (file_name.empty() ? "dfc-" + user + ".conf" : file_name);
   std::string text;
   for (int i = 0; i < size(); ++i)
     text += "Server DFS" + std::to_string(i + 1) +
             " 127.0.0.1:" + std::to_string(servers_[i].port) + "\n";
   text += "Username: " + user + "\nPassword: " + password + "\n";
+  if (pin)
+    for (int i = 0; i < size(); ++i)
+      text += "Fingerprint DFS" + std::to_string(i + 1) + " " + servers_[i].fingerprint + "\n";
+  text += "KnownServers " + known_servers() + "\n";
   WriteFile(path, text);
   return path;
 }

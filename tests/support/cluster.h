@@ -55,6 +55,7 @@ class Cluster {
     int servers = 4;
     std::map<std::string, std::string> users = {{"Alice", "SimplePassword"},
                                                 {"Bob", "BobPassword"}};
+    std::vector<std::string> extra_args;  // more dfs_server arguments for every server
   };
   Cluster();
   explicit Cluster(Options options);
@@ -69,6 +70,8 @@ class Cluster {
   // The storage folder of server i (0-based), e.g. root/DFS1.
   std::string server_dir(int i) const;
   uint16_t port(int i) const { return servers_[i].port; }
+  // The TLS key fingerprint server i printed at start ("SHA256:...").
+  const std::string& fingerprint(int i) const { return servers_[i].fingerprint; }
   bool running(int i) const { return servers_[i].pid > 0; }
 
   void Kill(int i);            // SIGKILL and reap
@@ -78,16 +81,23 @@ class Cluster {
   void Resume(int i);          // SIGCONT
   void Restart(int i);         // start again on the same port and folder
 
-  ClientConfig ClientConfigFor(const std::string& user, const std::string& password) const;
+  // A client config for the cluster with every server's key pinned
+  // (Fingerprint lines), unless `pin` is false (then keys are remembered in
+  // the cluster's own known-servers file, never the user's).
+  ClientConfig ClientConfigFor(const std::string& user, const std::string& password,
+                               bool pin = true) const;
   // Writes a dfc.conf for the user into the cluster folder and returns its path.
   std::string WriteClientConfig(const std::string& user, const std::string& password,
-                                const std::string& file_name = "") const;
+                                const std::string& file_name = "", bool pin = true) const;
+  // The known-servers file configs made with pin = false use.
+  std::string known_servers() const { return root_ / "known_servers"; }
 
  private:
   struct Server {
     std::string dir;
     uint16_t port = 0;
     pid_t pid = -1;
+    std::string fingerprint;
   };
   void Start(int i);
 
