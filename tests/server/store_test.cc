@@ -2,11 +2,15 @@
 #include "dfs_server/store.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <fstream>
+#include <iterator>
 #include <thread>
 #include <vector>
 
@@ -25,11 +29,67 @@ using testing::TempDir;
 
 constexpr char kUser[] = "alice";
 
+// The store never checks MACs; headers are signed anyway, as a client would,
+// so that byte-exact copies are visible.
+const Key kRecordKey = [] {
+  Key k{};
+  k.fill(0x5a);
+  return k;
+}();
+
+// A tombstone for dir/name, signed.
+PieceHeader TombstoneAt(const Stamp& stamp, const std::string& dir = "",
+                        const std::string& name = "") {
+  PieceHeader t;
+  t.kind = PieceKind::kTombstone;
+  t.piece = 0;
+  t.stamp = stamp;
+  t.mode = 0;
+  t.mtime_ns = static_cast<int64_t>(stamp.time_ns);
+  t.Sign(kRecordKey, JoinName(dir, name));
+  return t;
+}
+
+// New headers of pieces `pieces` of content cid for dir/name: new stamp,
+// mode and owner, signed for the new path.
+std::vector<PieceHeader> NewHeaders(const Cid& cid, const Stamp& stamp, std::vector<int> pieces,
+                                    const std::string& dir, const std::string& name,
+                                    uint32_t mode = 0600) {
+  std::vector<PieceHeader> out;
+  for (int k : pieces) {
+    PieceHeader h = MakeHeader(cid, stamp, k);
+    h.mode = mode;
+    h.uid = 1000;
+    h.gid = 100;
+    h.Sign(kRecordKey, JoinName(dir, name));
+    out.push_back(h);
+  }
+  return out;
+}
+
+// The first kPieceHeaderBytes of a file, as stored.
+std::string RawHeader(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string raw(kPieceHeaderBytes, '\0');
+  in.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+  raw.resize(static_cast<size_t>(in.gcount()));
+  return raw;
+}
+
+// Sets the mtime of `path` to `age` ago.
+void Age(const fs::path& path, std::chrono::seconds age) {
+  struct timespec times[2];
+  REQUIRE(::clock_gettime(CLOCK_REALTIME, &times[0]) == 0);
+  times[0].tv_sec -= static_cast<time_t>(age.count());
+  times[1] = times[0];
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
 struct Fixture {
   TempDir tmp;
   std::unique_ptr<Store> store;
-  Fixture() {
-    auto s = Store::Open(tmp.str());
+  explicit Fixture(StoreOptions options = {}) {
+    auto s = Store::Open(tmp.str(), std::move(options));
     REQUIRE(s.ok());
     store = std::move(s).value();
     REQUIRE(store->EnsureUser(kUser).ok());
@@ -63,6 +123,25 @@ struct Fixture {
     auto st = store->Stat(kUser, dir, name);
     REQUIRE(st.ok());
     return *st;
+  }
+  Status Delete(const std::string& dir, const std::string& name, const Stamp& stamp) {
+    return store->Delete(kUser, dir, name, TombstoneAt(stamp, dir, name));
+  }
+  // Renames the pieces `pieces` of cid with headers signed for the new path.
+  Status Rename(const std::string& from_dir, const std::string& from_name,
+                const std::string& to_dir, const std::string& to_name, const Cid& cid,
+                const Stamp& stamp, std::vector<int> pieces = {1, 2, 3, 4}) {
+    return store->Rename(kUser, from_dir, from_name, to_dir, to_name, cid,
+                         NewHeaders(cid, stamp, std::move(pieces), to_dir, to_name),
+                         TombstoneAt(stamp, from_dir, from_name));
+  }
+  // Every file in the user's staging folder.
+  std::vector<std::string> StagedFiles() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(StagingPath()))
+      out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
   }
 };
 
@@ -176,7 +255,8 @@ TEST_CASE("a newer commit replaces older pieces and an older commit loses") {
 
 TEST_CASE("a commit older than a tombstone is dropped, a newer one removes the tombstone") {
   Fixture f;
-  REQUIRE(f.store->Delete(kUser, "", "a", StampAt(50)).ok());
+  f.Put("", "a", CidOf(3), StampAt(30), {1});
+  REQUIRE(f.Delete("", "a", StampAt(50)).ok());
   CHECK(f.Put("", "a", CidOf(1), StampAt(40), {1}).empty());
   CHECK_FALSE(fs::exists(f.UserPath(".a.1")));
   CHECK(f.Put("", "a", CidOf(2), StampAt(60), {1}) == std::vector<uint8_t>{1});
@@ -205,26 +285,47 @@ TEST_CASE("get reports missing pieces, other content and bad piece numbers") {
 TEST_CASE("delete writes a tombstone and removes the pieces unless something is newer") {
   Fixture f;
   f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
-  REQUIRE(f.store->Delete(kUser, "", "a", StampAt(20)).ok());
+  const PieceHeader tombstone = TombstoneAt(StampAt(20), "", "a");
+  REQUIRE(f.store->Delete(kUser, "", "a", tombstone).ok());
   StatReply st = f.MustStat("", "a");
   REQUIRE(st.pieces.size() == 1);
   CHECK(st.pieces[0].tombstone());
   CHECK(st.pieces[0].stamp == StampAt(20));
+  CHECK(RawHeader(f.UserPath(".a.0")) == tombstone.Encode());  // byte for byte, MAC included
+  CHECK(st.pieces[0].Verify(kRecordKey, "a"));
   CHECK_FALSE(fs::exists(f.UserPath(".a.1")));
+  CHECK(f.StagingCount() == 0);
 
   // An older delete of a newer file changes nothing.
   f.Put("", "b", CidOf(2), StampAt(30), {1});
-  REQUIRE(f.store->Delete(kUser, "", "b", StampAt(25)).ok());
+  REQUIRE(f.Delete("", "b", StampAt(25)).ok());
   CHECK(fs::exists(f.UserPath(".b.1")));
   CHECK_FALSE(fs::exists(f.UserPath(".b.0")));
 
-  // A name never seen here still gets its tombstone.
-  REQUIRE(f.store->Delete(kUser, "", "ghost", StampAt(5)).ok());
-  CHECK(f.MustStat("", "ghost").pieces.at(0).tombstone());
+  // A newer delete of a name holding only a tombstone replaces it.
+  REQUIRE(f.Delete("", "a", StampAt(40)).ok());
+  CHECK(f.MustStat("", "a").pieces.at(0).stamp == StampAt(40));
 
   REQUIRE(f.store->Mkdir(kUser, "d").ok());
-  CHECK(f.store->Delete(kUser, "", "d", StampAt(5)).code() == Code::kIsDir);
-  CHECK(f.store->Delete(kUser, "nope", "a", StampAt(5)).code() == Code::kNotFound);
+  CHECK(f.Delete("", "d", StampAt(5)).code() == Code::kIsDir);
+  CHECK(f.Delete("nope", "a", StampAt(5)).code() == Code::kNotFound);
+  // Only a tombstone header is a tombstone.
+  CHECK(f.store->Delete(kUser, "", "b", MakeHeader(CidOf(2), StampAt(50), 1)).code() ==
+        Code::kInvalidArgument);
+  CHECK(fs::exists(f.UserPath(".b.1")));
+}
+
+TEST_CASE("delete of a name never seen here writes no tombstone") {
+  Fixture f;
+  REQUIRE(f.Delete("", "ghost", StampAt(5)).ok());
+  CHECK(f.store->Stat(kUser, "", "ghost").status().code() == Code::kNotFound);
+  CHECK_FALSE(fs::exists(f.UserPath(".ghost.0")));
+  CHECK(f.StagingCount() == 0);
+  // Nor does a rename from it.
+  REQUIRE(f.Rename("", "ghost", "", "other", CidOf(1), StampAt(6)).ok());
+  CHECK(f.store->Stat(kUser, "", "ghost").status().code() == Code::kNotFound);
+  CHECK(f.store->Stat(kUser, "", "other").status().code() == Code::kNotFound);
+  CHECK(fs::is_empty(f.UserPath()));
 }
 
 TEST_CASE("stat reports folders, pieces and tombstones, and not found for nothing") {
@@ -248,7 +349,8 @@ TEST_CASE("lists folders and piece files, skipping corrupt headers and foreign f
   REQUIRE(f.store->Mkdir(kUser, "sub").ok());
   REQUIRE(f.store->Mkdir(kUser, ".hidden").ok());
   f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
-  REQUIRE(f.store->Delete(kUser, "", "gone", StampAt(10)).ok());
+  f.Put("", "gone", CidOf(2), StampAt(5), {1});
+  REQUIRE(f.Delete("", "gone", StampAt(10)).ok());
   WriteFile(f.UserPath(".broken.1"), std::string(200, 'z'));
   WriteFile(f.UserPath(".short.1"), "DFSp");
   WriteFile(f.UserPath("foreign"), "not a piece");
@@ -295,44 +397,103 @@ TEST_CASE("mkdir and rmdir answer like their POSIX counterparts") {
 
   // Pieces and tombstones inside do not keep a folder alive; other files do.
   f.Put("a/b", "p", CidOf(2), StampAt(1), {1});
-  REQUIRE(f.store->Delete(kUser, "a/b", "q", StampAt(1)).ok());
+  f.Put("a/b", "q", CidOf(3), StampAt(1), {1});
+  REQUIRE(f.Delete("a/b", "q", StampAt(2)).ok());
+  CHECK(fs::exists(f.UserPath("a/b/.q.0")));
   CHECK(f.store->Rmdir(kUser, "a/b").ok());
   CHECK_FALSE(fs::exists(f.UserPath("a/b")));
   WriteFile(f.UserPath("a/foreign"), "x");
   CHECK(f.store->Rmdir(kUser, "a").code() == Code::kNotEmpty);
 }
 
-TEST_CASE("rename moves the content with the new stamp and leaves a tombstone") {
+TEST_CASE("rename moves the content with the new headers and leaves a tombstone") {
   Fixture f;
   const Cid a = CidOf(1), b = CidOf(2);
   f.Put("", "from", a, StampAt(10), {1, 2});
   f.Put("", "to", b, StampAt(5), {1, 3});
   REQUIRE(f.store->Mkdir(kUser, "d").ok());
 
-  REQUIRE(f.store->Rename(kUser, "", "from", "", "to", a, StampAt(20)).ok());
+  REQUIRE(f.Rename("", "from", "", "to", a, StampAt(20)).ok());
   StatReply to = f.MustStat("", "to");
   REQUIRE(to.pieces.size() == 2);
   for (const auto& h : to.pieces) {
     CHECK(h.cid == a);
     CHECK(h.stamp == StampAt(20));
+    CHECK(h.Verify(kRecordKey, "to"));
   }
   CHECK(f.ReadPiece("", "to", 2, a) == SealedBytes(MakeHeader(a, StampAt(10), 2)));
   StatReply from = f.MustStat("", "from");
   REQUIRE(from.pieces.size() == 1);
   CHECK(from.pieces[0].tombstone());
   CHECK(from.pieces[0].stamp == StampAt(20));
+  CHECK(from.pieces[0].Verify(kRecordKey, "from"));
 
-  // Across folders; a server holding nothing still writes the tombstone.
-  REQUIRE(f.store->Rename(kUser, "", "to", "d", "moved", a, StampAt(30)).ok());
+  // Across folders.
+  REQUIRE(f.Rename("", "to", "d", "moved", a, StampAt(30)).ok());
   CHECK(f.MustStat("d", "moved").pieces.size() == 2);
-  REQUIRE(f.store->Rename(kUser, "", "nothing", "d", "x", a, StampAt(30)).ok());
-  CHECK(f.MustStat("", "nothing").pieces.at(0).tombstone());
 
-  CHECK(f.store->Rename(kUser, "", "x", "", "d", a, StampAt(40)).code() == Code::kIsDir);
-  CHECK(f.store->Rename(kUser, "", "d", "", "y", a, StampAt(40)).code() == Code::kIsDir);
-  CHECK(f.store->Rename(kUser, "nope", "x", "", "y", a, StampAt(40)).code() == Code::kNotFound);
-  CHECK(f.store->Rename(kUser, "d", "moved", "d", "moved", a, StampAt(50)).ok());
+  CHECK(f.Rename("", "x", "", "d", a, StampAt(40)).code() == Code::kIsDir);
+  CHECK(f.Rename("", "d", "", "y", a, StampAt(40)).code() == Code::kIsDir);
+  CHECK(f.Rename("nope", "x", "", "y", a, StampAt(40)).code() == Code::kNotFound);
+  CHECK(f.Rename("d", "moved", "d", "moved", a, StampAt(50)).ok());
   CHECK(f.MustStat("d", "moved").pieces.size() == 2);
+  CHECK(f.StagingCount() == 0);
+}
+
+TEST_CASE("rename writes exactly the given headers") {
+  Fixture f;
+  const Cid a = CidOf(1);
+  f.Put("", "from", a, StampAt(10), {1, 2, 3});
+  // Piece 3 gets no new header: it is not moved and, being older, is dropped.
+  const std::vector<PieceHeader> headers = NewHeaders(a, StampAt(20), {1, 2}, "d2", "to", 0640);
+  const PieceHeader tombstone = TombstoneAt(StampAt(20), "", "from");
+  REQUIRE(f.store->Mkdir(kUser, "d2").ok());
+  REQUIRE(f.store->Rename(kUser, "", "from", "d2", "to", a, headers, tombstone).ok());
+  CHECK(RawHeader(f.UserPath("d2/.to.1")) == headers[0].Encode());
+  CHECK(RawHeader(f.UserPath("d2/.to.2")) == headers[1].Encode());
+  CHECK_FALSE(fs::exists(f.UserPath("d2/.to.3")));
+  CHECK_FALSE(fs::exists(f.UserPath(".from.3")));
+  CHECK(RawHeader(f.UserPath(".from.0")) == tombstone.Encode());
+  CHECK(f.ReadPiece("d2", "to", 1, a) == SealedBytes(MakeHeader(a, StampAt(10), 1)));
+  CHECK(f.StagingCount() == 0);
+}
+
+TEST_CASE("rename rejects a header for other data and changes nothing") {
+  Fixture f;
+  const Cid a = CidOf(1);
+  f.Put("", "from", a, StampAt(10), {1, 2});
+  const std::string before1 = RawHeader(f.UserPath(".from.1"));
+  const std::string before2 = RawHeader(f.UserPath(".from.2"));
+  const PieceHeader tombstone = TombstoneAt(StampAt(20), "", "from");
+
+  // Piece 2's new header describes a larger file: another sealed size.
+  std::vector<PieceHeader> headers = NewHeaders(a, StampAt(20), {1}, "", "to");
+  PieceHeader bigger = MakeHeader(a, StampAt(20), 2, 5000);
+  bigger.Sign(kRecordKey, "to");
+  headers.push_back(bigger);
+  Status s = f.store->Rename(kUser, "", "from", "", "to", a, headers, tombstone);
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK(s.message().find("does not match the stored piece") != std::string::npos);
+
+  // Another chunk size, another stamp, another cid, a tombstone that is not
+  // one, a piece index given twice: all refused.
+  std::vector<PieceHeader> chunks = NewHeaders(a, StampAt(20), {1}, "", "to");
+  chunks[0].chunk_bytes = 128;
+  std::vector<PieceHeader> stamps = NewHeaders(a, StampAt(21), {1}, "", "to");
+  std::vector<PieceHeader> cids = NewHeaders(CidOf(2), StampAt(20), {1}, "", "to");
+  std::vector<PieceHeader> twice = NewHeaders(a, StampAt(20), {1, 1}, "", "to");
+  for (const auto* bad : {&chunks, &stamps, &cids, &twice})
+    CHECK(f.store->Rename(kUser, "", "from", "", "to", a, *bad, tombstone).code() ==
+          Code::kInvalidArgument);
+  CHECK(f.store
+            ->Rename(kUser, "", "from", "", "to", a, NewHeaders(a, StampAt(20), {1}, "", "to"),
+                     MakeHeader(a, StampAt(20), 1))
+            .code() == Code::kInvalidArgument);
+
+  CHECK(RawHeader(f.UserPath(".from.1")) == before1);
+  CHECK(RawHeader(f.UserPath(".from.2")) == before2);
+  CHECK_FALSE(fs::exists(f.UserPath(".from.0")));
+  CHECK(f.store->Stat(kUser, "", "to").status().code() == Code::kNotFound);
   CHECK(f.StagingCount() == 0);
 }
 
@@ -340,7 +501,7 @@ TEST_CASE("rename does not overwrite a newer target") {
   Fixture f;
   f.Put("", "from", CidOf(1), StampAt(10), {1});
   f.Put("", "to", CidOf(2), StampAt(30), {1});
-  REQUIRE(f.store->Rename(kUser, "", "from", "", "to", CidOf(1), StampAt(20)).ok());
+  REQUIRE(f.Rename("", "from", "", "to", CidOf(1), StampAt(20)).ok());
   CHECK(f.MustStat("", "to").pieces.at(0).cid == CidOf(2));
   CHECK(f.MustStat("", "from").pieces.at(0).tombstone());
   CHECK(f.StagingCount() == 0);
@@ -362,30 +523,45 @@ TEST_CASE("rename_dir moves a folder and refuses the root and piece files") {
   CHECK(f.store->RenameDir(kUser, "b", "b/sub").code() == Code::kInvalidArgument);
 }
 
-TEST_CASE("setattr updates mode, mtime and stamp of the matching content only") {
+TEST_CASE("setattr replaces the headers of the matching content byte for byte") {
   Fixture f;
   f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
+  f.Put("", "a", CidOf(2), StampAt(5), {3});  // older other content: left alone
+  const std::string other = RawHeader(f.UserPath(".a.3"));
   SetAttrRequest req;
   req.name = "a";
   req.cid = CidOf(1);
-  req.stamp = StampAt(20);
-  req.set_mode = true;
-  req.mode = 0100755;
+  req.headers = NewHeaders(CidOf(1), StampAt(20), {1, 2, 3}, "", "a", 0755);
   REQUIRE(f.store->SetAttr(kUser, req).ok());
-  for (const auto& h : f.MustStat("", "a").pieces) {
+  CHECK(RawHeader(f.UserPath(".a.1")) == req.headers[0].Encode());
+  CHECK(RawHeader(f.UserPath(".a.2")) == req.headers[1].Encode());
+  CHECK(RawHeader(f.UserPath(".a.3")) == other);
+  const StatReply st = f.MustStat("", "a");
+  for (size_t i = 0; i < 2; ++i) {
+    const PieceHeader& h = st.pieces.at(i);
     CHECK(h.mode == 0755);
-    CHECK(h.mtime_ns == 123);
+    CHECK(h.uid == 1000);
     CHECK(h.stamp == StampAt(20));
   }
-  req.set_mode = false;
-  req.set_mtime = true;
-  req.mtime_ns = -5;
-  req.stamp = StampAt(15);  // older than the pieces now: ignored
-  REQUIRE(f.store->SetAttr(kUser, req).ok());
-  CHECK(f.MustStat("", "a").pieces.at(0).mtime_ns == 123);
-  req.stamp = StampAt(30);
-  REQUIRE(f.store->SetAttr(kUser, req).ok());
-  CHECK(f.MustStat("", "a").pieces.at(0).mtime_ns == -5);
+
+  // Older than the pieces now: ignored.
+  SetAttrRequest older = req;
+  older.headers = NewHeaders(CidOf(1), StampAt(15), {1, 2}, "", "a", 0700);
+  REQUIRE(f.store->SetAttr(kUser, older).ok());
+  CHECK(RawHeader(f.UserPath(".a.1")) == req.headers[0].Encode());
+
+  // A header for other data, mixed stamps or no headers: refused, nothing changes.
+  SetAttrRequest bad = req;
+  bad.headers = NewHeaders(CidOf(1), StampAt(30), {1, 2}, "", "a");
+  bad.headers[1] = MakeHeader(CidOf(1), StampAt(30), 2, 3000);
+  CHECK(f.store->SetAttr(kUser, bad).code() == Code::kInvalidArgument);
+  bad.headers[1] = NewHeaders(CidOf(1), StampAt(31), {2}, "", "a")[0];
+  CHECK(f.store->SetAttr(kUser, bad).code() == Code::kInvalidArgument);
+  bad.headers.clear();
+  CHECK(f.store->SetAttr(kUser, bad).code() == Code::kInvalidArgument);
+  CHECK(RawHeader(f.UserPath(".a.1")) == req.headers[0].Encode());
+  CHECK(RawHeader(f.UserPath(".a.2")) == req.headers[1].Encode());
+
   // The data is untouched.
   CHECK(f.ReadPiece("", "a", 1, CidOf(1)) == SealedBytes(MakeHeader(CidOf(1), StampAt(10), 1)));
   req.name = "missing";
@@ -396,7 +572,8 @@ TEST_CASE("purge removes older pieces of other content and, if asked, the tombst
   Fixture f;
   f.Put("", "a", CidOf(1), StampAt(10), {1});
   f.Put("", "a", CidOf(2), StampAt(5), {2});  // older content on a free slot
-  REQUIRE(f.store->Delete(kUser, "", "b", StampAt(8)).ok());
+  f.Put("", "b", CidOf(3), StampAt(1), {1});
+  REQUIRE(f.Delete("", "b", StampAt(8)).ok());
   REQUIRE(f.store->Purge(kUser, "", "a", CidOf(1), StampAt(10), false).ok());
   StatReply st = f.MustStat("", "a");
   REQUIRE(st.pieces.size() == 1);
@@ -467,7 +644,7 @@ TEST_CASE("concurrent commits of one name leave exactly the newest version") {
           if (!StagePiece(*f.store, kUser, "", "hot", MakeHeader(cid, StampAt(t), k)).ok())
             ++failures;
         if (!f.store->Commit(kUser, "", "hot", cid, StampAt(t)).ok()) ++failures;
-        if (r % 3 == 1 && !f.store->Delete(kUser, "", "hot", StampAt(t)).ok()) ++failures;
+        if (r % 3 == 1 && !f.Delete("", "hot", StampAt(t)).ok()) ++failures;
       }
     });
   }
@@ -478,6 +655,216 @@ TEST_CASE("concurrent commits of one name leave exactly the newest version") {
   REQUIRE(st.pieces.size() == 2);
   for (const auto& h : st.pieces) CHECK(h.stamp == StampAt(kRounds * kWriters));
   CHECK(f.StagingCount() == 0);
+}
+
+TEST_CASE("sweeping staging removes abandoned uploads and keeps fresh ones") {
+  using namespace std::chrono_literals;
+  Fixture f;
+  REQUIRE(StagePiece(*f.store, kUser, "", "old", MakeHeader(CidOf(1), StampAt(1), 1)).ok());
+  REQUIRE(StagePiece(*f.store, kUser, "", "new", MakeHeader(CidOf(2), StampAt(1), 1)).ok());
+  Age(f.StagingPath() / (ToHex(CidOf(1)) + ".1"), 2h);
+  // An upload whose client went silent long ago, and one still writing.
+  auto stuck = f.store->BeginPut(kUser, "", "stuck", MakeHeader(CidOf(3), StampAt(1), 1));
+  REQUIRE(stuck.ok());
+  REQUIRE(stuck->Append("abc").ok());
+  auto live = f.store->BeginPut(kUser, "", "live", MakeHeader(CidOf(4), StampAt(1), 1));
+  REQUIRE(live.ok());
+  for (const std::string& file : f.StagedFiles())
+    if (file.rfind(ToHex(CidOf(3)), 0) == 0) Age(f.StagingPath() / file, 3h);
+  REQUIRE(f.StagingCount() == 4);
+
+  auto swept = f.store->SweepStaging(1h);
+  REQUIRE(swept.ok());
+  CHECK(*swept == 2);
+  const std::vector<std::string> left = f.StagedFiles();
+  REQUIRE(left.size() == 2);
+  CHECK(left[0] == ToHex(CidOf(2)) + ".1");
+  CHECK(left[1].rfind(ToHex(CidOf(4)) + ".1.part-", 0) == 0);
+
+  // The swept upload fails cleanly at the end; the swept piece is gone.
+  REQUIRE(stuck->Append(SealedBytes(stuck->header()).substr(3)).ok());
+  Status finished = stuck->Finish();
+  CHECK(finished.code() == Code::kNotFound);
+  stuck->Discard();
+  CHECK(f.store->Commit(kUser, "", "old", CidOf(1), StampAt(1)).status().code() == Code::kNotFound);
+  // The fresh ones carry on.
+  CHECK(f.store->Commit(kUser, "", "new", CidOf(2), StampAt(1)).ok());
+  REQUIRE(live->Append(SealedBytes(live->header())).ok());
+  CHECK(live->Finish().ok());
+  CHECK(f.store->Commit(kUser, "", "live", CidOf(4), StampAt(1)).ok());
+  CHECK(f.StagingCount() == 0);
+  auto again = f.store->SweepStaging(0s);
+  REQUIRE(again.ok());
+  CHECK(*again == 0);
+}
+
+TEST_CASE("a put is refused with no space when the file system cannot keep the reserve") {
+  StoreOptions options;
+  options.reserve_bytes = UINT64_MAX / 2;  // more than any disk has free
+  Fixture f(std::move(options));
+  const PieceHeader h = MakeHeader(CidOf(1), StampAt(1), 1);
+  auto put = f.store->BeginPut(kUser, "", "a", h);
+  CHECK(put.status().code() == Code::kNoSpace);
+  CHECK(put.status().message() == "not enough free space: piece needs " +
+                                      std::to_string(kPieceHeaderBytes + h.sealed_size()) +
+                                      " bytes, 0 available");
+  CHECK(f.StagingCount() == 0);
+}
+
+TEST_CASE("a put beyond the user's quota is refused with no space") {
+  const uint64_t piece = kPieceHeaderBytes + MakeHeader(CidOf(1), StampAt(1), 1).sealed_size();
+  for (int k = 2; k <= 3; ++k)
+    REQUIRE(kPieceHeaderBytes + MakeHeader(CidOf(1), StampAt(1), k).sealed_size() == piece);
+  StoreOptions options;
+  options.quota_bytes[kUser] = 2 * piece + kPieceHeaderBytes;  // two pieces and a tombstone
+  options.reserve_bytes = 0;
+  Fixture f(options);
+  auto begin = [&](const char* name, uint8_t cid, int k) {
+    return f.store->BeginPut(kUser, "", name, MakeHeader(CidOf(cid), StampAt(30), k));
+  };
+
+  f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
+  auto refused = begin("a", 1, 3);
+  CHECK(refused.status().code() == Code::kNoSpace);
+  CHECK(refused.status().message().rfind(
+            "quota of " + std::to_string(2 * piece + kPieceHeaderBytes) + " bytes exceeded", 0) ==
+        0);
+  CHECK(f.StagingCount() == 0);
+
+  // A user without a quota is not limited.
+  REQUIRE(f.store->EnsureUser("bob").ok());
+  for (int k = 1; k <= 4; ++k)
+    CHECK(StagePiece(*f.store, "bob", "", "a", MakeHeader(CidOf(1), StampAt(1), k)).ok());
+
+  // A delete frees the pieces (the tombstone stays); uploads under way count
+  // until they are discarded.
+  REQUIRE(f.Delete("", "a", StampAt(20)).ok());
+  {
+    auto p1 = begin("b", 2, 1);
+    auto p2 = begin("b", 2, 2);
+    REQUIRE(p1.ok());
+    REQUIRE(p2.ok());
+    CHECK(begin("b", 2, 3).status().code() == Code::kNoSpace);
+    p2->Discard();
+    auto p3 = begin("b", 2, 3);
+    CHECK(p3.ok());
+  }
+  // Committed pieces are counted again by a fresh scan after a restart.
+  f.store.reset();
+  auto reopened = Store::Open(f.tmp.str(), options);
+  REQUIRE(reopened.ok());
+  f.store = std::move(reopened).value();
+  f.Put("", "b", CidOf(2), StampAt(30), {1, 2});
+  CHECK(begin("b", 2, 3).status().code() == Code::kNoSpace);
+  // A rename moves the usage with the pieces (and adds a tombstone); purges
+  // and deletes free it.
+  REQUIRE(f.Rename("", "b", "", "c", CidOf(2), StampAt(40), {1, 2}).ok());
+  CHECK(f.MustStat("", "c").pieces.size() == 2);
+  CHECK(begin("d", 3, 1).status().code() == Code::kNoSpace);
+  REQUIRE(f.store->Purge(kUser, "", "a", CidOf(9), StampAt(20), true).ok());
+  REQUIRE(f.store->Purge(kUser, "", "b", CidOf(9), StampAt(40), true).ok());
+  REQUIRE(f.Delete("", "c", StampAt(50)).ok());
+  auto d1 = begin("d", 3, 1);
+  auto d2 = begin("d", 3, 2);
+  CHECK(d1.ok());
+  CHECK(d2.ok());
+  CHECK(begin("d", 3, 3).status().code() == Code::kNoSpace);
+}
+
+TEST_CASE("concurrent puts never take a user past the quota") {
+  const uint64_t piece = kPieceHeaderBytes + MakeHeader(CidOf(1), StampAt(1), 1).sealed_size();
+  constexpr int kFit = 10;
+  StoreOptions options;
+  options.quota_bytes[kUser] = kFit * piece;
+  options.reserve_bytes = 0;
+  Fixture f(std::move(options));
+  constexpr int kThreads = 8;
+  constexpr int kEach = 4;
+  std::atomic<int> staged{0}, refused{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const PieceHeader h =
+            MakeHeader(CidOf(static_cast<uint8_t>(t * kEach + i + 1)), StampAt(1), 1);
+        Status s = StagePiece(*f.store, kUser, "", "f" + std::to_string(t), h);
+        if (s.ok())
+          ++staged;
+        else if (s.code() == Code::kNoSpace)
+          ++refused;
+        else
+          ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failures == 0);
+  CHECK(staged == kFit);
+  CHECK(refused == kThreads * kEach - kFit);
+  CHECK(f.StagingCount() == static_cast<size_t>(kFit));
+  // Aborted uploads give their bytes back.
+  for (int c = 1; c <= kThreads * kEach; ++c)
+    REQUIRE(f.store->Abort(kUser, CidOf(static_cast<uint8_t>(c))).ok());
+  for (int c = 1; c <= kFit; ++c)
+    CHECK(StagePiece(*f.store, kUser, "", "g",
+                     MakeHeader(CidOf(static_cast<uint8_t>(100 + c)), StampAt(1), 1))
+              .ok());
+}
+
+TEST_CASE("a symbolic link planted as a user folder or a subfolder is not followed") {
+  Fixture f;
+  TempDir outside;
+  const auto ignore = [](ListEntry&&) { return Status::Ok(); };
+  const PieceHeader h = MakeHeader(CidOf(1), StampAt(1), 1);
+  REQUIRE(f.store->Mkdir(kUser, "real").ok());
+  fs::create_directory_symlink(outside.path(), f.UserPath("sub"));
+  fs::create_directory_symlink(outside.path(), f.UserPath("real/deeper"));
+
+  for (const char* dir : {"sub", "real/deeper", "sub/x"}) {
+    CAPTURE(dir);
+    Status listed = f.store->List(kUser, dir, ignore);
+    CHECK(listed.code() == Code::kPermission);
+    CHECK(listed.message().find("refusing to follow a symbolic link") != std::string::npos);
+    CHECK(f.store->Stat(kUser, dir, "x").status().code() == Code::kPermission);
+    CHECK(f.store->BeginPut(kUser, dir, "x", h).status().code() == Code::kPermission);
+    CHECK(f.store->Commit(kUser, dir, "x", h.cid, h.stamp).status().code() == Code::kPermission);
+    CHECK(f.Delete(dir, "x", StampAt(2)).code() == Code::kPermission);
+    CHECK(f.store->Mkdir(kUser, std::string(dir) + "/new").code() == Code::kPermission);
+    CHECK(f.store->OpenPiece(kUser, dir, "x", 1, h.cid, 0, 1).status().code() == Code::kPermission);
+  }
+  CHECK(f.store->RenameDir(kUser, "real", "sub/moved").code() == Code::kPermission);
+  CHECK(f.store->Rmdir(kUser, "sub").code() == Code::kNotDir);
+  CHECK(fs::is_symlink(f.UserPath("sub")));
+
+  // The user's folder itself a link.
+  fs::create_directory_symlink(outside.path(), f.tmp.path() / "bob");
+  CHECK(f.store->EnsureUser("bob").code() == Code::kPermission);
+  CHECK(f.store->List("bob", "", ignore).code() == Code::kPermission);
+  CHECK(f.store->BeginPut("bob", "", "x", h).status().code() == Code::kPermission);
+  CHECK(f.store->Mkdir("bob", "new").code() == Code::kPermission);
+  CHECK(fs::is_empty(outside.path()));
+}
+
+TEST_CASE("list skips planted names with control bytes and symbolic links") {
+  Fixture f;
+  f.Put("", "good", CidOf(1), StampAt(1), {1});
+  const std::string evil = std::string("ev") + '\x1b' + "[2Jil";
+  fs::copy_file(f.UserPath(".good.1"), f.UserPath("." + evil + ".1"));
+  fs::create_directory(f.UserPath(std::string("dir") + '\x07'));
+  fs::create_symlink(f.UserPath(".good.1"), f.UserPath(".link.1"));
+  fs::create_directory_symlink(f.UserPath("real"), f.UserPath("linkdir"));
+
+  std::vector<std::string> names;
+  REQUIRE(f.store
+              ->List(kUser, "",
+                     [&](ListEntry&& e) {
+                       names.push_back(e.name);
+                       return Status::Ok();
+                     })
+              .ok());
+  CHECK(names == std::vector<std::string>{"good"});
+  // Nor does a stat of a link read through it.
+  CHECK(f.store->Stat(kUser, "", "link").status().code() == Code::kNotFound);
 }
 
 }  // namespace
