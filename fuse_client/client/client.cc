@@ -79,14 +79,26 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
     ListRequest req{dir};
     DFS_RETURN_IF_ERROR(lease.Check(lease->Send(MsgType::kList, EncodeMessage(req), deadline)));
     Entries all;
+    size_t received = 0;
+    size_t rejected_kept = 0;
     for (;;) {
       Frame f;
       DFS_RETURN_IF_ERROR(lease.Check(lease->Recv(&f, deadline)));
       DFS_ASSIGN_OR_RETURN(ListReply reply, lease.Check(ParseReply<ListReply>(f)));
-      if (reply.entries.size() > kMaxListEntries - all.size())
+      if (reply.entries.size() > kMaxListEntries - received)
         return lease.Check(Status::Protocol(pool_->name(s) + ": listing exceeds " +
                                             std::to_string(kMaxListEntries) + " entries"));
-      for (auto& e : reply.entries) all.push_back(std::move(e));
+      received += reply.entries.size();
+      for (auto& e : reply.entries) {
+        // Records that fail are screened again (and reported) in merge(); only
+        // a bounded number of them is kept, so a server sending forged records
+        // costs memory for the genuine ones alone.
+        if (!e.is_dir && ValidateName(e.name).ok() &&
+            !AcceptRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_) &&
+            ++rejected_kept > kMaxRejectedKept)
+          continue;
+        all.push_back(std::move(e));
+      }
       if (!reply.more) return all;
     }
   };

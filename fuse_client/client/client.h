@@ -41,6 +41,9 @@ namespace dfs::client {
 inline constexpr char kIncompleteMessage[] = "File is incomplete.";
 // Most entries one server may send for one folder; more is kProtocol.
 inline constexpr size_t kMaxListEntries = size_t{1} << 20;
+// Of those, records that fail CheckRecord kept per server listing (for
+// reports and heal); the rest are counted against the cap and dropped.
+inline constexpr size_t kMaxRejectedKept = 4096;
 
 struct Entry {
   std::string name;

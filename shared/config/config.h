@@ -38,8 +38,8 @@ struct ClientConfig {
 };
 
 struct ServerConfig {
-  // username -> secret: the password, or "$dfs1$<64 hex>" (the auth key, so
-  // the server never learns the password; see crypto.h DeriveUserKeys).
+  // username -> secret: the password, or "$dfs2$<64 hex>" (this server's
+  // verifier, so the server never learns the password; see crypto.h).
   std::map<std::string, std::string> users;
   std::map<std::string, uint64_t> quotas;  // users with a quota=SIZE
 };

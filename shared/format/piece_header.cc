@@ -97,14 +97,14 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
   h.scheme = static_cast<SchemeId>(scheme);
   Scheme sc{h.servers, h.copies, h.scheme};
   if (!sc.valid()) return Status::Corrupt("bad scheme parameters");
+  if (h.file_size > kMaxFileSize)
+    return Status::Corrupt("file size " + std::to_string(h.file_size) + " beyond the limit");
   if (h.tombstone()) {
     if (h.piece != 0) return Status::Corrupt("tombstone with a piece index");
   } else {
     if (h.piece < 1 || h.piece > h.servers) return Status::Corrupt("piece index out of range");
     if (h.x >= h.servers) return Status::Corrupt("placement residue out of range");
     if (h.chunk_bytes == 0 || h.chunk_bytes > (16u << 20)) return Status::Corrupt("bad chunk size");
-    if (h.file_size > kMaxFileSize)
-      return Status::Corrupt("file size " + std::to_string(h.file_size) + " beyond the limit");
     if (h.piece_size != PieceSize(h.file_size, h.servers, h.piece))
       return Status::Corrupt("piece size does not match the file size");
   }

@@ -122,13 +122,43 @@ Result<X509Ptr> SelfSigned(EVP_PKEY* key, std::string_view name) {
 void CommonSettings(SSL_CTX* ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
+  // Frames carry their lengths, so a peer that closes without close_notify
+  // is an ordinary disconnect (kUnavailable), not an attack.
+  SSL_CTX_set_options(ctx,
+                      SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set1_groups_list(ctx, "X25519:P-256");
 }
 
 extern "C" int AcceptAnyCertificate(int, X509_STORE_CTX*) { return 1; }
+
+// A socket BIO whose writes never raise SIGPIPE (send(2) with MSG_NOSIGNAL),
+// so a peer that goes away cannot kill a process that did not ignore it.
+extern "C" int NoSigpipeWrite(BIO* b, const char* data, int n) {
+  int fd = -1;
+  BIO_get_fd(b, &fd);
+  errno = 0;
+  const ssize_t r = ::send(fd, data, static_cast<size_t>(n), MSG_NOSIGNAL);
+  BIO_clear_retry_flags(b);
+  if (r < 0 && BIO_sock_should_retry(static_cast<int>(r))) BIO_set_retry_write(b);
+  return static_cast<int>(r);
+}
+
+const BIO_METHOD* NoSigpipeSocketMethod() {
+  static BIO_METHOD* method = [] {
+    const BIO_METHOD* base = BIO_s_socket();
+    BIO_METHOD* m = BIO_meth_new(BIO_TYPE_SOCKET, "dfs socket");
+    BIO_meth_set_write(m, NoSigpipeWrite);
+    BIO_meth_set_read(m, BIO_meth_get_read(base));
+    BIO_meth_set_puts(m, BIO_meth_get_puts(base));
+    BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(base));
+    BIO_meth_set_create(m, BIO_meth_get_create(base));
+    BIO_meth_set_destroy(m, BIO_meth_get_destroy(base));
+    return m;
+  }();
+  return method;
+}
 
 }  // namespace
 
@@ -140,6 +170,8 @@ Result<std::unique_ptr<TlsServerContext>> TlsServerContext::LoadOrCreate(
   PkeyPtr key(nullptr, EVP_PKEY_free);
   struct stat st {};
   if (::fstatat(id.get(), kKeyFile, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!S_ISREG(st.st_mode))
+      return Status::Permission("refusing " + shown + ": not a regular file");
     if ((st.st_mode & 077) != 0) ::fchmodat(id.get(), kKeyFile, 0600, 0);
     DFS_ASSIGN_OR_RETURN(key, ReadKey(id.get(), shown));
   } else if (errno == ENOENT) {
@@ -206,7 +238,10 @@ Result<std::unique_ptr<TlsChannel>> TlsChannel::Accept(int fd, const TlsServerCo
 Status TlsChannel::Finish(Deadline deadline, bool client) {
   const int flags = ::fcntl(fd_, F_GETFL);
   if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) != 0) return FromErrno(errno, "fcntl");
-  if (SSL_set_fd(ssl_, fd_) != 1) return Status::IoError("SSL_set_fd failed");
+  BIO* bio = BIO_new(NoSigpipeSocketMethod());
+  if (!bio) return Status::IoError("BIO_new failed: " + SslErrorText());
+  BIO_set_fd(bio, fd_, BIO_NOCLOSE);
+  SSL_set_bio(ssl_, bio, bio);
   if (client)
     SSL_set_connect_state(ssl_);
   else

@@ -1,17 +1,23 @@
 // Tests of dfs_server/server.h and session.h: a Server runs in-process on
-// 127.0.0.1 (port 0) and the tests speak the wire protocol over real sockets.
+// 127.0.0.1 (port 0) and the tests speak the wire protocol to it over real
+// TLS connections, as a client would.
 #include <doctest/doctest.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "dfs_server/server.h"
 #include "dfs_server/session.h"
 #include "shared/net/socket.h"
+#include "shared/net/tls.h"
 #include "shared/protocol/auth.h"
 #include "tests/server/server_test_util.h"
 
@@ -24,26 +30,60 @@ using testing::SealedBytes;
 using testing::StampAt;
 using testing::TempDir;
 
-Key AliceKey() {
-  Key k;
-  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(i * 3 + 1);
-  return k;
+// The server runs in this process, and a write to a socket its peer closed
+// raises SIGPIPE: ignore it, as dfs_server's main() does.
+const bool kSigpipeIgnored = [] {
+  ::signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+
+constexpr char kServerName[] = "DFS1";
+
+// DeriveUserKeys is slow on purpose (scrypt): once per user and password.
+const UserKeys& KeysOf(const std::string& user, const std::string& password) {
+  static std::map<std::pair<std::string, std::string>, UserKeys> cache;
+  auto it = cache.find({user, password});
+  if (it == cache.end())
+    it = cache.emplace(std::pair(user, password), DeriveUserKeys(user, password)).first;
+  return it->second;
 }
+
+// What a client derives to log in on server `server`.
+Key VerifierOf(const std::string& user, const std::string& password,
+               const std::string& server = kServerName) {
+  return ServerVerifier(KeysOf(user, password).auth, server);
+}
+Key AliceVerifier() { return VerifierOf("alice", "alice-pw"); }
+Key BobVerifier() { return VerifierOf("bob", "bob-pw"); }
 
 Deadline Soon() { return DeadlineIn(Millis(5000)); }
 
-// A Server on 127.0.0.1 with user "alice" (key AliceKey()), run on a thread.
+Millis Since(Clock::time_point start) {
+  return std::chrono::duration_cast<Millis>(Clock::now() - start);
+}
+
+// Server options for tests: named DFS1, failed logins answered at once.
+ServerOptions TestOptions() {
+  ServerOptions options;
+  options.session.server_name = kServerName;
+  options.session.auth_failure_delay = Millis(10);
+  return options;
+}
+
+// A Server on 127.0.0.1 with users "alice" and "bob" (dfs.conf lines made by
+// --hash-password for DFS1), run on a thread.
 class RunningServer {
  public:
-  explicit RunningServer(ServerOptions options = {}, ServerConfig config = {}) {
+  explicit RunningServer(ServerOptions options = TestOptions(), ServerConfig config = {}) {
     options.root = tmp_.str();
     options.bind_address = "127.0.0.1";
     options.port = 0;
-    config.users["alice"] = "$dfs1$" + ToHex(AliceKey());
-    auto keys = AuthKeys::FromConfig(config, "test.conf");
-    REQUIRE(keys.ok());
+    config.users.emplace("alice", "$dfs2$" + ToHex(AliceVerifier()));
+    config.users.emplace("bob", "$dfs2$" + ToHex(BobVerifier()));
+    auto keys = AuthKeys::FromConfig(config, "test.conf", options.session.server_name);
+    REQUIRE_MESSAGE(keys.ok(), keys.status().ToString());
     auto server = Server::Start(options, std::move(keys).value());
-    REQUIRE(server.ok());
+    REQUIRE_MESSAGE(server.ok(), server.status().ToString());
     server_ = std::move(server).value();
     runner_ = std::thread([this] { run_status_ = server_->Run(); });
   }
@@ -56,10 +96,11 @@ class RunningServer {
     const auto start = Clock::now();
     server_->RequestStop();
     if (runner_.joinable()) runner_.join();
-    return std::chrono::duration_cast<Millis>(Clock::now() - start);
+    return Since(start);
   }
 
   uint16_t port() const { return server_->port(); }
+  const std::string& fingerprint() const { return server_->fingerprint(); }
   const fs::path& root() const { return tmp_.path(); }
   const Status& run_status() const { return run_status_; }
   size_t StagedFiles() const {
@@ -76,23 +117,41 @@ class RunningServer {
   Status run_status_;
 };
 
-UniqueFd Connect(uint16_t port) {
+const TlsClientContext& ClientTls() {
+  static const std::unique_ptr<TlsClientContext> ctx = [] {
+    auto c = TlsClientContext::Create();
+    REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+    return std::move(c).value();
+  }();
+  return *ctx;
+}
+
+using Channel = std::unique_ptr<TlsChannel>;
+
+UniqueFd ConnectRaw(uint16_t port) {
   auto fd = ConnectTcp("127.0.0.1", port, Millis(2000));
-  REQUIRE(fd.ok());
+  REQUIRE_MESSAGE(fd.ok(), fd.status().ToString());
   return std::move(fd).value();
 }
 
-Frame Receive(int fd) {
+// A TCP connection with its TLS handshake done.
+Channel Connect(uint16_t port) {
+  auto ch = TlsChannel::Connect(ConnectRaw(port), ClientTls(), Soon());
+  REQUIRE_MESSAGE(ch.ok(), ch.status().ToString());
+  return std::move(ch).value();
+}
+
+Frame Receive(TlsChannel& ch) {
   Frame f;
-  Status s = RecvFrame(fd, &f, Soon());
+  Status s = RecvFrame(ch, &f, Soon());
   REQUIRE_MESSAGE(s.ok(), s.ToString());
   return f;
 }
 
 template <typename T>
-Frame Call(int fd, MsgType type, uint32_t id, const T& msg) {
-  REQUIRE(SendMessage(fd, type, id, msg, Soon()).ok());
-  Frame f = Receive(fd);
+Frame Call(TlsChannel& ch, MsgType type, uint32_t id, const T& msg) {
+  REQUIRE(SendMessage(ch, type, id, msg, Soon()).ok());
+  Frame f = Receive(ch);
   CHECK(f.header.request_id == id);
   return f;
 }
@@ -103,64 +162,96 @@ Status StatusOf(const Frame& f) {
   return f.type() == MsgType::kReply ? Status::Ok() : Status::Protocol("not a reply");
 }
 
-// True when the server closed the connection (after any frames still queued).
-bool ClosedByServer(int fd) {
+// True when the socket under ch has reached its end (the server closed it).
+bool AtEof(const TlsChannel& ch) {
+  char b;
+  const ssize_t n = ::recv(ch.fd(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
+}
+
+// True when the server closed the connection within `limit` (after any
+// frames still queued). Judged on the socket: the TLS layer reports a close
+// without a TLS goodbye as an error of its own.
+bool ClosedByServer(TlsChannel& ch, Millis limit = Millis(5000)) {
+  const Deadline deadline = DeadlineIn(limit);
   for (int i = 0; i < 4; ++i) {
     Frame f;
-    Status s = RecvFrame(fd, &f, Soon());
-    if (s.code() == Code::kUnavailable) return true;
-    if (!s.ok()) return false;  // timeout: still open
+    Status s = RecvFrame(ch, &f, deadline);
+    if (s.code() == Code::kTimeout) return false;  // still open
+    if (!s.ok()) return AtEof(ch);
   }
   return false;
 }
 
-// Runs the handshake; returns the server's verdict.
-Status Login(int fd, const std::string& user, const Key& key) {
+struct LoginResult {
+  Status status;
+  Challenge challenge;
+};
+
+// Runs the handshake with `verifier`; the proof is bound to `binding`
+// (normally the channel's own). Returns the server's verdict.
+LoginResult LogIn(TlsChannel& ch, const std::string& user, const Key& verifier,
+                  std::optional<Key> binding = std::nullopt) {
+  LoginResult out;
   HelloRequest hello{user, {}};
   RandomBytes(hello.client_nonce.data(), hello.client_nonce.size());
-  Frame f = Call(fd, MsgType::kHello, 1, hello);
-  auto challenge = ParseReply<Challenge>(f);
-  if (!challenge.ok()) return challenge.status();
-  ProofRequest proof{ClientProof(key, hello.client_nonce, challenge->server_nonce)};
-  auto ok = ParseReply<AuthOk>(Call(fd, MsgType::kProof, 2, proof));
-  if (!ok.ok()) return ok.status();
-  if (ok->server_proof != ServerProof(key, hello.client_nonce, challenge->server_nonce))
-    return Status::AuthFailed("server proof does not match");
-  return Status::Ok();
+  auto challenge = ParseReply<Challenge>(Call(ch, MsgType::kHello, 1, hello));
+  if (!challenge.ok()) {
+    out.status = challenge.status();
+    return out;
+  }
+  out.challenge = *challenge;
+  const Key b = binding.value_or(ch.binding());
+  ProofRequest proof{ClientProof(verifier, b, hello.client_nonce, challenge->server_nonce, user)};
+  auto ok = ParseReply<AuthOk>(Call(ch, MsgType::kProof, 2, proof));
+  if (!ok.ok()) {
+    out.status = ok.status();
+    return out;
+  }
+  if (ok->server_proof !=
+      ServerProof(verifier, b, hello.client_nonce, challenge->server_nonce, user))
+    out.status = Status::AuthFailed("server proof does not match");
+  return out;
 }
 
-UniqueFd LoggedIn(uint16_t port) {
-  UniqueFd fd = Connect(port);
-  Status s = Login(fd.get(), "alice", AliceKey());
+Status Login(TlsChannel& ch, const std::string& user, const Key& verifier) {
+  return LogIn(ch, user, verifier).status;
+}
+
+Channel LoggedIn(uint16_t port, const std::string& user = "alice") {
+  Channel ch = Connect(port);
+  Status s = Login(*ch, user, user == "bob" ? BobVerifier() : AliceVerifier());
   REQUIRE_MESSAGE(s.ok(), s.ToString());
-  return fd;
+  return ch;
 }
 
-Status Ping(int fd, uint32_t id = 99) { return StatusOf(Call(fd, MsgType::kPing, id, Empty{})); }
+Status Ping(TlsChannel& ch, uint32_t id = 99) {
+  return StatusOf(Call(ch, MsgType::kPing, id, Empty{}));
+}
 
 // Sends a piece in data frames of `frame_bytes`; returns the final reply.
-Status PutPiece(int fd, const std::string& dir, const std::string& name, const PieceHeader& h,
-                const std::string& data, size_t frame_bytes = kMaxDataBody) {
-  Status begun = StatusOf(Call(fd, MsgType::kPutBegin, 10, PutBeginRequest{dir, name, h}));
+Status PutPiece(TlsChannel& ch, const std::string& dir, const std::string& name,
+                const PieceHeader& h, const std::string& data, size_t frame_bytes = kMaxDataBody) {
+  Status begun = StatusOf(Call(ch, MsgType::kPutBegin, 10, PutBeginRequest{dir, name, h}));
   if (!begun.ok()) return begun;
   for (size_t pos = 0; pos < data.size(); pos += frame_bytes)
     REQUIRE(
-        SendFrame(fd, MsgType::kData, 10, std::string_view(data).substr(pos, frame_bytes), Soon())
+        SendFrame(ch, MsgType::kData, 10, std::string_view(data).substr(pos, frame_bytes), Soon())
             .ok());
-  REQUIRE(SendFrame(fd, MsgType::kDataEnd, 10, "", Soon()).ok());
-  Frame f = Receive(fd);
+  REQUIRE(SendFrame(ch, MsgType::kDataEnd, 10, "", Soon()).ok());
+  Frame f = Receive(ch);
   CHECK(f.header.request_id == 10);
   return StatusOf(f);
 }
 
 // GET: the reply, then the data until kDataEnd (or a kError).
-Result<std::string> GetPiece(int fd, const GetRequest& req, GetReply* reply) {
-  auto r = ParseReply<GetReply>(Call(fd, MsgType::kGet, 20, req));
+Result<std::string> GetPiece(TlsChannel& ch, const GetRequest& req, GetReply* reply) {
+  auto r = ParseReply<GetReply>(Call(ch, MsgType::kGet, 20, req));
   if (!r.ok()) return r.status();
   *reply = *r;
   std::string data;
   for (;;) {
-    Frame f = Receive(fd);
+    Frame f = Receive(ch);
     CHECK(f.header.request_id == 20);
     if (f.type() == MsgType::kDataEnd) return data;
     if (f.type() == MsgType::kError) return DecodeError(f.body);
@@ -179,122 +270,444 @@ bool Eventually(Pred pred) {
   return pred();
 }
 
+// Raw bytes of a frame header, for frames the library would not send.
+std::string HeaderBytes(MsgType type, uint32_t id, uint32_t len) {
+  uint8_t h[kFrameHeaderBytes];
+  EncodeFrameHeader({type, id, len}, h);
+  return std::string(reinterpret_cast<char*>(h), sizeof h);
+}
+
+// ---- Login ----
+
 TEST_CASE("authenticates a user, proves itself and answers a ping") {
   RunningServer server;
-  UniqueFd fd = LoggedIn(server.port());
-  CHECK(Ping(fd.get(), 12345).ok());
+  Channel ch = Connect(server.port());
+  CHECK(ch->peer_fingerprint() == server.fingerprint());
+  LoginResult login = LogIn(*ch, "alice", AliceVerifier());
+  REQUIRE_MESSAGE(login.status.ok(), login.status.ToString());
+  CHECK(login.challenge.server_name == "DFS1");
+  CHECK(Ping(*ch, 12345).ok());
   CHECK(fs::is_directory(server.root() / "alice"));
 }
 
 TEST_CASE("accepts a plain password from dfs.conf") {
   ServerConfig config;
-  config.users["bob"] = "SimplePassword";
-  RunningServer server({}, config);
-  UniqueFd fd = Connect(server.port());
-  CHECK(Login(fd.get(), "bob", DeriveUserKeys("bob", "SimplePassword").auth).ok());
-  CHECK(Ping(fd.get()).ok());
+  config.users["carol"] = "SimplePassword";
+  RunningServer server(TestOptions(), config);
+  Channel ch = Connect(server.port());
+  CHECK(Login(*ch, "carol", VerifierOf("carol", "SimplePassword")).ok());
+  CHECK(Ping(*ch).ok());
 }
 
-TEST_CASE("refuses a wrong password with the exact message and closes the connection") {
-  RunningServer server;
-  UniqueFd fd = Connect(server.port());
-  Key wrong = AliceKey();
-  wrong[0] ^= 1;
-  Status s = Login(fd.get(), "alice", wrong);
+TEST_CASE("refuses a wrong password with the exact message, after the delay, and closes") {
+  ServerOptions options = TestOptions();
+  options.session.auth_failure_delay = Millis(300);
+  RunningServer server(options);
+  Channel ch = Connect(server.port());
+  HelloRequest hello{"alice", {}};
+  RandomBytes(hello.client_nonce.data(), hello.client_nonce.size());
+  auto challenge = ParseReply<Challenge>(Call(*ch, MsgType::kHello, 1, hello));
+  REQUIRE(challenge.ok());
+  const Key wrong = VerifierOf("alice", "not-alice-pw");
+  const auto start = Clock::now();
+  Frame f = Call(*ch, MsgType::kProof, 2,
+                 ProofRequest{ClientProof(wrong, ch->binding(), hello.client_nonce,
+                                          challenge->server_nonce, "alice")});
+  CHECK(Since(start) >= Millis(290));
+  CHECK(f.type() == MsgType::kError);
+  Status s = DecodeError(f.body);
   CHECK(s.code() == Code::kAuthFailed);
   CHECK(s.message() == "Invalid Username/Password. Please try again.");
-  CHECK(ClosedByServer(fd.get()));
+  CHECK(ClosedByServer(*ch));
 }
 
 TEST_CASE("answers an unknown user exactly like a wrong password") {
-  RunningServer server;
-  UniqueFd fd = Connect(server.port());
-  Status s = Login(fd.get(), "mallory", AliceKey());
-  CHECK(s.code() == Code::kAuthFailed);
-  CHECK(s.message() == kAuthFailedMessage);
-  CHECK(ClosedByServer(fd.get()));
+  ServerOptions options = TestOptions();
+  options.session.auth_failure_delay = Millis(200);
+  RunningServer server(options);
+  Channel ch = Connect(server.port());
+  const auto start = Clock::now();
+  LoginResult login = LogIn(*ch, "mallory", AliceVerifier());
+  CHECK(Since(start) >= Millis(190));
+  CHECK(login.challenge.server_name == "DFS1");  // a challenge like any other
+  CHECK(login.challenge.server_nonce != Key{});
+  CHECK(login.status.code() == Code::kAuthFailed);
+  CHECK(login.status.message() == kAuthFailedMessage);
+  CHECK(ClosedByServer(*ch));
   CHECK_FALSE(fs::exists(server.root() / "mallory"));
+}
+
+TEST_CASE("a verifier for another server or another user does not log in") {
+  RunningServer server;
+  struct Case {
+    std::string_view what;
+    std::string user;
+    Key verifier;
+  };
+  const Case cases[] = {
+      {"alice's verifier of DFS2", "alice", VerifierOf("alice", "alice-pw", "DFS2")},
+      {"alice's auth key itself", "alice", KeysOf("alice", "alice-pw").auth},
+      {"bob's verifier as alice", "alice", BobVerifier()},
+      {"alice's verifier as bob", "bob", AliceVerifier()},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    Channel ch = Connect(server.port());
+    Status s = Login(*ch, c.user, c.verifier);
+    CHECK(s.code() == Code::kAuthFailed);
+    CHECK(s.message() == kAuthFailedMessage);
+  }
+}
+
+TEST_CASE("a $dfs2$ line made for DFS2 does not log in on DFS1") {
+  ServerConfig config;
+  config.users["dave"] = HashedSecret("dave", "dave-pw", "DFS2");
+  RunningServer server(TestOptions(), config);
+  Channel ch = Connect(server.port());
+  CHECK(Login(*ch, "dave", VerifierOf("dave", "dave-pw", "DFS1")).code() == Code::kAuthFailed);
+}
+
+TEST_CASE("refuses a proof bound to another TLS channel (a relay in the middle)") {
+  // A relay terminates the client's TLS with a key of its own and opens its
+  // own TLS to the server, passing the frames through. It cannot make the
+  // proof the server expects: that needs the verifier.
+  RunningServer server;
+  TempDir relay_dir;
+  auto relay_tls = TlsServerContext::LoadOrCreate(relay_dir.str(), "DFS1");
+  REQUIRE(relay_tls.ok());
+
+  for (bool client_uses_upstream_binding : {false, true}) {
+    CAPTURE(client_uses_upstream_binding);
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    UniqueFd client_fd(fds[0]), relay_fd(fds[1]);
+    Result<Channel> relay_in = Status::Unavailable("not run");
+    std::thread acceptor(
+        [&] { relay_in = TlsChannel::Accept(relay_fd.get(), **relay_tls, Soon()); });
+    auto client = TlsChannel::Connect(std::move(client_fd), ClientTls(), Soon());
+    acceptor.join();
+    REQUIRE(client.ok());
+    REQUIRE(relay_in.ok());
+    Channel upstream = Connect(server.port());
+    // The client could tell by the key; this one does not look.
+    CHECK((*client)->peer_fingerprint() != server.fingerprint());
+    CHECK((*client)->binding() != upstream->binding());
+
+    // One frame each way through the relay.
+    auto relay = [&](TlsChannel& from, TlsChannel& to) {
+      Frame f = Receive(from);
+      REQUIRE(SendFrame(to, f.type(), f.header.request_id, f.body, Soon()).ok());
+    };
+    TlsChannel& c = **client;
+    HelloRequest hello{"alice", {}};
+    RandomBytes(hello.client_nonce.data(), hello.client_nonce.size());
+    REQUIRE(SendMessage(c, MsgType::kHello, 1, hello, Soon()).ok());
+    relay(**relay_in, *upstream);
+    relay(*upstream, **relay_in);
+    auto challenge = ParseReply<Challenge>(Receive(c));
+    REQUIRE(challenge.ok());
+    // The honest client binds its proof to the channel it sees. The other
+    // pass shows that only the binding stops the relay: a proof bound to
+    // the relay's upstream channel (which the relay cannot compute) passes.
+    const Key binding = client_uses_upstream_binding ? upstream->binding() : c.binding();
+    ProofRequest proof{ClientProof(AliceVerifier(), binding, hello.client_nonce,
+                                   challenge->server_nonce, "alice")};
+    REQUIRE(SendMessage(c, MsgType::kProof, 2, proof, Soon()).ok());
+    relay(**relay_in, *upstream);
+    relay(*upstream, **relay_in);
+    Frame reply = Receive(c);
+    if (client_uses_upstream_binding) {
+      auto ok = ParseReply<AuthOk>(reply);
+      REQUIRE(ok.ok());
+      // ...and the server's proof, bound to the upstream channel, would not
+      // convince a client checking it against its own channel.
+      CHECK(ok->server_proof != ServerProof(AliceVerifier(), c.binding(), hello.client_nonce,
+                                            challenge->server_nonce, "alice"));
+    } else {
+      Status s = StatusOf(reply);
+      CHECK(s.code() == Code::kAuthFailed);
+      CHECK(s.message() == kAuthFailedMessage);
+      CHECK(ClosedByServer(*upstream));
+    }
+    relay_in->reset();  // before relay_fd closes
+  }
 }
 
 TEST_CASE("refuses a request before authentication and closes the connection") {
   RunningServer server;
-  UniqueFd fd = Connect(server.port());
-  Status s = StatusOf(Call(fd.get(), MsgType::kStat, 5, StatRequest{"", "a"}));
+  Channel ch = Connect(server.port());
+  Status s = StatusOf(Call(*ch, MsgType::kStat, 5, StatRequest{"", "a"}));
   CHECK(s.code() == Code::kPermission);
   CHECK(s.message() == "not authenticated");
-  CHECK(ClosedByServer(fd.get()));
+  CHECK(ClosedByServer(*ch));
 
-  UniqueFd proof_first = Connect(server.port());
-  s = StatusOf(Call(proof_first.get(), MsgType::kProof, 1, ProofRequest{}));
+  Channel proof_first = Connect(server.port());
+  s = StatusOf(Call(*proof_first, MsgType::kProof, 1, ProofRequest{}));
   CHECK(s.code() == Code::kPermission);
-  CHECK(ClosedByServer(proof_first.get()));
+  CHECK(ClosedByServer(*proof_first));
 }
+
+TEST_CASE("a second hello closes the connection") {
+  RunningServer server;
+  Channel ch = Connect(server.port());
+  HelloRequest hello{"alice", {}};
+  REQUIRE(ParseReply<Challenge>(Call(*ch, MsgType::kHello, 1, hello)).ok());
+  Frame f = Call(*ch, MsgType::kHello, 2, hello);
+  Status s = StatusOf(f);
+  CHECK(s.code() == Code::kProtocol);
+  CHECK(s.message().find("second hello") != std::string::npos);
+  CHECK(ClosedByServer(*ch));
+}
+
+TEST_CASE("a frame over the handshake limit before login closes the connection") {
+  RunningServer server;
+  struct Case {
+    std::string_view what;
+    bool hello_first;
+    MsgType type;
+    uint32_t length;
+  };
+  const Case cases[] = {
+      {"an oversized hello", false, MsgType::kHello, kMaxHandshakeBody + 1},
+      {"an oversized proof", true, MsgType::kProof, kMaxHandshakeBody + 1},
+      {"a control-sized request", false, MsgType::kStat, kMaxControlBody},
+      {"a data frame", true, MsgType::kData, kMaxDataBody},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    Channel ch = Connect(server.port());
+    if (c.hello_first)
+      REQUIRE(ParseReply<Challenge>(Call(*ch, MsgType::kHello, 1, HelloRequest{"alice", {}})).ok());
+    // The header alone: the server refuses it before any body arrives.
+    const std::string header = HeaderBytes(c.type, 3, c.length);
+    REQUIRE(ch->Write(header.data(), header.size(), Soon()).ok());
+    Frame f = Receive(*ch);
+    Status s = StatusOf(f);
+    CHECK(s.code() == Code::kProtocol);
+    CHECK(s.message().find("exceeds the limit of " + std::to_string(kMaxHandshakeBody)) !=
+          std::string::npos);
+    CHECK(ClosedByServer(*ch));
+  }
+  // A hello exactly at the limit is read (and answered: an unknown user).
+  Channel ch = Connect(server.port());
+  HelloRequest big{std::string(kMaxHandshakeBody - 2 - 32, 'u'), {}};
+  REQUIRE(EncodeMessage(big).size() == kMaxHandshakeBody);
+  CHECK(ParseReply<Challenge>(Call(*ch, MsgType::kHello, 1, big)).ok());
+}
+
+TEST_CASE("closes a connection that does not log in by the login deadline") {
+  ServerOptions options = TestOptions();
+  options.session.handshake_timeout = Millis(300);
+  RunningServer server(options);
+  SUBCASE("silent from the start (no TLS)") {
+    UniqueFd fd = ConnectRaw(server.port());
+    const auto start = Clock::now();
+    pollfd p{fd.get(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 3000) == 1);
+    char b;
+    CHECK(::recv(fd.get(), &b, 1, 0) <= 0);
+    CHECK(Since(start) >= Millis(250));
+    CHECK(Since(start) < Millis(1500));
+  }
+  SUBCASE("TLS done, then silent") {
+    const auto start = Clock::now();
+    Channel ch = Connect(server.port());
+    CHECK(ClosedByServer(*ch, Millis(3000)));
+    CHECK(Since(start) >= Millis(250));
+    CHECK(Since(start) < Millis(1500));
+  }
+  SUBCASE("hello sent, no proof") {
+    const auto start = Clock::now();
+    Channel ch = Connect(server.port());
+    REQUIRE(ParseReply<Challenge>(Call(*ch, MsgType::kHello, 1, HelloRequest{"alice", {}})).ok());
+    CHECK(ClosedByServer(*ch, Millis(3000)));
+    CHECK(Since(start) >= Millis(250));
+    CHECK(Since(start) < Millis(1500));
+  }
+  SUBCASE("a logged-in connection is not held to it") {
+    Channel ch = LoggedIn(server.port());
+    std::this_thread::sleep_for(Millis(500));
+    CHECK(Ping(*ch).ok());
+  }
+}
+
+TEST_CASE("idle connections that never log in do not keep a client out") {
+  ServerOptions options = TestOptions();
+  options.max_pending = 4;
+  options.max_pending_per_address = 4;
+  RunningServer server(options);
+  std::vector<UniqueFd> idle;
+  for (int i = 0; i < 20; ++i) idle.push_back(ConnectRaw(server.port()));
+  const auto start = Clock::now();
+  Channel ch = Connect(server.port());
+  Status s = Login(*ch, "alice", AliceVerifier());
+  CHECK_MESSAGE(s.ok(), s.ToString());
+  CHECK(Since(start) < Millis(1000));
+  CHECK(Ping(*ch).ok());
+  // The idle ones beyond the budget were cut off.
+  auto cut_off = [&] {
+    int n = 0;
+    for (const UniqueFd& fd : idle) {
+      char b;
+      if (::recv(fd.get(), &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0) ++n;
+    }
+    return n;
+  };
+  CHECK(Eventually([&] { return cut_off() >= 16; }));
+}
+
+TEST_CASE("limits the logged-in connections of one user") {
+  ServerOptions options = TestOptions();
+  options.max_connections_per_user = 2;
+  RunningServer server(options);
+  std::optional<Channel> first = LoggedIn(server.port());
+  Channel second = LoggedIn(server.port());
+  Channel third = Connect(server.port());
+  Status busy = Login(*third, "alice", AliceVerifier());
+  CHECK(busy.code() == Code::kBusy);
+  CHECK(busy.message().find("server busy") == 0);
+  CHECK(ClosedByServer(*third));
+  // Another user still gets in, and the first two still work.
+  Channel bob = LoggedIn(server.port(), "bob");
+  CHECK(Ping(*bob).ok());
+  CHECK(Ping(**first).ok());
+  CHECK(Ping(*second).ok());
+  // Once one of alice's leaves, there is room for her again.
+  first.reset();
+  CHECK(Eventually([&] {
+    Channel next = Connect(server.port());
+    return Login(*next, "alice", AliceVerifier()).ok();
+  }));
+}
+
+TEST_CASE("tells logins over the connection limit that the server is busy") {
+  ServerOptions options = TestOptions();
+  options.max_connections = 1;
+  RunningServer server(options);
+  std::optional<Channel> first = LoggedIn(server.port());
+  Channel second = Connect(server.port());
+  Status busy = Login(*second, "bob", BobVerifier());
+  CHECK(busy.code() == Code::kBusy);
+  CHECK(busy.message().find("server busy") == 0);
+  CHECK(ClosedByServer(*second));
+  CHECK(Ping(**first).ok());
+
+  // Once the first one leaves, there is room again.
+  first.reset();
+  CHECK(Eventually([&] {
+    Channel next = Connect(server.port());
+    return Login(*next, "bob", BobVerifier()).ok();
+  }));
+}
+
+// ---- AuthKeys ----
+
+TEST_CASE("reads dfs.conf secrets for this server's name and counts plain passwords") {
+  ServerConfig config;
+  config.users["alice"] = "$dfs2$" + ToHex(AliceVerifier());
+  config.users["carol"] = "SimplePassword";
+  int plain = -1;
+  auto keys = AuthKeys::FromConfig(config, "dfs.conf", "DFS1", &plain);
+  REQUIRE_MESSAGE(keys.ok(), keys.status().ToString());
+  CHECK(plain == 1);
+  CHECK(keys->size() == 2);
+  bool known = false;
+  CHECK(keys->KeyFor("alice", &known) == AliceVerifier());
+  CHECK(known);
+  CHECK(keys->KeyFor("carol", &known) == VerifierOf("carol", "SimplePassword", "DFS1"));
+  CHECK(known);
+  // An unknown user gets a key like any other, that no proof matches.
+  const Key& dummy = keys->KeyFor("mallory", &known);
+  CHECK_FALSE(known);
+  CHECK(dummy != Key{});
+  CHECK(dummy != AliceVerifier());
+}
+
+TEST_CASE("refuses a retired or malformed secret, naming the file and the user") {
+  for (std::string secret : {"$dfs1$" + std::string(64, 'a'), std::string("$dfs2$abc")}) {
+    CAPTURE(secret);
+    ServerConfig config;
+    config.users["alice"] = secret;
+    auto keys = AuthKeys::FromConfig(config, "/etc/dfs.conf", "DFS1");
+    REQUIRE_FALSE(keys.ok());
+    CHECK(keys.status().code() == Code::kInvalidArgument);
+    CHECK(keys.status().message().rfind("/etc/dfs.conf: user 'alice': ", 0) == 0);
+  }
+}
+
+// ---- Requests ----
 
 TEST_CASE("a malformed frame closes only that connection") {
   RunningServer server;
-  UniqueFd good = LoggedIn(server.port());
-  UniqueFd bad = LoggedIn(server.port());
+  Channel good = LoggedIn(server.port());
+  Channel bad = LoggedIn(server.port());
   const std::string garbage(16, 'x');
-  REQUIRE(SendAll(bad.get(), garbage.data(), garbage.size(), Soon()).ok());
-  Frame f = Receive(bad.get());
+  REQUIRE(bad->Write(garbage.data(), garbage.size(), Soon()).ok());
+  Frame f = Receive(*bad);
   CHECK(StatusOf(f).code() == Code::kProtocol);
-  CHECK(ClosedByServer(bad.get()));
-  CHECK(Ping(good.get()).ok());
+  CHECK(ClosedByServer(*bad));
+  CHECK(Ping(*good).ok());
 
   // A body that does not decode, and a type that makes no sense, do the same.
-  UniqueFd bad_body = LoggedIn(server.port());
-  REQUIRE(SendFrame(bad_body.get(), MsgType::kStat, 3, "abc", Soon()).ok());
-  f = Receive(bad_body.get());
+  Channel bad_body = LoggedIn(server.port());
+  REQUIRE(SendFrame(*bad_body, MsgType::kStat, 3, "abc", Soon()).ok());
+  f = Receive(*bad_body);
   CHECK(f.header.request_id == 3);
   CHECK(StatusOf(f).code() == Code::kProtocol);
-  CHECK(ClosedByServer(bad_body.get()));
-  UniqueFd bad_type = LoggedIn(server.port());
-  REQUIRE(SendFrame(bad_type.get(), MsgType::kDataEnd, 4, "", Soon()).ok());
-  CHECK(StatusOf(Receive(bad_type.get())).code() == Code::kProtocol);
-  CHECK(ClosedByServer(bad_type.get()));
-  CHECK(Ping(good.get()).ok());
+  CHECK(ClosedByServer(*bad_body));
+  Channel bad_type = LoggedIn(server.port());
+  REQUIRE(SendFrame(*bad_type, MsgType::kDataEnd, 4, "", Soon()).ok());
+  CHECK(StatusOf(Receive(*bad_type)).code() == Code::kProtocol);
+  CHECK(ClosedByServer(*bad_type));
+  // A hello after login is out of place too.
+  Channel hello_again = LoggedIn(server.port());
+  CHECK(StatusOf(Call(*hello_again, MsgType::kHello, 5, HelloRequest{"bob", {}})).code() ==
+        Code::kProtocol);
+  CHECK(ClosedByServer(*hello_again));
+  CHECK(Ping(*good).ok());
 }
 
 TEST_CASE("rejects a body longer than the frame limit before reading it") {
   RunningServer server;
-  UniqueFd fd = LoggedIn(server.port());
-  uint8_t header[kFrameHeaderBytes];
-  EncodeFrameHeader({MsgType::kPing, 7, kMaxControlBody + 1}, header);
-  REQUIRE(SendAll(fd.get(), header, sizeof header, Soon()).ok());
-  Status s = StatusOf(Receive(fd.get()));
+  Channel ch = LoggedIn(server.port());
+  const std::string header = HeaderBytes(MsgType::kPing, 7, kMaxControlBody + 1);
+  REQUIRE(ch->Write(header.data(), header.size(), Soon()).ok());
+  Status s = StatusOf(Receive(*ch));
   CHECK(s.code() == Code::kProtocol);
   CHECK(s.message().find("exceeds the limit") != std::string::npos);
-  CHECK(ClosedByServer(fd.get()));
+  CHECK(ClosedByServer(*ch));
 }
 
 TEST_CASE("answers a failed request with an error and keeps the connection") {
   RunningServer server;
-  UniqueFd fd = LoggedIn(server.port());
-  Frame f = Call(fd.get(), MsgType::kStat, 41, StatRequest{"", "missing"});
+  Channel ch = LoggedIn(server.port());
+  Frame f = Call(*ch, MsgType::kStat, 41, StatRequest{"", "missing"});
   CHECK(StatusOf(f).code() == Code::kNotFound);
-  f = Call(fd.get(), MsgType::kMkdir, 42, PathRequest{"../escape"});
+  f = Call(*ch, MsgType::kMkdir, 42, PathRequest{"../escape"});
   CHECK(StatusOf(f).code() == Code::kInvalidArgument);
-  CHECK(Ping(fd.get()).ok());
+  f = Call(*ch, MsgType::kMkdir, 43, PathRequest{"bad\x1bname"});
+  CHECK(StatusOf(f).code() == Code::kInvalidArgument);
+  CHECK(Ping(*ch).ok());
 }
 
 TEST_CASE("puts, commits, lists and gets a piece over the wire") {
   RunningServer server;
-  UniqueFd fd = LoggedIn(server.port());
-  REQUIRE(StatusOf(Call(fd.get(), MsgType::kMkdir, 3, PathRequest{"docs"})).ok());
+  Channel ch = LoggedIn(server.port());
+  REQUIRE(StatusOf(Call(*ch, MsgType::kMkdir, 3, PathRequest{"docs"})).ok());
 
   const Cid cid = RandomCid();
   // 10 MiB file: piece 1 is 2.5 MiB, so the data takes several frames.
   const PieceHeader h = MakeHeader(cid, StampAt(100), 1, 10u << 20, kDefaultChunkBytes);
   const std::string data = SealedBytes(h);
   REQUIRE(data.size() > 2 * kMaxDataBody);
-  REQUIRE(PutPiece(fd.get(), "docs", "f.bin", h, data).ok());
+  REQUIRE(PutPiece(*ch, "docs", "f.bin", h, data).ok());
   auto committed = ParseReply<CommitReply>(
-      Call(fd.get(), MsgType::kCommit, 4, CommitRequest{"docs", "f.bin", cid, StampAt(100)}));
+      Call(*ch, MsgType::kCommit, 4, CommitRequest{"docs", "f.bin", cid, StampAt(100)}));
   REQUIRE(committed.ok());
   CHECK(committed->committed == std::vector<uint8_t>{1});
   CHECK(server.StagedFiles() == 0);
 
-  auto listed = ParseReply<ListReply>(Call(fd.get(), MsgType::kList, 5, ListRequest{"docs"}));
+  auto listed = ParseReply<ListReply>(Call(*ch, MsgType::kList, 5, ListRequest{"docs"}));
   REQUIRE(listed.ok());
   CHECK_FALSE(listed->more);
   REQUIRE(listed->entries.size() == 1);
@@ -303,7 +716,7 @@ TEST_CASE("puts, commits, lists and gets a piece over the wire") {
 
   GetReply reply;
   GetRequest get{"docs", "f.bin", 1, cid, 0, UINT64_MAX};
-  auto all = GetPiece(fd.get(), get, &reply);
+  auto all = GetPiece(*ch, get, &reply);
   REQUIRE(all.ok());
   CHECK(reply.offset == 0);
   CHECK(reply.length == data.size());
@@ -312,51 +725,51 @@ TEST_CASE("puts, commits, lists and gets a piece over the wire") {
 
   get.offset = 1000;
   get.length = 50;
-  auto part = GetPiece(fd.get(), get, &reply);
+  auto part = GetPiece(*ch, get, &reply);
   REQUIRE(part.ok());
   CHECK(*part == data.substr(1000, 50));
 
   get.cid = RandomCid();
-  Status stale = StatusOf(Call(fd.get(), MsgType::kGet, 6, get));
+  Status stale = StatusOf(Call(*ch, MsgType::kGet, 6, get));
   CHECK(stale.code() == Code::kStale);
-  CHECK(Ping(fd.get()).ok());
+  CHECK(Ping(*ch).ok());
 }
 
 TEST_CASE("a piece of the wrong length is refused after its stream and nothing stays staged") {
   RunningServer server;
-  UniqueFd fd = LoggedIn(server.port());
+  Channel ch = LoggedIn(server.port());
   const PieceHeader h = MakeHeader(RandomCid(), StampAt(1), 2);
   const std::string data = SealedBytes(h);
-  Status shorter = PutPiece(fd.get(), "", "a", h, data.substr(0, data.size() - 1));
+  Status shorter = PutPiece(*ch, "", "a", h, data.substr(0, data.size() - 1));
   CHECK(shorter.code() == Code::kInvalidArgument);
   CHECK(shorter.message().find("piece length mismatch") != std::string::npos);
-  Status longer = PutPiece(fd.get(), "", "a", h, data + "extra", 64);
+  Status longer = PutPiece(*ch, "", "a", h, data + "extra", 64);
   CHECK(longer.code() == Code::kInvalidArgument);
-  CHECK(Ping(fd.get()).ok());
+  CHECK(Ping(*ch).ok());
   CHECK(server.StagedFiles() == 0);
 
   // A put into a missing folder is refused before any data is sent.
-  Status missing = StatusOf(Call(fd.get(), MsgType::kPutBegin, 8, PutBeginRequest{"nope", "a", h}));
+  Status missing = StatusOf(Call(*ch, MsgType::kPutBegin, 8, PutBeginRequest{"nope", "a", h}));
   CHECK(missing.code() == Code::kNotFound);
   CHECK(missing.message() == "no such directory 'nope'");
-  CHECK(Ping(fd.get()).ok());
+  CHECK(Ping(*ch).ok());
 }
 
 TEST_CASE("a request in the middle of a piece stream closes the connection and drops the piece") {
   RunningServer server;
-  UniqueFd fd = LoggedIn(server.port());
+  Channel ch = LoggedIn(server.port());
   const PieceHeader h = MakeHeader(RandomCid(), StampAt(1), 1);
-  REQUIRE(StatusOf(Call(fd.get(), MsgType::kPutBegin, 3, PutBeginRequest{"", "a", h})).ok());
-  REQUIRE(SendFrame(fd.get(), MsgType::kData, 3, "abc", Soon()).ok());
-  REQUIRE(SendMessage(fd.get(), MsgType::kPing, 4, Empty{}, Soon()).ok());
-  CHECK(StatusOf(Receive(fd.get())).code() == Code::kProtocol);
-  CHECK(ClosedByServer(fd.get()));
+  REQUIRE(StatusOf(Call(*ch, MsgType::kPutBegin, 3, PutBeginRequest{"", "a", h})).ok());
+  REQUIRE(SendFrame(*ch, MsgType::kData, 3, "abc", Soon()).ok());
+  REQUIRE(SendMessage(*ch, MsgType::kPing, 4, Empty{}, Soon()).ok());
+  CHECK(StatusOf(Receive(*ch)).code() == Code::kProtocol);
+  CHECK(ClosedByServer(*ch));
   CHECK(Eventually([&] { return server.StagedFiles() == 0; }));
 }
 
 TEST_CASE("splits a long listing into frames under the control limit") {
   RunningServer server;
-  UniqueFd fd = LoggedIn(server.port());
+  Channel ch = LoggedIn(server.port());
   // 600 tombstones with long names: about 200 KiB of entries.
   PieceHeader t;
   t.kind = PieceKind::kTombstone;
@@ -366,10 +779,10 @@ TEST_CASE("splits a long listing into frames under the control limit") {
     std::string name = std::to_string(i) + std::string(200, 'n');
     std::ofstream(server.root() / "alice" / PieceFileName(name, 0), std::ios::binary) << raw;
   }
-  REQUIRE(SendMessage(fd.get(), MsgType::kList, 9, ListRequest{""}, Soon()).ok());
+  REQUIRE(SendMessage(*ch, MsgType::kList, 9, ListRequest{""}, Soon()).ok());
   size_t entries = 0, frames = 0;
   for (;;) {
-    Frame f = Receive(fd.get());
+    Frame f = Receive(*ch);
     CHECK(f.header.request_id == 9);
     CHECK(f.body.size() <= kMaxControlBody);
     auto batch = ParseReply<ListReply>(f);
@@ -381,62 +794,43 @@ TEST_CASE("splits a long listing into frames under the control limit") {
   CHECK(entries == 600);
   CHECK(frames >= 3);
 
-  auto empty = ParseReply<ListReply>(Call(fd.get(), MsgType::kList, 10, ListRequest{"void"}));
+  auto empty = ParseReply<ListReply>(Call(*ch, MsgType::kList, 10, ListRequest{"void"}));
   CHECK(empty.status().code() == Code::kNotFound);
-  REQUIRE(StatusOf(Call(fd.get(), MsgType::kMkdir, 11, PathRequest{"void"})).ok());
-  empty = ParseReply<ListReply>(Call(fd.get(), MsgType::kList, 12, ListRequest{"void"}));
+  REQUIRE(StatusOf(Call(*ch, MsgType::kMkdir, 11, PathRequest{"void"})).ok());
+  empty = ParseReply<ListReply>(Call(*ch, MsgType::kList, 12, ListRequest{"void"}));
   REQUIRE(empty.ok());
   CHECK_FALSE(empty->more);
   CHECK(empty->entries.empty());
 }
 
-TEST_CASE("tells connections over the limit that the server is busy") {
-  ServerOptions options;
-  options.max_connections = 1;
-  RunningServer server(options);
-  std::optional<UniqueFd> first = LoggedIn(server.port());
-  UniqueFd second = Connect(server.port());
-  Frame f = Receive(second.get());
-  Status busy = StatusOf(f);
-  CHECK(busy.code() == Code::kBusy);
-  CHECK(busy.message() == "server busy");
-  CHECK(ClosedByServer(second.get()));
-  CHECK(Ping(first->get()).ok());
-
-  // Once the first one leaves, there is room again.
-  first.reset();
-  CHECK(Eventually([&] {
-    UniqueFd next = Connect(server.port());
-    Frame reply;
-    return SendMessage(next.get(), MsgType::kHello, 1, HelloRequest{"alice", {}}, Soon()).ok() &&
-           RecvFrame(next.get(), &reply, Soon()).ok() && reply.type() == MsgType::kReply;
-  }));
-}
+// ---- Stop ----
 
 TEST_CASE("stops at once when every connection is idle") {
   RunningServer server;
-  UniqueFd fd = LoggedIn(server.port());
+  Channel ch = LoggedIn(server.port());
+  Channel pending = Connect(server.port());  // not logged in either
   Millis took = server.Stop();
   CHECK(took < Millis(2000));
   CHECK(server.run_status().ok());
-  CHECK(ClosedByServer(fd.get()));
+  CHECK(ClosedByServer(*ch));
+  CHECK(ClosedByServer(*pending));
   CHECK_FALSE(ConnectTcp("127.0.0.1", server.port(), Millis(500)).ok());
 }
 
 TEST_CASE("cuts off a request still running after the grace period") {
-  ServerOptions options;
+  ServerOptions options = TestOptions();
   options.grace = Millis(300);
   RunningServer server(options);
-  UniqueFd fd = LoggedIn(server.port());
+  Channel ch = LoggedIn(server.port());
   // A put that stalls halfway.
   const PieceHeader h = MakeHeader(RandomCid(), StampAt(1), 1);
-  REQUIRE(StatusOf(Call(fd.get(), MsgType::kPutBegin, 3, PutBeginRequest{"", "a", h})).ok());
-  REQUIRE(SendFrame(fd.get(), MsgType::kData, 3, "abc", Soon()).ok());
+  REQUIRE(StatusOf(Call(*ch, MsgType::kPutBegin, 3, PutBeginRequest{"", "a", h})).ok());
+  REQUIRE(SendFrame(*ch, MsgType::kData, 3, "abc", Soon()).ok());
   CHECK(Eventually([&] { return server.StagedFiles() == 1; }));
   Millis took = server.Stop();
   CHECK(took >= Millis(250));
   CHECK(took < Millis(3000));
-  CHECK(ClosedByServer(fd.get()));
+  CHECK(ClosedByServer(*ch));
   CHECK(server.StagedFiles() == 0);
 }
 

@@ -252,15 +252,152 @@ TEST_CASE("parses dfs.conf user lines with comments and blank lines") {
       "Alice SimplePassword\n"
       "\n"
       "  Bob   pa#ss   # Bob's password is pa#ss\n"
-      "Carol $dfs1$00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+      "Carol $dfs2$00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
       "dfs.conf");
   REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
   const std::map<std::string, std::string> want = {
       {"Alice", "SimplePassword"},
       {"Bob", "pa#ss"},
-      {"Carol", "$dfs1$00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"},
+      {"Carol", "$dfs2$00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"},
   };
   CHECK(cfg->users == want);
+  CHECK(cfg->quotas.empty());
+}
+
+TEST_CASE("parses a quota=SIZE option on a dfs.conf line") {
+  auto cfg = ParseServerConfig(
+      "Alice pw quota=10G\n"
+      "Bob pw\n"
+      "Carol $dfs2$00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff "
+      "quota=512M   # half a gig\n"
+      "Dave pw quota=1000\n",
+      "dfs.conf");
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  CHECK(cfg->users.size() == 4);
+  CHECK(cfg->users.at("Alice") == "pw");
+  const std::map<std::string, uint64_t> want = {
+      {"Alice", uint64_t{10} << 30}, {"Carol", uint64_t{512} << 20}, {"Dave", 1000}};
+  CHECK(cfg->quotas == want);
+}
+
+TEST_CASE("parses sizes as bytes or with K, M, G, T (powers of 1024)") {
+  struct Case {
+    std::string_view text;
+    uint64_t bytes;
+  };
+  const Case cases[] = {
+      {"0", 0},
+      {"1", 1},
+      {"4096", 4096},
+      {"1K", 1024},
+      {"1k", 1024},
+      {"64M", uint64_t{64} << 20},
+      {"10G", uint64_t{10} << 30},
+      {"2T", uint64_t{2} << 40},
+      {"18446744073709551615", UINT64_MAX},
+      {"17179869183G", uint64_t{17179869183} << 30},  // the largest G that fits
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.text);
+    auto size = ParseSize(c.text);
+    REQUIRE_MESSAGE(size.ok(), size.status().ToString());
+    CHECK(*size == c.bytes);
+  }
+  for (std::string_view bad : {"", "G", "10X", "10GB", "10 G", " 10", "-1", "+1", "1.5G", "0x10",
+                               "18446744073709551616", "17179869184G", "16777216T", "1G1"}) {
+    CAPTURE(bad);
+    auto size = ParseSize(bad);
+    REQUIRE_FALSE(size.ok());
+    CHECK(size.status().code() == Code::kInvalidArgument);
+    CHECK(size.status().message().find("bad size") != std::string::npos);
+  }
+}
+
+TEST_CASE("recognizes a fingerprint as SHA256: and 43 base64 characters") {
+  const std::string b43(43, 'A');
+  CHECK(IsFingerprint("SHA256:" + b43));
+  CHECK(IsFingerprint("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"));
+  CHECK_FALSE(IsFingerprint(""));
+  CHECK_FALSE(IsFingerprint("SHA256:"));
+  CHECK_FALSE(IsFingerprint(b43));                                     // no prefix
+  CHECK_FALSE(IsFingerprint("sha256:" + b43));                         // prefix spelled otherwise
+  CHECK_FALSE(IsFingerprint("MD5:" + b43));                            // another digest
+  CHECK_FALSE(IsFingerprint("SHA256:" + std::string(42, 'A')));        // one short
+  CHECK_FALSE(IsFingerprint("SHA256:" + std::string(44, 'A')));        // one long
+  CHECK_FALSE(IsFingerprint("SHA256:" + std::string(42, 'A') + "="));  // padding
+  CHECK_FALSE(IsFingerprint("SHA256:" + std::string(42, 'A') + "-"));  // base64url
+  CHECK_FALSE(IsFingerprint("SHA256:" + std::string(42, 'A') + "_"));
+  CHECK_FALSE(IsFingerprint("SHA256:" + std::string(42, 'A') + " "));
+}
+
+TEST_CASE("pins server keys with Fingerprint lines and reads KnownServers") {
+  const std::string print1 = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+  const std::string print3 = "SHA256:" + std::string(43, 'z');
+  auto cfg = ParseClientConfig("Fingerprint DFS3 " + print3 +
+                                   "   # before its Server line is fine\n"
+                                   "Server DFS1 127.0.0.1:10001\n"
+                                   "Server DFS2 127.0.0.1:10002\n"
+                                   "Server DFS3 127.0.0.1:10003\n"
+                                   "fingerprint DFS1 " +
+                                   print1 +
+                                   "\n"
+                                   "KnownServers /home/alice/.config/dfs/known servers\n"
+                                   "Username: Alice\nPassword: pw\n",
+                               "dfc.conf");
+  REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  REQUIRE(cfg->servers.size() == 3);
+  CHECK(cfg->servers[0].fingerprint == print1);
+  CHECK(cfg->servers[1].fingerprint.empty());
+  CHECK(cfg->servers[2].fingerprint == print3);
+  CHECK(cfg->known_servers == "/home/alice/.config/dfs/known servers");
+
+  auto plain = ParseClientConfig("Server DFS1 h:1\nUsername: A\nPassword: p\n", "dfc.conf");
+  REQUIRE(plain.ok());
+  CHECK(plain->servers[0].fingerprint.empty());
+  CHECK(plain->known_servers.empty());
+}
+
+TEST_CASE("names the line of a bad Fingerprint or KnownServers line") {
+  const std::string head = "Server DFS1 h:1\nServer DFS2 h:2\nUsername: Alice\nPassword: pw\n";
+  const std::string good = "SHA256:" + std::string(43, 'Q');
+  struct Case {
+    std::string_view what;
+    std::string text;
+    int line;
+    std::string_view hint;
+  };
+  const Case cases[] = {
+      {"bad fingerprint", head + "Fingerprint DFS1 SHA256:tooshort\n", 5,
+       "bad fingerprint 'SHA256:tooshort'"},
+      {"hex instead of base64", head + "Fingerprint DFS1 " + std::string(64, 'a') + "\n", 5,
+       "bad fingerprint"},
+      {"fingerprint without a name", head + "Fingerprint " + good + "\n", 5,
+       "expected 'Fingerprint NAME SHA256:...'"},
+      {"fingerprint alone", head + "Fingerprint\n", 5, "expected 'Fingerprint NAME SHA256:...'"},
+      {"fingerprint with an extra token", head + "Fingerprint DFS1 " + good + " x\n", 5,
+       "expected 'Fingerprint NAME SHA256:...'"},
+      {"unknown server name", head + "Fingerprint DFS9 " + good + "\n", 5,
+       "Fingerprint for unknown server 'DFS9'"},
+      {"server names are exact", head + "Fingerprint dfs1 " + good + "\n", 5,
+       "Fingerprint for unknown server 'dfs1'"},
+      {"fingerprint twice",
+       head + "Fingerprint DFS2 " + good + "\n# c\nFingerprint DFS2 " + good + "\n", 7,
+       "Fingerprint of 'DFS2' given twice"},
+      {"KnownServers twice", head + "KnownServers /a\nKnownServers /b\n", 6,
+       "KnownServers given twice"},
+      {"KnownServers without a path", head + "KnownServers   # none\n", 5,
+       "expected 'KnownServers PATH'"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    auto cfg = ParseClientConfig(c.text, "dfc.conf");
+    REQUIRE_FALSE(cfg.ok());
+    CHECK(cfg.status().code() == Code::kInvalidArgument);
+    const std::string& msg = cfg.status().message();
+    CAPTURE(msg);
+    CHECK(msg.rfind("dfc.conf:" + std::to_string(c.line) + ": ", 0) == 0);
+    CHECK(msg.find(c.hint) != std::string::npos);
+  }
 }
 
 TEST_CASE("names the file and line of every bad dfs.conf line") {
@@ -271,8 +408,18 @@ TEST_CASE("names the file and line of every bad dfs.conf line") {
     std::string_view hint;
   };
   const Case cases[] = {
-      {"one token", "Alice pw\nBob\n", 2, "expected 'USERNAME PASSWORD'"},
-      {"three tokens", "# c\n\nAlice pw extra\n", 3, "expected 'USERNAME PASSWORD'"},
+      {"one token", "Alice pw\nBob\n", 2, "expected 'USERNAME PASSWORD [quota=SIZE]'"},
+      {"three tokens", "# c\n\nAlice pw extra\n", 3,
+       "unknown option 'extra' (expected quota=SIZE)"},
+      {"four tokens", "Alice pw quota=1G extra\n", 1, "expected 'USERNAME PASSWORD [quota=SIZE]'"},
+      {"quota without a size", "Alice pw quota=\n", 1, "bad size ''"},
+      {"quota with a bad suffix", "Alice pw\nBob pw quota=10X\n", 2, "bad size '10X'"},
+      {"quota with a unit word", "Alice pw quota=10GB\n", 1, "bad size '10GB'"},
+      {"negative quota", "Alice pw quota=-1\n", 1, "bad size '-1'"},
+      {"fractional quota", "Alice pw quota=1.5G\n", 1, "bad size '1.5G'"},
+      {"quota beyond 64 bits", "Alice pw quota=99999999999999999999\n", 1, "bad size"},
+      {"quota overflowing its suffix", "Alice pw quota=17179869184G\n", 1, "bad size"},
+      {"quota spelled otherwise", "Alice pw Quota=1G\n", 1, "unknown option 'Quota=1G'"},
       {"duplicate user", "Alice pw\nBob pw\nAlice other\n", 3, "user 'Alice' listed twice"},
       {"username starting with a dot", ".alice pw\n", 1, "bad username"},
       {"username dot-dot", "Alice pw\n.. pw\n", 2, "bad username"},

@@ -3,9 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <iterator>
+#include <string>
 
 namespace dfs {
 namespace {
@@ -28,8 +30,9 @@ const MsgType kAllTypes[] = {
 
 TEST_CASE("lays out the header byte by byte as documented") {
   const Header h = Encode(MsgType::kGet, 0x01020304, 0x0000abcd);
-  const Header want = {0x44, 0x46, 0x53, 0x21, 1, 9, 0, 0, 1, 2, 3, 4, 0, 0, 0xab, 0xcd};
+  const Header want = {0x44, 0x46, 0x53, 0x21, 2, 9, 0, 0, 1, 2, 3, 4, 0, 0, 0xab, 0xcd};
   CHECK(h == want);
+  CHECK(kProtocolVersion == 2);
   CHECK(std::memcmp(h.data(), "DFS!", 4) == 0);
 }
 
@@ -74,9 +77,11 @@ TEST_CASE("rejects a header with a bad magic, version, type or flags") {
     uint8_t value;
   };
   const Case cases[] = {
-      {"magic byte 0", 0, 'X'},     {"magic byte 3", 3, '?'}, {"version 0", 4, 0},
-      {"version 2", 4, 2},          {"type 0", 5, 0},         {"type 18", 5, 18},
-      {"type 34", 5, 34},           {"type 66", 5, 66},       {"type 255", 5, 255},
+      {"magic byte 0", 0, 'X'},     {"magic byte 3", 3, '?'},
+      {"version 0", 4, 0},          {"version 1 (before TLS)", 4, 1},
+      {"version 3", 4, 3},          {"type 0", 5, 0},
+      {"type 18", 5, 18},           {"type 34", 5, 34},
+      {"type 66", 5, 66},           {"type 255", 5, 255},
       {"flags high byte", 6, 0x80}, {"flags low byte", 7, 1},
   };
   for (const Case& c : cases) {
@@ -123,6 +128,59 @@ TEST_CASE("rejects a body longer than the frame limit and accepts one exactly at
       CHECK(s.code() == Code::kProtocol);
     }
   }
+}
+
+TEST_CASE("applies a smaller max_body, as before login, to every type") {
+  REQUIRE(kMaxHandshakeBody == 512);
+  struct Case {
+    MsgType type;
+    uint32_t length;
+    uint32_t max_body;
+    bool ok;
+  };
+  const Case cases[] = {
+      {MsgType::kHello, kMaxHandshakeBody, kMaxHandshakeBody, true},
+      {MsgType::kHello, kMaxHandshakeBody + 1, kMaxHandshakeBody, false},
+      {MsgType::kProof, kMaxHandshakeBody + 1, kMaxHandshakeBody, false},
+      {MsgType::kData, kMaxHandshakeBody + 1, kMaxHandshakeBody, false},
+      {MsgType::kData, kMaxControlBody, kMaxHandshakeBody, false},
+      {MsgType::kPing, 0, kMaxHandshakeBody, true},
+      {MsgType::kList, 0xffffffff, kMaxHandshakeBody, false},
+      {MsgType::kHello, 0, 0, true},
+      {MsgType::kHello, 1, 0, false},
+      // A larger max_body never lifts the limit of the type.
+      {MsgType::kPing, kMaxControlBody + 1, kMaxDataBody, false},
+      {MsgType::kPing, kMaxControlBody + 1, 0xffffffff, false},
+      {MsgType::kData, kMaxDataBody + 1, 0xffffffff, false},
+      {MsgType::kData, kMaxDataBody, 0xffffffff, true},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(static_cast<int>(c.type));
+    CAPTURE(c.length);
+    CAPTURE(c.max_body);
+    const Header h = Encode(c.type, 1, c.length);
+    FrameHeader out;
+    out.body_length = 12345;
+    Status s = DecodeFrameHeader(h.data(), &out, c.max_body);
+    if (c.ok) {
+      CHECK(s.ok());
+      CHECK(out.body_length == c.length);
+    } else {
+      CHECK(s.code() == Code::kProtocol);
+      CHECK(s.message().find("exceeds the limit of " +
+                             std::to_string(std::min(MaxBodyFor(c.type), c.max_body))) !=
+            std::string::npos);
+      CHECK(out.body_length == 12345);  // untouched on error
+    }
+  }
+}
+
+TEST_CASE("defaults max_body to no limit beyond the type's") {
+  const Header h = Encode(MsgType::kData, 1, kMaxDataBody);
+  FrameHeader out;
+  CHECK(DecodeFrameHeader(h.data(), &out).ok());
+  CHECK(DecodeFrameHeader(h.data(), &out, kMaxDataBody).ok());
+  CHECK(DecodeFrameHeader(h.data(), &out, kMaxDataBody - 1).code() == Code::kProtocol);
 }
 
 }  // namespace

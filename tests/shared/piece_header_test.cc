@@ -28,7 +28,16 @@ PieceHeader Sample() {
   h.mtime_ns = -1234567890123LL;
   h.mode = 0100640;
   h.chunk_bytes = 4096;
+  h.uid = 0x01020304;
+  h.gid = 0xfffffffe;
+  for (size_t i = 0; i < h.mac.size(); ++i) h.mac[i] = static_cast<uint8_t>(0x40 + i);
   return h;
+}
+
+Key RecordKey(uint8_t seed) {
+  Key k;
+  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<uint8_t>(seed + 7 * i);
+  return k;
 }
 
 uint64_t At(const std::string& bytes, size_t offset, int width) {
@@ -58,7 +67,13 @@ TEST_CASE("encodes exactly 128 bytes at the documented offsets") {
   CHECK(static_cast<int64_t>(At(b, 64, 8)) == -1234567890123LL);
   CHECK(At(b, 72, 4) == 0100640);
   CHECK(At(b, 76, 4) == 4096);
-  CHECK(b.substr(80) == std::string(48, '\0'));
+  CHECK(At(b, 80, 4) == 0x01020304);               // uid
+  CHECK(At(b, 84, 4) == 0xfffffffe);               // gid
+  CHECK(b.substr(88, 8) == std::string(8, '\0'));  // reserved
+  REQUIRE(kRecordMacOffset == 96);
+  CHECK(b.substr(96, 32) == std::string(reinterpret_cast<const char*>(h.mac.data()), 32));
+  REQUIRE(kPieceFormatVersion == 2);
+  CHECK(b.substr(4, 2) == std::string("\0\x02", 2));
 }
 
 TEST_CASE("round-trips every field of a piece and a tombstone") {
@@ -78,6 +93,9 @@ TEST_CASE("round-trips every field of a piece and a tombstone") {
   CHECK(d->mtime_ns == h.mtime_ns);
   CHECK(d->mode == h.mode);
   CHECK(d->chunk_bytes == h.chunk_bytes);
+  CHECK(d->uid == h.uid);
+  CHECK(d->gid == h.gid);
+  CHECK(d->mac == h.mac);
   CHECK(d->Encode() == h.Encode());
   CHECK_FALSE(d->tombstone());
   CHECK(d->sealed_size() == SealedSize(200000, 4096));
@@ -87,11 +105,18 @@ TEST_CASE("round-trips every field of a piece and a tombstone") {
   t.piece = 0;
   t.stamp = Stamp::Now();
   t.cid = RandomCid();
+  t.uid = 1000;
+  t.gid = 100;
+  t.Sign(RecordKey(1), "dir/gone.txt");
   auto dt = PieceHeader::Decode(t.Encode());
   REQUIRE_MESSAGE(dt.ok(), dt.status().ToString());
   CHECK(dt->tombstone());
   CHECK(dt->stamp == t.stamp);
   CHECK(dt->cid == t.cid);
+  CHECK(dt->uid == 1000);
+  CHECK(dt->gid == 100);
+  CHECK(dt->mac == t.mac);
+  CHECK(dt->Verify(RecordKey(1), "dir/gone.txt"));
   CHECK(dt->sealed_size() == 0);
 }
 
@@ -128,7 +153,8 @@ TEST_CASE("refuses a corrupt or inconsistent header with kCorrupt") {
       {"bad magic", [](std::string& b) { b[0] = 'X'; }},
       {"lower-case magic", [](std::string& b) { b[3] = 'P'; }},
       {"version 0", set(4, 0, 2)},
-      {"version 2", set(4, 2, 2)},
+      {"version 1 (retired)", set(4, 1, 2)},
+      {"version 3", set(4, 3, 2)},
       {"header length 127", set(6, 127, 2)},
       {"kind 0", set(8, 0, 1)},
       {"kind 3", set(8, 3, 1)},
@@ -147,6 +173,22 @@ TEST_CASE("refuses a corrupt or inconsistent header with kCorrupt") {
       {"file size inconsistent with the piece size", set(48, 2000000, 8)},
       {"chunk size 0", set(76, 0, 4)},
       {"chunk size over 16 MiB", set(76, (16u << 20) + 1, 4)},
+      {"reserved bytes 14-15 set", set(14, 1, 2)},
+      {"reserved byte 14 set", set(14, 0x80, 1)},
+      {"reserved byte 88 set", set(88, 1, 1)},
+      {"reserved byte 95 set", set(95, 1, 1)},
+      {"all reserved bytes 88-95 set", set(88, UINT64_MAX, 8)},
+      {"file size beyond kMaxFileSize (piece size consistent)",
+       [](std::string& b) {
+         const uint64_t n = kMaxFileSize + 1;
+         PutBE(reinterpret_cast<uint8_t*>(b.data()) + 48, n, 8);
+         PutBE(reinterpret_cast<uint8_t*>(b.data()) + 56, PieceSize(n, 5, 3), 8);
+       }},
+      {"file size 2^64-1",
+       [](std::string& b) {
+         PutBE(reinterpret_cast<uint8_t*>(b.data()) + 48, UINT64_MAX, 8);
+         PutBE(reinterpret_cast<uint8_t*>(b.data()) + 56, PieceSize(UINT64_MAX, 5, 3), 8);
+       }},
       {"a tombstone with a piece index",
        [](std::string& b) {
          b[8] = 2;  // kind tombstone, piece index still 4
@@ -171,6 +213,138 @@ TEST_CASE("refuses a corrupt or inconsistent header with kCorrupt") {
     REQUIRE_FALSE(d.ok());
     CHECK(d.status().code() == Code::kCorrupt);
   }
+}
+
+TEST_CASE("refuses reserved bytes in tombstones too") {
+  PieceHeader t;
+  t.kind = PieceKind::kTombstone;
+  t.piece = 0;
+  const std::string good = t.Encode();
+  REQUIRE(PieceHeader::Decode(good).ok());
+  for (size_t offset : {size_t{14}, size_t{15}, size_t{88}, size_t{91}, size_t{95}}) {
+    CAPTURE(offset);
+    std::string b = good;
+    b[offset] = 1;
+    auto d = PieceHeader::Decode(b);
+    REQUIRE_FALSE(d.ok());
+    CHECK(d.status().code() == Code::kCorrupt);
+    CHECK(d.status().message() == "reserved header bytes set");
+  }
+}
+
+TEST_CASE("accepts a file of exactly kMaxFileSize and names the limit beyond it") {
+  PieceHeader h;
+  h.piece = 1;
+  h.file_size = kMaxFileSize;
+  h.piece_size = PieceSize(kMaxFileSize, 4, 1);
+  CHECK(PieceHeader::Decode(h.Encode()).ok());
+  h.file_size = kMaxFileSize + 4;
+  h.piece_size = PieceSize(h.file_size, 4, 1);
+  auto d = PieceHeader::Decode(h.Encode());
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().code() == Code::kCorrupt);
+  CHECK(d.status().message().find("beyond the limit") != std::string::npos);
+}
+
+TEST_CASE("signs a header for its path and verifies it there only") {
+  PieceHeader h = Sample();
+  h.mac = Key{};
+  CHECK_FALSE(h.Verify(RecordKey(1), "docs/report.pdf"));  // unsigned
+  h.Sign(RecordKey(1), "docs/report.pdf");
+  CHECK(h.mac != Key{});
+  CHECK(h.Verify(RecordKey(1), "docs/report.pdf"));
+
+  // Signing is deterministic and touches nothing but the MAC.
+  PieceHeader again = Sample();
+  again.Sign(RecordKey(1), "docs/report.pdf");
+  CHECK(again.mac == h.mac);
+  CHECK(again.Encode().substr(0, kRecordMacOffset) ==
+        Sample().Encode().substr(0, kRecordMacOffset));
+
+  // It survives the wire and the disk.
+  auto decoded = PieceHeader::Decode(h.Encode());
+  REQUIRE(decoded.ok());
+  CHECK(decoded->Verify(RecordKey(1), "docs/report.pdf"));
+
+  // Another path: another name, folder, a prefix or extension of it.
+  for (std::string_view other :
+       {"docs/report.pd", "docs/report.pdf2", "report.pdf", "docs", "other/report.pdf",
+        "docs/report.pdf/", "/docs/report.pdf", "docsreport.pdf", "", "Docs/report.pdf"}) {
+    CAPTURE(other);
+    CHECK_FALSE(h.Verify(RecordKey(1), other));
+  }
+  // Another key (another user's, or a forger's).
+  CHECK_FALSE(h.Verify(RecordKey(2), "docs/report.pdf"));
+  CHECK_FALSE(h.Verify(Key{}, "docs/report.pdf"));
+  // A flipped MAC bit.
+  for (size_t i : {size_t{0}, size_t{17}, size_t{31}}) {
+    PieceHeader bad = h;
+    bad.mac[i] ^= 0x01;
+    CHECK_FALSE(bad.Verify(RecordKey(1), "docs/report.pdf"));
+  }
+}
+
+TEST_CASE("a signature fails after any single field changes") {
+  const Key key = RecordKey(9);
+  const std::string path = "a/b.txt";
+  PieceHeader base = Sample();
+  base.Sign(key, path);
+  REQUIRE(base.Verify(key, path));
+  struct Case {
+    std::string_view what;
+    std::function<void(PieceHeader&)> edit;
+  };
+  const Case cases[] = {
+      {"kind", [](PieceHeader& h) { h.kind = PieceKind::kTombstone; }},
+      {"servers", [](PieceHeader& h) { h.servers = 6; }},
+      {"copies", [](PieceHeader& h) { h.copies = 2; }},
+      {"piece index", [](PieceHeader& h) { h.piece = 3; }},
+      {"x", [](PieceHeader& h) { h.x = 1; }},
+      {"cid", [](PieceHeader& h) { h.cid[15] ^= 1; }},
+      {"stamp time", [](PieceHeader& h) { h.stamp.time_ns += 1; }},
+      {"stamp tiebreak", [](PieceHeader& h) { h.stamp.random ^= 1; }},
+      {"file size", [](PieceHeader& h) { h.file_size += 1; }},
+      {"piece size", [](PieceHeader& h) { h.piece_size -= 1; }},
+      {"mtime", [](PieceHeader& h) { h.mtime_ns += 1; }},
+      {"mode", [](PieceHeader& h) { h.mode = 0100644; }},
+      {"chunk size", [](PieceHeader& h) { h.chunk_bytes = 8192; }},
+      {"uid", [](PieceHeader& h) { h.uid = 0; }},
+      {"gid", [](PieceHeader& h) { h.gid = 0; }},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    PieceHeader h = base;
+    c.edit(h);
+    CHECK(h.Encode() != base.Encode());
+    CHECK_FALSE(h.Verify(key, path));
+  }
+  // Every stored byte before the MAC is covered, reserved ones included: a
+  // flipped bit either makes the header undecodable or fails the MAC.
+  const std::string good = base.Encode();
+  for (size_t i = 0; i < kRecordMacOffset; ++i) {
+    CAPTURE(i);
+    std::string b = good;
+    b[i] = static_cast<char>(b[i] ^ 0x01);
+    auto d = PieceHeader::Decode(b);
+    if (d.ok()) CHECK_FALSE(d->Verify(key, path));
+  }
+}
+
+TEST_CASE("binds a tombstone to its path and stamp") {
+  PieceHeader t;
+  t.kind = PieceKind::kTombstone;
+  t.piece = 0;
+  t.stamp = {100, 1};
+  t.Sign(RecordKey(3), "gone");
+  CHECK(t.Verify(RecordKey(3), "gone"));
+  CHECK_FALSE(t.Verify(RecordKey(3), "kept"));
+  PieceHeader newer = t;
+  newer.stamp.time_ns = 200;  // a server cannot make a tombstone newer
+  CHECK_FALSE(newer.Verify(RecordKey(3), "gone"));
+  // A piece header with the tombstone's MAC does not pass either.
+  PieceHeader piece = Sample();
+  piece.mac = t.mac;
+  CHECK_FALSE(piece.Verify(RecordKey(3), "gone"));
 }
 
 TEST_CASE("names piece files .NAME.K and parses them back") {

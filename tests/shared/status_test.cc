@@ -24,6 +24,11 @@ TEST_CASE("formats a status as its code name and message") {
   CHECK(Status::Ok().ToString() == "OK");
   CHECK(Status::NotFound("no such file 'a.txt'").ToString() == "NotFound: no such file 'a.txt'");
   CHECK(Status(Code::kTimeout, "").ToString() == "Timeout");
+  CHECK(Status::Untrusted("DFS2 presented another key").ToString() ==
+        "Untrusted: DFS2 presented another key");
+  CHECK(Status::Untrusted("x").code() == Code::kUntrusted);
+  CHECK(static_cast<int>(Code::kUntrusted) == 21);  // on the wire: never renumber
+  CHECK(kMaxCode == 21);
 }
 
 TEST_CASE("annotates the message of an error and leaves OK alone") {
