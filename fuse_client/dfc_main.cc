@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
              "\nExit status: 0 success, 1 the operation failed, 2 bad command or config.");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str();
-  app.add_flag("--stats", stats, "print bytes sent to and received from the servers");
+  app.add_flag("--stats", stats,
+               "print bytes sent to and received from the servers, and connection set-up times");
   app.positionals_at_end(false);
   app.prefix_command(false);
   try {
@@ -71,8 +72,12 @@ int main(int argc, char** argv) {
     rc = dfs::cli::RunCommand(client, command, std::cout, std::cerr);
   }
   if (stats) {
-    std::cerr << "traffic: received " << client.pool().traffic().received << " bytes, sent "
-              << client.pool().traffic().sent << " bytes\n";
+    const auto& t = client.pool().traffic();
+    std::cerr << "traffic: received " << t.received << " bytes, sent " << t.sent << " bytes\n";
+    if (t.connections > 0)
+      std::cerr << "connections: " << t.connections << " opened, "
+                << static_cast<double>(t.connect_us) / 1000.0 / static_cast<double>(t.connections)
+                << " ms each on average (TCP + TLS 1.3 + login)\n";
   }
   return rc;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 
 #include "shared/protocol/auth.h"
@@ -69,7 +70,8 @@ Status Client::Ping() {
 }
 
 Result<RawListing> Client::ListRaw(const std::string& dir) {
-  using Entries = std::vector<ListEntry>;
+  // A deque: no doubling copies while a large listing streams in.
+  using Entries = std::deque<ListEntry>;
   const std::vector<bool> skipped = pool_->InBackoff();
   bool probing = false;
   auto list_on = [&](int s) -> Result<Entries> {
@@ -80,6 +82,7 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
     DFS_RETURN_IF_ERROR(lease.Check(lease->Send(MsgType::kList, EncodeMessage(req), deadline)));
     Entries all;
     size_t received = 0;
+    size_t held_bytes = 0;  // memory the kept entries take, roughly
     size_t rejected_kept = 0;
     for (;;) {
       Frame f;
@@ -97,6 +100,10 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
             !AcceptRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_) &&
             ++rejected_kept > kMaxRejectedKept)
           continue;
+        held_bytes += sizeof(ListEntry) + e.name.size();
+        if (held_bytes > kMaxListBytes)
+          return lease.Check(Status::Protocol(pool_->name(s) + ": listing exceeds " +
+                                              std::to_string(kMaxListBytes >> 20) + " MiB"));
         all.push_back(std::move(e));
       }
       if (!reply.more) return all;

@@ -41,6 +41,9 @@ namespace dfs::client {
 inline constexpr char kIncompleteMessage[] = "File is incomplete.";
 // Most entries one server may send for one folder; more is kProtocol.
 inline constexpr size_t kMaxListEntries = size_t{1} << 20;
+// And what the entries kept from one server's listing may take in memory
+// (about 600,000 entries of short names: folders of ~300,000 files).
+inline constexpr size_t kMaxListBytes = size_t{128} << 20;
 // Of those, records that fail CheckRecord kept per server listing (for
 // reports and heal); the rest are counted against the cap and dropped.
 inline constexpr size_t kMaxRejectedKept = 4096;

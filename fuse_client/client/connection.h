@@ -84,6 +84,30 @@ class Connection {
   bool broken_ = false;
 };
 
+// The deadline of a data stream, moved only by real progress: the stream
+// must deliver `step` more bytes within `timeout` of the last step, so a
+// server that drips bytes or sends empty frames cannot hold a transfer for
+// longer than `timeout` (a fresh deadline per frame would let it).
+class ProgressDeadline {
+ public:
+  ProgressDeadline(Millis timeout, uint64_t step)
+      : timeout_(timeout), step_(step), deadline_(DeadlineIn(timeout)) {}
+  Deadline get() const { return deadline_; }
+  void Add(uint64_t bytes) {
+    since_ += bytes;
+    if (since_ >= step_) {
+      since_ = 0;
+      deadline_ = DeadlineIn(timeout_);
+    }
+  }
+
+ private:
+  Millis timeout_;
+  uint64_t step_;
+  Deadline deadline_;
+  uint64_t since_ = 0;
+};
+
 class ServerPool;
 
 // A borrowed connection; returns to the pool when destroyed unless broken.

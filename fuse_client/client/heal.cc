@@ -206,12 +206,15 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
     return begun.status();
   }
   uint64_t received = 0;  // never more than the reply announced
+  ProgressDeadline progress(options_.data_timeout, kDefaultChunkBytes);
   for (;;) {
     Frame f;
-    Status st = src.Check(src->Recv(&f, DeadlineIn(options_.data_timeout)));
+    Status st = src.Check(src->Recv(&f, progress.get()));
     if (st.ok() && f.type() == MsgType::kError) st = DecodeError(f.body);
     if (st.ok() && f.type() != MsgType::kData && f.type() != MsgType::kDataEnd)
       st = Status::Protocol("unexpected frame in a piece stream");
+    if (st.ok() && f.type() == MsgType::kData && f.body.empty())
+      st = src.Check(Status::Protocol(pool_->name(from) + " sent an empty data frame"));
     if (st.ok() && f.type() == MsgType::kData && f.body.size() > reply.length - received)
       st = src.Check(Status::Protocol(pool_->name(from) + " sent more than the " +
                                       std::to_string(reply.length) + " bytes it announced"));
@@ -223,6 +226,7 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
       return st;
     }
     received += f.body.size();
+    progress.Add(f.body.size());
     if (Status sent = dst.Check(dst->SendMore(f.type(), f.body, DeadlineIn(options_.data_timeout)));
         !sent.ok()) {
       if (f.type() != MsgType::kDataEnd) src->MarkBroken();  // the rest of its stream is unread

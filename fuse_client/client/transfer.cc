@@ -312,9 +312,10 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
     uint64_t received = 0;  // never more than the reply announced
     Status st;
     bool ended = false;
+    ProgressDeadline progress(options_.data_timeout, meta.chunk_bytes);
     while (st.ok() && !ended) {
       Frame f;
-      st = lease.Check(lease->Recv(&f, DeadlineIn(options_.data_timeout)));
+      st = lease.Check(lease->Recv(&f, progress.get()));
       if (!st.ok()) break;
       if (f.type() == MsgType::kError) {
         st = DecodeError(f.body);
@@ -324,12 +325,17 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
       if (f.type() == MsgType::kDataEnd) {
         ended = true;
       } else if (f.type() == MsgType::kData) {
+        if (f.body.empty()) {
+          st = lease.Check(Status::Protocol(pool_->name(server) + " sent an empty data frame"));
+          break;
+        }
         if (f.body.size() > reply->length - received) {
           st = lease.Check(Status::Protocol(pool_->name(server) + " sent more than the " +
                                             std::to_string(reply->length) + " bytes it announced"));
           break;
         }
         received += f.body.size();
+        progress.Add(f.body.size());
         if (pos > 0 && pos == buf.size()) {
           buf.clear();
           pos = 0;

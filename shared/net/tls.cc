@@ -124,8 +124,7 @@ void CommonSettings(SSL_CTX* ctx) {
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
   // Frames carry their lengths, so a peer that closes without close_notify
   // is an ordinary disconnect (kUnavailable), not an attack.
-  SSL_CTX_set_options(ctx,
-                      SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set1_groups_list(ctx, "X25519:P-256");
