@@ -70,8 +70,14 @@ Status Client::Ping() {
 }
 
 Result<RawListing> Client::ListRaw(const std::string& dir) {
+  // Each entry with the verdict on its record (folders and invalid names:
+  // kAccepted, they are sorted out in merge()), so every MAC is checked once.
   // A deque: no doubling copies while a large listing streams in.
-  using Entries = std::deque<ListEntry>;
+  struct Checked {
+    ListEntry entry;
+    RecordCheck check = RecordCheck::kAccepted;
+  };
+  using Entries = std::deque<Checked>;
   const std::vector<bool> skipped = pool_->InBackoff();
   bool probing = false;
   auto list_on = [&](int s) -> Result<Entries> {
@@ -93,48 +99,43 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
                                             std::to_string(kMaxListEntries) + " entries"));
       received += reply.entries.size();
       for (auto& e : reply.entries) {
-        // Records that fail are screened again (and reported) in merge(); only
-        // a bounded number of them is kept, so a server sending forged records
-        // costs memory for the genuine ones alone.
-        if (!e.is_dir && ValidateName(e.name).ok() &&
-            !AcceptRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_) &&
-            ++rejected_kept > kMaxRejectedKept)
-          continue;
-        held_bytes += sizeof(ListEntry) + e.name.size();
+        // Only a bounded number of failed records is kept (for reports and
+        // heal), so a server sending forged records costs memory for the
+        // genuine ones alone.
+        RecordCheck check = RecordCheck::kAccepted;
+        if (!e.is_dir && ValidateName(e.name).ok())
+          check = CheckRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_);
+        if (check != RecordCheck::kAccepted && ++rejected_kept > kMaxRejectedKept) continue;
+        held_bytes += sizeof(Checked) + e.name.size();
         if (held_bytes > kMaxListBytes)
           return lease.Check(Status::Protocol(pool_->name(s) + ": listing exceeds " +
                                               std::to_string(kMaxListBytes >> 20) + " MiB"));
-        all.push_back(std::move(e));
+        all.push_back({std::move(e), check});
       }
       if (!reply.more) return all;
     }
   };
   // Groups what the servers that answered sent by name, records screened.
   auto merge = [&](const std::vector<Result<Entries>>& results) {
-    std::map<std::string, std::vector<Observed>> seen;
     RawListing raw;
     for (size_t i = 0; i < results.size(); ++i) {
       if (!results[i].ok()) continue;
       const int server = static_cast<int>(i);
-      for (const auto& e : *results[i]) {
+      for (const auto& [e, check] : *results[i]) {
         if (!ValidateName(e.name).ok()) {
           WarnOnce(server, JoinName(dir, e.name), "listed an invalid name");
           continue;
         }
-        if (e.is_dir) {
-          raw.names[e.name].dir_on.push_back(server);
-        } else {
-          seen[e.name].push_back({server, e.header});
-          raw.names[e.name];
-        }
+        auto& slot = raw.names[e.name];
+        if (e.is_dir)
+          slot.dir_on.push_back(server);
+        else if (check == RecordCheck::kAccepted)
+          slot.headers.push_back({server, e.header});
+        else
+          slot.rejected.push_back({server, check});
       }
     }
-    for (auto& [name, records] : seen) {
-      ScreenedRecords screened = Screen(dir, name, std::move(records));
-      auto& slot = raw.names[name];
-      slot.headers = std::move(screened.accepted);
-      slot.rejected = std::move(screened.rejected);
-    }
+    for (const auto& [name, slot] : raw.names) ReportRejected(dir, name, slot.rejected);
     return raw;
   };
   auto results = ForEachServer<Entries>(list_on);
@@ -262,9 +263,16 @@ Result<Entry> Client::StatRecords(const std::string& dir, const std::string& nam
 
 ScreenedRecords Client::Screen(const std::string& dir, const std::string& name,
                                std::vector<Observed> seen) {
+  ScreenedRecords out = ScreenRecords(std::move(seen), keys_.record, JoinName(dir, name), scheme_);
+  ReportRejected(dir, name, out.rejected);
+  return out;
+}
+
+void Client::ReportRejected(const std::string& dir, const std::string& name,
+                            const std::vector<RejectedRecord>& rejected) {
+  if (rejected.empty()) return;
   const std::string path = JoinName(dir, name);
-  ScreenedRecords out = ScreenRecords(std::move(seen), keys_.record, path, scheme_);
-  for (const RejectedRecord& r : out.rejected) {
+  for (const RejectedRecord& r : rejected) {
     switch (r.why) {
       case RecordCheck::kBadMac:
         WarnOnce(r.server, path, "sent a record that failed authentication");
@@ -278,7 +286,6 @@ ScreenedRecords Client::Screen(const std::string& dir, const std::string& name,
         break;
     }
   }
-  return out;
 }
 
 void Client::WarnOnce(int server, const std::string& path, const std::string& what) {

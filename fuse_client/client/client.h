@@ -192,6 +192,9 @@ class Client {
   // logs each rejected one at warn, once per (server, path).
   ScreenedRecords Screen(const std::string& dir, const std::string& name,
                          std::vector<Observed> seen);
+  // Logs (once per server and path) the records of dir/name that failed.
+  void ReportRejected(const std::string& dir, const std::string& name,
+                      const std::vector<RejectedRecord>& rejected);
   // Logs "DFSn WHAT: 'PATH' (ignored)" at warn, once per (server, path) and
   // for at most kMaxWarned of them.
   void WarnOnce(int server, const std::string& path, const std::string& what);
