@@ -202,9 +202,6 @@ Status Session::Dispatch(const Frame& f) {
         return store_.Rename(user_, r.from_dir, r.from_name, r.to_dir, r.to_name, r.cid, r.headers,
                              r.tombstone);
       });
-    case MsgType::kRenameDir:
-      return Simple<RenameDirRequest>(
-          f, [&](const RenameDirRequest& r) { return store_.RenameDir(user_, r.from, r.to); });
     case MsgType::kSetAttr:
       return Simple<SetAttrRequest>(
           f, [&](const SetAttrRequest& r) { return store_.SetAttr(user_, r); });

@@ -891,29 +891,6 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
   return Status::Ok();
 }
 
-Status Store::RenameDir(std::string_view user, std::string_view from, std::string_view to) {
-  DFS_ASSIGN_OR_RETURN(ParentAndName f, SplitParent(from));
-  DFS_ASSIGN_OR_RETURN(ParentAndName t, SplitParent(to));
-  if (f.name.empty() || t.name.empty()) return Status::Invalid("cannot rename the root folder");
-  const std::string &fleaf = f.name, &tleaf = t.name;
-  const std::string &fparent = f.dir, &tparent = t.dir;
-  DFS_RETURN_IF_ERROR(CheckNotReserved(tleaf));
-  DFS_ASSIGN_OR_RETURN(UniqueFd fpfd, OpenUserDir(user, fparent));
-  DFS_ASSIGN_OR_RETURN(UniqueFd tpfd, OpenUserDir(user, tparent));
-  // Only directories move this way: never a piece file.
-  struct stat st {};
-  if (::fstatat(fpfd.get(), fleaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return Status::NotFound("no such directory " + Quoted(fparent, fleaf));
-    return FromErrno(errno, "stat " + Quoted(fparent, fleaf));
-  }
-  if (!S_ISDIR(st.st_mode)) return Status::NotDir(Quoted(fparent, fleaf) + " is not a directory");
-  if (::renameat(fpfd.get(), fleaf.c_str(), tpfd.get(), tleaf.c_str()) != 0)
-    return FromErrno(errno, "rename " + Quoted(fparent, fleaf) + " to " + Quoted(tparent, tleaf));
-  DFS_RETURN_IF_ERROR(Fsync(tpfd.get(), "fsync directory"));
-  if (fparent != tparent) DFS_RETURN_IF_ERROR(Fsync(fpfd.get(), "fsync directory"));
-  return Status::Ok();
-}
-
 Status Store::SetAttr(std::string_view user, const SetAttrRequest& req) {
   DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(req.dir));
   DFS_RETURN_IF_ERROR(ValidateName(req.name));

@@ -216,10 +216,6 @@ class Store {
                               const std::vector<PieceHeader>& headers,
                               const PieceHeader& tombstone);
 
-  // rename(2) of a directory. kInvalidArgument for the root or a reserved
-  // target name; kNotFound, kNotEmpty, kExists, kNotDir as rename(2) says.
-  [[nodiscard]] Status RenameDir(std::string_view user, std::string_view from, std::string_view to);
-
   // Replaces the header of each piece K of content req.cid that is older
   // than req.headers' stamp by the header of index K in req.headers (same
   // cid, sealed size and chunk size, else kInvalidArgument and nothing

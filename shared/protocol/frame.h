@@ -50,7 +50,8 @@ enum class MsgType : uint8_t {
   kMkdir = 11,      // PathRequest; reply Empty
   kRmdir = 12,      // PathRequest; reply Empty
   kRename = 13,     // RenameRequest; reply Empty
-  kRenameDir = 14,  // RenameDirRequest; reply Empty
+  kRenameDir = 14,  // retired: records are bound to their path, so folders
+                    // move file by file (kRename); refused as unexpected
   kSetAttr = 15,    // SetAttrRequest; reply Empty
   kStatFs = 16,     // Empty; reply StatFsReply
   kPurge = 17,      // PurgeRequest; reply Empty

@@ -244,15 +244,6 @@ struct RenameRequest {
     a(tombstone);
   }
 };
-struct RenameDirRequest {
-  std::string from;
-  std::string to;
-  template <typename A>
-  void Fields(A& a) {
-    a(from);
-    a(to);
-  }
-};
 
 // kSetAttr: replace the headers of the pieces of content `cid` that are older
 // than the new ones by `headers` (signed by the client, one per piece index,

@@ -507,22 +507,6 @@ TEST_CASE("rename does not overwrite a newer target") {
   CHECK(f.StagingCount() == 0);
 }
 
-TEST_CASE("rename_dir moves a folder and refuses the root and piece files") {
-  Fixture f;
-  REQUIRE(f.store->Mkdir(kUser, "a").ok());
-  f.Put("a", "x", CidOf(1), StampAt(1), {1});
-  REQUIRE(f.store->RenameDir(kUser, "a", "b").ok());
-  CHECK(f.MustStat("b", "x").pieces.size() == 1);
-  CHECK(f.store->RenameDir(kUser, "", "c").code() == Code::kInvalidArgument);
-  CHECK(f.store->RenameDir(kUser, "b", "").code() == Code::kInvalidArgument);
-  CHECK(f.store->RenameDir(kUser, "missing", "c").code() == Code::kNotFound);
-  CHECK(f.store->RenameDir(kUser, "b/.x.1", "c").code() == Code::kNotDir);
-  REQUIRE(f.store->Mkdir(kUser, "c").ok());
-  REQUIRE(f.store->Mkdir(kUser, "c/inner").ok());
-  CHECK(f.store->RenameDir(kUser, "b", "c").code() == Code::kNotEmpty);
-  CHECK(f.store->RenameDir(kUser, "b", "b/sub").code() == Code::kInvalidArgument);
-}
-
 TEST_CASE("setattr replaces the headers of the matching content byte for byte") {
   Fixture f;
   f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
@@ -832,7 +816,6 @@ TEST_CASE("a symbolic link planted as a user folder or a subfolder is not follow
     CHECK(f.store->Mkdir(kUser, std::string(dir) + "/new").code() == Code::kPermission);
     CHECK(f.store->OpenPiece(kUser, dir, "x", 1, h.cid, 0, 1).status().code() == Code::kPermission);
   }
-  CHECK(f.store->RenameDir(kUser, "real", "sub/moved").code() == Code::kPermission);
   CHECK(f.store->Rmdir(kUser, "sub").code() == Code::kNotDir);
   CHECK(fs::is_symlink(f.UserPath("sub")));
 

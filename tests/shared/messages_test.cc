@@ -234,10 +234,6 @@ TEST_CASE("round-trips the namespace messages") {
   rename.headers.clear();
   CHECK(RoundTrip(rename, 4 * (2 + 2) + 16 + 4 + 128).headers.empty());
 
-  auto rd = RoundTrip(RenameDirRequest{"old", "new/x"}, 2 + 3 + 2 + 5);
-  CHECK(rd.from == "old");
-  CHECK(rd.to == "new/x");
-
   SetAttrRequest set{"d", "n", CidOf(8), {}};
   PieceHeader changed = HeaderOf(2, 5000);
   changed.mode = 0755;
