@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
                  "trace, debug, info, warn, error, critical or off (to stderr)")
       ->capture_default_str();
   app.add_option("--max-connections", options.max_connections,
-                 "Connections served at once; more are told 'server busy'")
+                 "Logged-in connections at once; more are told 'server busy'")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   app.add_option("--grace", grace_seconds,
