@@ -122,18 +122,26 @@ void Server::AcceptOne() {
       ::poll(nullptr, 0, 100);  // out of resources: do not spin on the pending connection
     return;
   }
-  auto conn = std::make_unique<Connection>();
+  auto conn = std::make_unique<Connection>(&mu_);
   PeerName(ss, &conn->address, &conn->peer);
   conn->accepted = Clock::now();
   // A new connection always gets in, at the expense of the oldest pending
   // one when the pending budget is full: no thread, no TLS state is spent
   // beyond the budget.
+  Connection* evicted = nullptr;
   {
-    std::lock_guard lock(mu_);
-    EvictForLocked(conn->address);
+    MutexLock lock(&mu_);
+    evicted = EvictForLocked(conn->address);
     ++active_;
     ++pending_;
     ++pending_by_address_[conn->address];
+  }
+  if (evicted != nullptr) {
+    // Its fd stays open until this thread reaps it, so shutting it down
+    // without the lock is safe; its thread sees the end and leaves.
+    ::shutdown(evicted->fd.get(), SHUT_RDWR);
+    Log().info("{}: not logged in after {} ms, cut off to make room", evicted->peer,
+               std::chrono::duration_cast<Millis>(Clock::now() - evicted->accepted).count());
   }
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -144,7 +152,7 @@ void Server::AcceptOne() {
   } catch (const std::system_error& e) {
     // Out of threads: the connection is closed at once.
     Log().error("{}: cannot start a thread: {}", conn->peer, e.what());
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     --active_;
     --pending_;
     if (--pending_by_address_[conn->address] == 0) pending_by_address_.erase(conn->address);
@@ -153,28 +161,28 @@ void Server::AcceptOne() {
   conns_.push_back(std::move(conn));
 }
 
-void Server::EvictForLocked(const std::string& address) {
+Server::Connection* Server::EvictForLocked(const std::string& address) {
   const auto it = pending_by_address_.find(address);
   const bool address_full =
       it != pending_by_address_.end() && it->second >= options_.max_pending_per_address;
-  if (!address_full && pending_ < options_.max_pending) return;
+  if (!address_full && pending_ < options_.max_pending) return nullptr;
   // conns_ is in accept order: the first match is the oldest.
   for (const auto& c : conns_) {
-    if (c->done || c->logged_in || c->evicted) continue;
+    Admission& a = c->admission.Get(&mu_);
+    if (c->done || a.logged_in || a.evicted) continue;
     if (address_full && c->address != address) continue;
-    c->evicted = true;
+    a.evicted = true;
     --pending_;
     if (--pending_by_address_[c->address] == 0) pending_by_address_.erase(c->address);
-    ::shutdown(c->fd.get(), SHUT_RDWR);  // its thread sees the end and leaves
-    Log().info("{}: not logged in after {} ms, cut off to make room", c->peer,
-               std::chrono::duration_cast<Millis>(Clock::now() - c->accepted).count());
-    return;
+    return c.get();
   }
+  return nullptr;
 }
 
 Status Server::Admit(Connection* conn, const std::string& user) {
-  std::lock_guard lock(mu_);
-  if (conn->evicted) return Status(Code::kCancelled, "connection was cut off");
+  MutexLock lock(&mu_);
+  Admission& a = conn->admission.Get(&mu_);
+  if (a.evicted) return Status(Code::kCancelled, "connection was cut off");
   if (logged_in_ >= options_.max_connections)
     return Status(Code::kBusy, "server busy: " + std::to_string(logged_in_) + " connections open");
   int& mine = logged_in_by_user_[user];
@@ -187,8 +195,8 @@ Status Server::Admit(Connection* conn, const std::string& user) {
   ++logged_in_;
   --pending_;
   if (--pending_by_address_[conn->address] == 0) pending_by_address_.erase(conn->address);
-  conn->logged_in = true;
-  conn->user = user;
+  a.logged_in = true;
+  a.user = user;
   return Status::Ok();
 }
 
@@ -208,18 +216,19 @@ void Server::Serve(Connection* conn) {
   ::shutdown(conn->fd.get(), SHUT_RDWR);
   Log().debug("{}: disconnected", conn->peer);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     --active_;
-    if (conn->logged_in) {
+    const Admission& a = conn->admission.Get(&mu_);
+    if (a.logged_in) {
       --logged_in_;
-      if (--logged_in_by_user_[conn->user] == 0) logged_in_by_user_.erase(conn->user);
-    } else if (!conn->evicted) {
+      if (--logged_in_by_user_[a.user] == 0) logged_in_by_user_.erase(a.user);
+    } else if (!a.evicted) {
       --pending_;
       if (--pending_by_address_[conn->address] == 0) pending_by_address_.erase(conn->address);
     }
     conn->done = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void Server::SweepIfDue() {
@@ -254,8 +263,11 @@ void Server::StopAll() {
   // Sessions between requests see the stop pipe and close; the rest get the
   // grace period to finish what they are doing.
   {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, options_.grace, [this] { return active_ == 0; });
+    const Deadline deadline = DeadlineIn(options_.grace);
+    MutexLock lock(&mu_);
+    while (active_ > 0) {
+      if (!cv_.WaitUntil(&mu_, deadline)) break;  // the grace period is over
+    }
   }
   for (const auto& conn : conns_) {
     if (!conn->done) {

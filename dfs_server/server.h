@@ -18,12 +18,10 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -32,7 +30,9 @@
 #include "shared/net/socket.h"
 #include "shared/net/tls.h"
 #include "shared/util/fd.h"
+#include "shared/util/mutex.h"
 #include "shared/util/status.h"
+#include "shared/util/thread_annotations.h"
 
 namespace dfs::server {
 
@@ -78,17 +78,23 @@ class Server {
   int stop_write_fd() const { return stop_write_.get(); }
 
  private:
+  // What Server::mu_ guards in each Connection.
+  struct Admission {
+    bool logged_in = false;
+    bool evicted = false;  // cut off to make room for a newer pending connection
+    std::string user;
+  };
+  // Set by the accept loop before the thread starts, then read-only but for
+  // `done` and `admission`.
   struct Connection {
+    explicit Connection(const Mutex* server_mu) : admission(server_mu) {}
     UniqueFd fd;          // closed when the connection is reaped, after its thread ended
     std::string peer;     // "addr:port", for logs
     std::string address;  // the client address alone, for the per-address budget
     Clock::time_point accepted;
     std::thread thread;
     std::atomic<bool> done{false};
-    // Guarded by Server::mu_.
-    bool logged_in = false;
-    bool evicted = false;  // cut off to make room for a newer pending connection
-    std::string user;
+    ExternallyGuarded<Admission> admission;  // by Server::mu_: admission.Get(&mu_)
   };
   struct PrivateTag {
     explicit PrivateTag() = default;
@@ -101,16 +107,18 @@ class Server {
          UniqueFd stop_read, UniqueFd stop_write);
 
  private:
-  void AcceptOne();
-  // Makes room for one more pending connection from `address` by cutting
-  // off the oldest pending one (REQUIRES mu_ held).
-  void EvictForLocked(const std::string& address);
-  void Serve(Connection* conn);
+  void AcceptOne() EXCLUDES(mu_);
+  // Makes room for one more pending connection from `address`: picks the
+  // oldest pending connection (of that address when it is over its share),
+  // marks it evicted and takes it off the counts. Returns it, for the caller
+  // to shut down once mu_ is released; nullptr when there is room already.
+  Connection* EvictForLocked(const std::string& address) REQUIRES(mu_);
+  void Serve(Connection* conn) EXCLUDES(mu_);
   // The session's AdmitFn: moves conn from pending to logged in, or kBusy.
-  Status Admit(Connection* conn, const std::string& user);
+  Status Admit(Connection* conn, const std::string& user) EXCLUDES(mu_);
   void ReapFinished();
   void SweepIfDue();
-  void StopAll();
+  void StopAll() EXCLUDES(mu_);
 
   const ServerOptions options_;
   const AuthKeys keys_;
@@ -125,15 +133,16 @@ class Server {
   std::list<std::unique_ptr<Connection>> conns_;
   Clock::time_point next_sweep_;
 
-  // Guards the counts below and the guarded fields of every Connection; leaf
-  // lock, never held across I/O (shutdown(2) of an evicted socket excepted).
-  std::mutex mu_;
-  std::condition_variable cv_;  // signalled when active_ drops
-  int active_ = 0;              // connection threads still running
-  int pending_ = 0;             // connections not logged in (and not evicted)
-  int logged_in_ = 0;
-  std::map<std::string, int> pending_by_address_;
-  std::map<std::string, int> logged_in_by_user_;
+  // Guards the counts below and the Admission of every Connection; leaf
+  // lock, never held across I/O (not even the logging or shutdown(2) of an
+  // evicted connection).
+  Mutex mu_;
+  CondVar cv_;                       // signalled when active_ drops
+  int active_ GUARDED_BY(mu_) = 0;   // connection threads still running
+  int pending_ GUARDED_BY(mu_) = 0;  // connections not logged in (and not evicted)
+  int logged_in_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, int> pending_by_address_ GUARDED_BY(mu_);
+  std::map<std::string, int> logged_in_by_user_ GUARDED_BY(mu_);
 };
 
 }  // namespace dfs::server

@@ -24,7 +24,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +32,7 @@
 #include "shared/format/piece_header.h"
 #include "shared/protocol/messages.h"
 #include "shared/util/fd.h"
+#include "shared/util/mutex.h"
 #include "shared/util/status.h"
 
 namespace dfs::server {
@@ -280,9 +280,11 @@ class Store {
   // "USER/dir/name" hashing to i, so that the read-compare-replace of stamps
   // of one name is atomic. Held across the renames and fsyncs of that one
   // name on purpose; never across network I/O. Lock order: when two stripes
-  // are needed (Rename), the lower index first; the same stripe once.
+  // are needed (Rename), the lower index first; the same stripe once. Taken
+  // only through NameLock (store.cc). No member is GUARDED_BY a stripe: what
+  // a stripe guards is on disk.
   static constexpr size_t kStripes = 64;
-  std::array<std::mutex, kStripes> stripes_;
+  std::array<Mutex, kStripes> stripes_;
 };
 
 }  // namespace dfs::server

@@ -5,11 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "shared/util/mutex.h"
 #include "shared/util/status.h"
+#include "shared/util/thread_annotations.h"
 
 namespace dfs::server {
 
@@ -23,7 +24,7 @@ namespace dfs::server {
 class UsageLedger {
  public:
   explicit UsageLedger(const std::map<std::string, uint64_t, std::less<>>& quotas) {
-    for (const auto& [user, quota] : quotas) users_.try_emplace(user).first->second.quota = quota;
+    for (const auto& [user, quota] : quotas) users_.try_emplace(user, quota, &mu_);
   }
   UsageLedger(const UsageLedger&) = delete;
   UsageLedger& operator=(const UsageLedger&) = delete;
@@ -36,60 +37,63 @@ class UsageLedger {
   // the user's files with `scan` (errors of `scan` come back). OK for a user
   // without a quota.
   Status Charge(std::string_view user, uint64_t bytes,
-                const std::function<Result<uint64_t>()>& scan) {
+                const std::function<Result<uint64_t>()>& scan) EXCLUDES(mu_) {
     auto it = users_.find(user);
     if (it == users_.end()) return Status::Ok();
     Entry& e = it->second;
     bool ready = false;
     {
-      std::lock_guard lock(mu_);
-      ready = e.ready;
+      MutexLock lock(&mu_);
+      ready = e.counts.Get(&mu_).ready;
     }
     if (!ready) {
-      std::lock_guard scan_lock(e.scan_mu);
+      MutexLock scan_lock(&e.scan_mu);
       {
-        std::lock_guard lock(mu_);
-        ready = e.ready;
-        e.scanning = !ready;
-        e.pending = 0;
+        MutexLock lock(&mu_);
+        Counts& c = e.counts.Get(&mu_);
+        ready = c.ready;
+        c.scanning = !ready;
+        c.pending = 0;
       }
       if (!ready) {
         Result<uint64_t> counted = scan();
-        std::lock_guard lock(mu_);
-        e.scanning = false;
+        MutexLock lock(&mu_);
+        Counts& c = e.counts.Get(&mu_);
+        c.scanning = false;
         if (!counted.ok()) return counted.status().Annotate("counting the quota");
-        e.bytes = Saturated(*counted, e.pending);
-        e.ready = true;
+        c.bytes = Saturated(*counted, c.pending);
+        c.ready = true;
       }
     }
-    std::lock_guard lock(mu_);
-    if (bytes > e.quota || e.bytes > e.quota - bytes)
+    MutexLock lock(&mu_);
+    Counts& c = e.counts.Get(&mu_);
+    if (bytes > e.quota || c.bytes > e.quota - bytes)
       return Status::NoSpace("quota of " + std::to_string(e.quota) + " bytes exceeded (" +
-                             std::to_string(e.bytes) + " in use, the piece needs " +
+                             std::to_string(c.bytes) + " in use, the piece needs " +
                              std::to_string(bytes) + ")");
-    e.bytes += bytes;
+    c.bytes += bytes;
     return Status::Ok();
   }
 
   // A file of `bytes` was added for / removed from `user`.
-  void Add(std::string_view user, uint64_t bytes) {
+  void Add(std::string_view user, uint64_t bytes) EXCLUDES(mu_) {
     auto it = users_.find(user);
     if (it == users_.end()) return;
-    std::lock_guard lock(mu_);
-    Entry& e = it->second;
-    if (e.ready)
-      e.bytes = Saturated(e.bytes, bytes);
-    else if (e.scanning)  // the scan may miss it: count it (maybe twice)
-      e.pending = Saturated(e.pending, bytes);
+    MutexLock lock(&mu_);
+    Counts& c = it->second.counts.Get(&mu_);
+    if (c.ready)
+      c.bytes = Saturated(c.bytes, bytes);
+    else if (c.scanning)  // the scan may miss it: count it (maybe twice)
+      c.pending = Saturated(c.pending, bytes);
   }
-  void Sub(std::string_view user, uint64_t bytes) {
+  void Sub(std::string_view user, uint64_t bytes) EXCLUDES(mu_) {
     auto it = users_.find(user);
     if (it == users_.end()) return;
-    std::lock_guard lock(mu_);
-    Entry& e = it->second;
+    MutexLock lock(&mu_);
+    Counts& c = it->second.counts.Get(&mu_);
     // Before the count is known the scan sees the file gone, or, if it ran
     // before the removal, counts it once too often: never too few.
-    if (e.ready) e.bytes -= std::min(e.bytes, bytes);
+    if (c.ready) c.bytes -= std::min(c.bytes, bytes);
   }
 
  private:
@@ -97,18 +101,25 @@ class UsageLedger {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
   }
 
-  struct Entry {
-    uint64_t quota = 0;
-    std::mutex scan_mu;  // held across the first scan of the user; taken before mu_
-    // Guarded by mu_:
+  // What mu_ guards in each Entry.
+  struct Counts {
     bool ready = false;     // `bytes` is the count
     bool scanning = false;  // the first scan runs; additions go to `pending`
     uint64_t bytes = 0;
     uint64_t pending = 0;
   };
-  // Guards the counts of every Entry (the map itself is fixed at
-  // construction). Taken after a stripe lock; held across no syscall.
-  std::mutex mu_;
+  struct Entry {
+    Entry(uint64_t q, const Mutex* ledger_mu) : quota(q), counts(ledger_mu) {}
+    const uint64_t quota;
+    // Held across the first scan of the user (a walk of its folders, no
+    // network); taken before mu_, never with mu_ held.
+    Mutex scan_mu;
+    ExternallyGuarded<Counts> counts;  // by UsageLedger::mu_: counts.Get(&mu_)
+  };
+  // Guards the Counts of every Entry (the map itself is fixed at
+  // construction, so it is read without a lock). Leaf lock: taken after a
+  // stripe lock and an Entry::scan_mu; held across no syscall.
+  Mutex mu_;
   std::map<std::string, Entry, std::less<>> users_;
 };
 

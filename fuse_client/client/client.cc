@@ -291,7 +291,7 @@ void Client::ReportRejected(const std::string& dir, const std::string& name,
 void Client::WarnOnce(int server, const std::string& path, const std::string& what) {
   bool last = false;
   {
-    std::lock_guard lock(warned_mu_);
+    MutexLock lock(&warned_mu_);
     if (warned_.size() > kMaxWarned) return;
     if (!warned_.emplace(server, path).second) return;
     last = warned_.size() > kMaxWarned;

@@ -18,12 +18,10 @@
 // enough servers), kCorrupt, kTimeout, kProtocol, kIoError (local file errors).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -35,6 +33,8 @@
 #include "fuse_client/client/version.h"
 #include "shared/config/config.h"
 #include "shared/placement/placement.h"
+#include "shared/util/mutex.h"
+#include "shared/util/thread_annotations.h"
 
 namespace dfs::client {
 
@@ -197,7 +197,7 @@ class Client {
                       const std::vector<RejectedRecord>& rejected);
   // Logs "DFSn WHAT: 'PATH' (ignored)" at warn, once per (server, path) and
   // for at most kMaxWarned of them.
-  void WarnOnce(int server, const std::string& path, const std::string& what);
+  void WarnOnce(int server, const std::string& path, const std::string& what) EXCLUDES(warned_mu_);
   // A stamp newer than now and than `after` (a clock behind another
   // client's must not lose a rename, delete or attribute change).
   static Stamp NewStamp(const Stamp& after);
@@ -232,8 +232,9 @@ class Client {
   std::unique_ptr<ServerPool> pool_;
 
   static constexpr size_t kMaxWarned = 4096;
-  std::mutex warned_mu_;  // guards warned_; leaf lock, never held across I/O or logging
-  std::set<std::pair<int, std::string>> warned_;  // (server, path) already logged
+  Mutex warned_mu_;  // guards warned_; leaf lock, never held across I/O or logging
+  // (server, path) already logged
+  std::set<std::pair<int, std::string>> warned_ GUARDED_BY(warned_mu_);
 };
 
 // Random reads of one version with a small decrypted-chunk cache and
@@ -252,27 +253,36 @@ class Reader {
     std::shared_ptr<const std::string> plain;
     uint64_t used = 0;
   };
-  // Fetches chunks [first, last) of `piece` into the cache.
-  Status Fetch(int piece, uint64_t first, uint64_t last);
+  // A chunk one read needs, and the file offset of its first byte.
+  struct Need {
+    ChunkKey key;
+    uint64_t file_start;
+  };
+  // Fetches chunks [first, last) of `piece` into the cache (which the fetch
+  // locks as each chunk lands).
+  Status Fetch(int piece, uint64_t first, uint64_t last) EXCLUDES(mu_);
   // Read() in pieces small enough that their chunks always fit the cache.
-  Result<size_t> ReadSegment(uint64_t offset, size_t len, char* out);
+  Result<size_t> ReadSegment(uint64_t offset, size_t len, char* out) EXCLUDES(mu_);
+  // Drops the pins a read took on its chunks.
+  void Unpin(const std::vector<Need>& needs) REQUIRES(mu_);
 
   static constexpr size_t kCacheChunks = 96;        // 6 MiB of 64 KiB chunks
   static constexpr uint64_t kMaxWindowChunks = 16;  // read-ahead up to 1 MiB per piece
 
   Client* client_;
   const FileVersion version_;
-  std::mutex mu_;                    // guards everything below; never held across I/O
-  std::condition_variable fetched_;  // signalled when in-flight chunks land or fail
-  std::map<ChunkKey, CachedChunk> cache_;
-  std::set<ChunkKey> inflight_;
+  Mutex mu_;         // guards everything below; leaf lock, never held across I/O
+  CondVar fetched_;  // signalled when in-flight chunks land or fail
+  std::map<ChunkKey, CachedChunk> cache_ GUARDED_BY(mu_);
+  std::set<ChunkKey> inflight_ GUARDED_BY(mu_);
   // Chunks some read still has to copy out: never evicted (the cache may
   // briefly exceed kCacheChunks instead), so concurrent reads cannot evict
   // each other's chunks and fetch them again.
-  std::map<ChunkKey, int> pins_;
-  uint64_t tick_ = 0;
-  uint64_t next_offset_ = 0;  // end of the previous read, to detect sequential access
-  uint64_t window_chunks_ = 1;
+  std::map<ChunkKey, int> pins_ GUARDED_BY(mu_);
+  uint64_t tick_ GUARDED_BY(mu_) = 0;
+  // End of the previous read, to detect sequential access.
+  uint64_t next_offset_ GUARDED_BY(mu_) = 0;
+  uint64_t window_chunks_ GUARDED_BY(mu_) = 1;
 };
 
 template <typename T>

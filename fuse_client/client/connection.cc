@@ -150,9 +150,13 @@ std::vector<bool> ServerPool::InBackoff() const {
 void ServerPool::MarkDown(int server, const Status& why) {
   Logger("net")->info("{} unavailable for {} ms: {}", servers_[server].name, opts_.backoff.count(),
                       why.ToString());
-  slots_[server]->down_until_ms = NowMs() + opts_.backoff.count();
-  std::lock_guard lock(slots_[server]->mu);
-  slots_[server]->idle.clear();
+  Slot& slot = *slots_[server];
+  slot.down_until_ms = NowMs() + opts_.backoff.count();
+  std::vector<std::unique_ptr<Connection>> dropped;  // closed on return, without the lock
+  {
+    MutexLock lock(&slot.mu);
+    dropped.swap(slot.idle);
+  }
 }
 
 void ServerPool::ClearBackoff() {
@@ -163,13 +167,16 @@ Result<Lease> ServerPool::Acquire(int server, bool probe) {
   Slot& slot = *slots_[server];
   if (!probe && !MaybeUp(server))
     return Status::Unavailable(servers_[server].name + " is unavailable (retrying shortly)");
-  {
-    std::lock_guard lock(slot.mu);
-    while (!slot.idle.empty()) {
-      auto conn = std::move(slot.idle.back());
+  for (;;) {
+    std::unique_ptr<Connection> conn;
+    {
+      MutexLock lock(&slot.mu);
+      if (slot.idle.empty()) break;
+      conn = std::move(slot.idle.back());
       slot.idle.pop_back();
-      if (conn->LooksAlive()) return Lease(this, server, std::move(conn));
     }
+    // poll(2) and, for a dead one, its close, without the lock.
+    if (conn->LooksAlive()) return Lease(this, server, std::move(conn));
   }
   auto conn = Connection::Open(servers_[server], user_, verifiers_[server], *tls_, &known_, opts_,
                                &traffic_);
@@ -190,8 +197,14 @@ Result<Lease> ServerPool::Acquire(int server, bool probe) {
 
 void ServerPool::Release(int server, std::unique_ptr<Connection> conn) {
   Slot& slot = *slots_[server];
-  std::lock_guard lock(slot.mu);
-  if (slot.idle.size() < opts_.max_idle_per_server) slot.idle.push_back(std::move(conn));
+  {
+    MutexLock lock(&slot.mu);
+    if (slot.idle.size() < opts_.max_idle_per_server) {
+      slot.idle.push_back(std::move(conn));
+      return;
+    }
+  }
+  // A full pool: `conn` is closed here, without the lock.
 }
 
 }  // namespace dfs::client

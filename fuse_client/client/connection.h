@@ -12,7 +12,6 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,6 +21,8 @@
 #include "shared/net/socket.h"
 #include "shared/net/tls.h"
 #include "shared/protocol/messages.h"
+#include "shared/util/mutex.h"
+#include "shared/util/thread_annotations.h"
 
 namespace dfs::client {
 
@@ -165,8 +166,8 @@ class ServerPool {
 
  private:
   struct Slot {
-    std::mutex mu;  // guards idle; leaf lock, never held across I/O
-    std::vector<std::unique_ptr<Connection>> idle;
+    Mutex mu;  // guards idle; leaf lock, never held across I/O (nor a connection's close)
+    std::vector<std::unique_ptr<Connection>> idle GUARDED_BY(mu);
     std::atomic<int64_t> down_until_ms{0};  // steady clock ms
   };
   std::vector<ServerAddress> servers_;

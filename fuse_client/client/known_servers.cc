@@ -79,13 +79,17 @@ Status KnownServers::Check(const ServerAddress& addr, const std::string& fingerp
                              "its key was replaced on purpose, update the Fingerprint line (the "
                              "server prints its key with 'dfs_server --fingerprint DIR').");
   }
-  std::lock_guard lock(mu_);
-  if (auto it = accepted_.find(key); it != accepted_.end() && it->second == fingerprint)
-    return Status::Ok();
+  {
+    MutexLock lock(&mu_);
+    if (auto it = accepted_.find(key); it != accepted_.end() && it->second == fingerprint)
+      return Status::Ok();
+  }
+  // The file, under its flock and without mu_: flock(2) waits for other
+  // processes (and for threads of this one, which open the file themselves).
   if (path_.empty()) {
     Log().warn("{}: no known-servers file (HOME is not set): accepting key {} for now", who,
                fingerprint);
-    accepted_[key] = fingerprint;
+    Accept(key, fingerprint);
     return Status::Ok();
   }
   std::error_code ec;
@@ -94,14 +98,14 @@ Status KnownServers::Check(const ServerAddress& addr, const std::string& fingerp
   if (!fd || ::flock(fd.get(), LOCK_EX) != 0) {
     Log().warn("{}: cannot use the known-servers file {}: {}; accepting key {} for now", who, path_,
                std::strerror(errno), fingerprint);
-    accepted_[key] = fingerprint;
+    Accept(key, fingerprint);
     return Status::Ok();
   }
   auto text = ReadAll(fd.get());
   if (!text.ok()) {
     Log().warn("{}: {}: {}; accepting key {} for now", who, path_, text.status().message(),
                fingerprint);
-    accepted_[key] = fingerprint;
+    Accept(key, fingerprint);
     return Status::Ok();
   }
   const std::string known = Lookup(*text, key);
@@ -114,7 +118,7 @@ Status KnownServers::Check(const ServerAddress& addr, const std::string& fingerp
       Log().warn("{}: first connection: remembering its key {} in {}", who, fingerprint, path_);
     else
       Log().warn("{}: {}; accepting key {} for now", who, wrote.message(), fingerprint);
-    accepted_[key] = fingerprint;
+    Accept(key, fingerprint);
     return Status::Ok();
   }
   if (known != fingerprint)
@@ -127,8 +131,13 @@ Status KnownServers::Check(const ServerAddress& addr, const std::string& fingerp
         " from that file, or pin the new "
         "key with 'Fingerprint " +
         addr.name + " " + fingerprint + "' in dfc.conf.");
-  accepted_[key] = fingerprint;
+  Accept(key, fingerprint);
   return Status::Ok();
+}
+
+void KnownServers::Accept(const std::string& key, const std::string& fingerprint) {
+  MutexLock lock(&mu_);
+  accepted_[key] = fingerprint;
 }
 
 }  // namespace dfs::client

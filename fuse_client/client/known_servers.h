@@ -8,15 +8,17 @@
 //   HOST:PORT SHA256:<base64> [NAME]        ("[v6]:PORT" for IPv6)
 // The default file is $XDG_CONFIG_HOME/dfs/known_servers, else
 // $HOME/.config/dfs/known_servers. Processes sharing the file lock it while
-// they read and append (flock), so two first connections agree.
+// they read and append (flock), so two first connections agree; so do two
+// threads of one process (each opens the file, and flock locks an open file).
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <string>
 
 #include "shared/config/config.h"
+#include "shared/util/mutex.h"
 #include "shared/util/status.h"
+#include "shared/util/thread_annotations.h"
 
 namespace dfs::client {
 
@@ -32,14 +34,20 @@ class KnownServers {
   // fingerprints and what to do, when it is not. A file that cannot be read
   // or written is logged and the key is accepted for this process only.
   // Thread-safe.
-  Status Check(const ServerAddress& addr, const std::string& fingerprint);
+  Status Check(const ServerAddress& addr, const std::string& fingerprint) EXCLUDES(mu_);
 
   const std::string& path() const { return path_; }
 
  private:
-  std::string path_;
-  std::mutex mu_;  // guards accepted_ and the file; leaf lock (held across file I/O only)
-  std::map<std::string, std::string> accepted_;  // "HOST:PORT" -> fingerprint, this process
+  // Remembers `fingerprint` as accepted for `key` in this process.
+  void Accept(const std::string& key, const std::string& fingerprint) EXCLUDES(mu_);
+
+  const std::string path_;
+  // Guards accepted_; leaf lock, never held across I/O (the file has its
+  // flock, taken without mu_ held).
+  Mutex mu_;
+  // "HOST:PORT" -> fingerprint, this process
+  std::map<std::string, std::string> accepted_ GUARDED_BY(mu_);
 };
 
 // "HOST:PORT", or "[HOST]:PORT" for an IPv6 address.

@@ -41,10 +41,6 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
   const uint64_t chunk = version_.newest.chunk_bytes;
 
   // The chunks covering [offset, offset + len), in file order.
-  struct Need {
-    ChunkKey key;
-    uint64_t file_start;  // file offset of the chunk's first byte
-  };
   std::vector<Need> needs;
   for (uint64_t pos = offset; pos < offset + len;) {
     int k = 1;
@@ -57,16 +53,8 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
     pos = std::min(poff + psize, start + chunk);
   }
 
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   for (const Need& n : needs) ++pins_[n.key];
-  struct Unpin {
-    Reader* r;
-    const std::vector<Need>& needs;
-    ~Unpin() {  // runs with mu_ held: declared after `lock`
-      for (const Need& n : needs)
-        if (--r->pins_[n.key] == 0) r->pins_.erase(n.key);
-    }
-  } unpin{this, needs};
   const bool sequential = offset == next_offset_ && offset != 0;
   window_chunks_ = sequential ? std::min(window_chunks_ * 2, kMaxWindowChunks) : 1;
   next_offset_ = offset + len;
@@ -87,7 +75,7 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
     }
     if (claim.empty() && !waiting) break;
     if (claim.empty()) {
-      fetched_.wait(lock);
+      fetched_.Wait(&mu_);
       continue;
     }
     // Read-ahead: extend each run past the request while the chunks are not
@@ -103,7 +91,7 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
         ++range.second;
       }
     }
-    lock.unlock();
+    lock.Unlock();
     std::vector<Status> results(claim.size());
     {
       std::vector<std::thread> threads;
@@ -119,12 +107,16 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
       }
       for (auto& t : threads) t.join();
     }
-    lock.lock();
+    lock.Lock();
     for (const auto& [piece, range] : claim)
       for (uint64_t j = range.first; j < range.second; ++j) inflight_.erase({piece, j});
-    fetched_.notify_all();
-    for (const Status& s : results)
-      if (!s.ok()) return s;
+    fetched_.SignalAll();
+    for (const Status& s : results) {
+      if (!s.ok()) {
+        Unpin(needs);
+        return s;
+      }
+    }
   }
   // Every needed chunk is cached and the lock has been held since the check.
   size_t copied = 0;
@@ -137,7 +129,13 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
     std::memcpy(out + (from - offset), c.plain->data() + (from - n.file_start), to - from);
     copied += static_cast<size_t>(to - from);
   }
+  Unpin(needs);
   return copied;
+}
+
+void Reader::Unpin(const std::vector<Need>& needs) {
+  for (const Need& n : needs)
+    if (--pins_[n.key] == 0) pins_.erase(n.key);
 }
 
 Status Reader::Fetch(int piece, uint64_t first, uint64_t last) {
@@ -146,7 +144,7 @@ Status Reader::Fetch(int piece, uint64_t first, uint64_t last) {
       [&](uint64_t j, std::span<const uint8_t> plain) {
         auto data = std::make_shared<const std::string>(reinterpret_cast<const char*>(plain.data()),
                                                         plain.size());
-        std::lock_guard lock(mu_);
+        MutexLock lock(&mu_);
         cache_[{piece, j}] = {std::move(data), ++tick_};
         while (cache_.size() > kCacheChunks) {
           auto victim = cache_.end();

@@ -65,26 +65,27 @@ client::Entry DirectoryEntry() {
 
 // A path open in this mount: its spool, once written here, and pending attributes.
 struct FileSystem::OpenFile {
-  explicit OpenFile(std::string p) : path(std::move(p)) {}
+  OpenFile(std::string p, const Mutex* files_mu) : handles(files_mu), path(std::move(p)) {}
 
   // The spool's descriptor, or -1. Once set it stays until the OpenFile dies,
   // so I/O on it needs no lock.
-  int SpoolFd() {
-    std::lock_guard lock(mu);
+  int SpoolFd() EXCLUDES(mu) {
+    MutexLock lock(&mu);
     return spool.get();
   }
 
-  int handles = 0;  // guarded by FileSystem::files_mu_
+  ExternallyGuarded<int> handles;  // by FileSystem::files_mu_: handles.Get(&files_mu_)
 
-  std::mutex mu;            // guards the fields below; taken after files_mu_, else a leaf
-  UniqueFd spool;           // set once, by the first write-open
-  std::string path;         // where the next upload goes
-  uint32_t mode = 0644;     // permission bits (meaningful with a spool)
-  int64_t mtime_ns = 0;     // last write, truncate or utimens (with a spool)
-  bool dirty = false;       // the spool differs from what the servers have
-  bool orphaned = false;    // unlinked or renamed over: never uploaded again
-  uint64_t generation = 0;  // bumped by every change, so a racing upload stays dirty
-  std::optional<client::Entry> hidden_entry;  // attributes once hidden, if no spool
+  Mutex mu;                         // guards the fields below; taken after files_mu_, else a leaf
+  UniqueFd spool GUARDED_BY(mu);    // set once, by the first write-open
+  std::string path GUARDED_BY(mu);  // where the next upload goes
+  uint32_t mode GUARDED_BY(mu) = 0644;       // permission bits (meaningful with a spool)
+  int64_t mtime_ns GUARDED_BY(mu) = 0;       // last write, truncate or utimens (with a spool)
+  bool dirty GUARDED_BY(mu) = false;         // the spool differs from what the servers have
+  bool orphaned GUARDED_BY(mu) = false;      // unlinked or renamed over: never uploaded again
+  uint64_t generation GUARDED_BY(mu) = 0;    // bumped by every change: a racing upload stays dirty
+  std::optional<client::Entry> hidden_entry  // attributes once hidden, if no spool
+      GUARDED_BY(mu);
 };
 
 // One open(2) or opendir(2). Immutable after creation but for `reader`.
@@ -95,12 +96,13 @@ struct FileSystem::Handle {
   std::shared_ptr<OpenFile> file;  // every file handle has one
   client::Entry entry;             // the version `reader` reads
 
-  std::shared_ptr<client::Reader> CurrentReader() {
-    std::lock_guard lock(reader_mu);
+  std::shared_ptr<client::Reader> CurrentReader() EXCLUDES(reader_mu) {
+    MutexLock lock(&reader_mu);
     return reader;
   }
-  std::mutex reader_mu;                    // guards reader; leaf lock
-  std::shared_ptr<client::Reader> reader;  // remote reads while `file` has no spool
+  Mutex reader_mu;  // guards reader; leaf lock
+  // Remote reads while `file` has no spool.
+  std::shared_ptr<client::Reader> reader GUARDED_BY(reader_mu);
 };
 
 FileSystem::FileSystem(client::Client* client, Spool spool, FsOptions options)
@@ -116,20 +118,20 @@ FileSystem::~FileSystem() = default;
 // ---- handles ----
 
 uint64_t FileSystem::AddHandle(std::shared_ptr<Handle> handle) {
-  std::lock_guard lock(handles_mu_);
+  MutexLock lock(&handles_mu_);
   uint64_t fh = next_handle_++;
   handles_.emplace(fh, std::move(handle));
   return fh;
 }
 
 std::shared_ptr<FileSystem::Handle> FileSystem::FindHandle(uint64_t fh) const {
-  std::lock_guard lock(handles_mu_);
+  MutexLock lock(&handles_mu_);
   auto it = handles_.find(fh);
   return it == handles_.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<FileSystem::Handle> FileSystem::TakeHandle(uint64_t fh) {
-  std::lock_guard lock(handles_mu_);
+  MutexLock lock(&handles_mu_);
   auto it = handles_.find(fh);
   if (it == handles_.end()) return nullptr;
   auto h = std::move(it->second);
@@ -140,7 +142,7 @@ std::shared_ptr<FileSystem::Handle> FileSystem::TakeHandle(uint64_t fh) {
 // ---- open files ----
 
 std::shared_ptr<FileSystem::OpenFile> FileSystem::FindOpenFile(const std::string& path) const {
-  std::lock_guard lock(files_mu_);
+  MutexLock lock(&files_mu_);
   auto it = open_files_.find(path);
   return it == open_files_.end() ? nullptr : it->second;
 }
@@ -151,10 +153,10 @@ std::shared_ptr<FileSystem::OpenFile> FileSystem::FindSpooled(const std::string&
 }
 
 std::shared_ptr<FileSystem::OpenFile> FileSystem::AcquireOpenFile(const std::string& path) {
-  std::lock_guard lock(files_mu_);
+  MutexLock lock(&files_mu_);
   auto& slot = open_files_[path];
-  if (!slot) slot = std::make_shared<OpenFile>(path);
-  ++slot->handles;
+  if (!slot) slot = std::make_shared<OpenFile>(path, &files_mu_);
+  ++slot->handles.Get(&files_mu_);
   return slot;
 }
 
@@ -186,7 +188,7 @@ Status FileSystem::EnsureSpool(OpenFile& file, const std::string& path, int flag
     }
   }
   {
-    std::lock_guard lock(file.mu);
+    MutexLock lock(&file.mu);
     if (!file.spool) {
       file.spool = std::move(fd);
       file.mode = mode;
@@ -202,9 +204,9 @@ Status FileSystem::EnsureSpool(OpenFile& file, const std::string& path, int flag
 void FileSystem::DetachOpenFile(const std::shared_ptr<OpenFile>& file) {
   std::string lost;  // path of changes that never reached the servers
   {
-    std::lock_guard lock(files_mu_);
-    if (--file->handles > 0) return;
-    std::lock_guard file_lock(file->mu);
+    MutexLock lock(&files_mu_);
+    if (--file->handles.Get(&files_mu_) > 0) return;
+    MutexLock file_lock(&file->mu);
     if (file->dirty && file->spool && !file->orphaned) lost = file->path;
     auto it = open_files_.find(file->path);
     if (it != open_files_.end() && it->second == file) open_files_.erase(it);
@@ -214,20 +216,20 @@ void FileSystem::DetachOpenFile(const std::shared_ptr<OpenFile>& file) {
 }
 
 void FileSystem::OrphanOpenFile(const std::string& path) {
-  std::lock_guard lock(files_mu_);
+  MutexLock lock(&files_mu_);
   auto it = open_files_.find(path);
   if (it == open_files_.end()) return;
   {
-    std::lock_guard file_lock(it->second->mu);
+    MutexLock file_lock(&it->second->mu);
     it->second->orphaned = true;
   }
   open_files_.erase(it);
 }
 
 void FileSystem::MoveOpenFiles(const std::string& from, const std::string& to) {
-  std::lock_guard lock(files_mu_);
+  MutexLock lock(&files_mu_);
   if (auto it = open_files_.find(to); it != open_files_.end()) {
-    std::lock_guard file_lock(it->second->mu);
+    MutexLock file_lock(&it->second->mu);
     it->second->orphaned = true;
     open_files_.erase(it);
   }
@@ -243,7 +245,7 @@ void FileSystem::MoveOpenFiles(const std::string& from, const std::string& to) {
   }
   for (auto& [path, file] : moved) {
     {
-      std::lock_guard file_lock(file->mu);
+      MutexLock file_lock(&file->mu);
       file->path = path;
       ++file->generation;
     }
@@ -253,7 +255,7 @@ void FileSystem::MoveOpenFiles(const std::string& from, const std::string& to) {
 
 void FileSystem::MarkWritten(OpenFile& file) {
   int64_t now = NowNs();
-  std::lock_guard lock(file.mu);
+  MutexLock lock(&file.mu);
   file.dirty = true;
   file.mtime_ns = now;
   ++file.generation;
@@ -273,7 +275,7 @@ Status FileSystem::Upload(OpenFile& file) {
   uint64_t generation = 0;
   int fd = -1;
   {
-    std::lock_guard lock(file.mu);
+    MutexLock lock(&file.mu);
     if (!file.spool || !file.dirty || file.orphaned) return Status::Ok();
     fd = file.spool.get();
     path = file.path;
@@ -293,7 +295,7 @@ Status FileSystem::Upload(OpenFile& file) {
     log_->info("{} uploaded with fewer copies than wanted: {}", Escaped(path),
                EscapeControl(notes));
   }
-  std::lock_guard lock(file.mu);
+  MutexLock lock(&file.mu);
   if (file.generation == generation && file.path == path) file.dirty = false;
   return Status::Ok();
 }
@@ -303,7 +305,7 @@ int FileSystem::FillOpenFileAttr(OpenFile& file, struct stat* st) const {
   if (::fstat(file.SpoolFd(), &spool) != 0) return Errno(FromErrno(errno, "stat spool file"));
   client::Entry e;
   {
-    std::lock_guard lock(file.mu);
+    MutexLock lock(&file.mu);
     e.file.newest.mode = file.mode;
     e.file.newest.mtime_ns = file.mtime_ns;
   }
@@ -383,7 +385,7 @@ int FileSystem::GetAttr(std::string_view fuse_path, std::optional<uint64_t> fh, 
   if (IsHidden(path)) {
     auto file = FindOpenFile(path);
     if (!file) return -ENOENT;
-    std::lock_guard lock(file->mu);
+    MutexLock lock(&file->mu);
     if (!file->hidden_entry) return -ENOENT;
     FillAttr(*file->hidden_entry, st);
     return 0;
@@ -418,10 +420,10 @@ int FileSystem::ReadDir(uint64_t fh, std::vector<DirEntry>* out) {
   // Files created here and not uploaded yet are listed too.
   std::set<std::string, std::less<>> local;
   {
-    std::lock_guard lock(files_mu_);
+    MutexLock lock(&files_mu_);
     for (const auto& [path, file] : open_files_) {
       if (IsHidden(path) || ParentOf(path) != h->path) continue;
-      std::lock_guard file_lock(file->mu);
+      MutexLock file_lock(&file->mu);
       if (file->spool && !file->orphaned) local.emplace(BaseOf(path));
     }
   }
@@ -465,10 +467,10 @@ int FileSystem::Rmdir(std::string_view fuse_path) {
   if (path.empty()) return -EBUSY;
   {
     // Files created inside and not uploaded yet count too.
-    std::lock_guard lock(files_mu_);
+    MutexLock lock(&files_mu_);
     for (auto it = open_files_.lower_bound(path + "/");
          it != open_files_.end() && it->first.starts_with(path + "/"); ++it) {
-      std::lock_guard file_lock(it->second->mu);
+      MutexLock file_lock(&it->second->mu);
       if (it->second->spool && !it->second->orphaned) return -ENOTEMPTY;
     }
   }
@@ -505,6 +507,7 @@ int FileSystem::Open(std::string_view fuse_path, int flags, uint64_t* fh) {
       log_->info("open {}: {}", Escaped(path), EscapeControl(reader.status().ToString()));
       rc = Errno(reader.status());
     } else {
+      MutexLock lock(&h->reader_mu);  // not shared yet; the lock is for the analysis
       h->reader = std::shared_ptr<client::Reader>(std::move(reader).value());
       h->entry = std::move(r->entry);
     }
@@ -555,7 +558,7 @@ int FileSystem::Read(uint64_t fh, char* buf, size_t size, int64_t offset) {
     client::FileVersion moved = reader->version();
     std::string now;
     {
-      std::lock_guard lock(h->file->mu);
+      MutexLock lock(&h->file->mu);
       if (!h->file->orphaned) now = h->file->path;
     }
     if (!now.empty() && now != JoinName(moved.dir, moved.name)) {
@@ -564,7 +567,7 @@ int FileSystem::Read(uint64_t fh, char* buf, size_t size, int64_t offset) {
       auto again = std::make_shared<client::Reader>(client_, std::move(moved));
       n = again->Read(static_cast<uint64_t>(offset), size, buf);
       if (n.ok()) {
-        std::lock_guard lock(h->reader_mu);
+        MutexLock lock(&h->reader_mu);
         h->reader = std::move(again);
       }
     }
@@ -707,13 +710,13 @@ int FileSystem::Hide(const std::string& path, const std::string& hidden) {
   Status s = client_->Unlink(path);
   cache_.Invalidate(path);
   if (!s.ok() && !(s.code() == Code::kNotFound && local)) return Errno(s);
-  std::lock_guard lock(files_mu_);
+  MutexLock lock(&files_mu_);
   auto it = open_files_.find(path);
   if (it == open_files_.end()) return 0;
   auto file = std::move(it->second);
   open_files_.erase(it);
   {
-    std::lock_guard file_lock(file->mu);
+    MutexLock file_lock(&file->mu);
     file->orphaned = true;
     file->path = hidden;
     if (entry.ok()) file->hidden_entry = std::move(entry).value();
@@ -734,7 +737,7 @@ int FileSystem::SetAttrs(std::string_view fuse_path, std::optional<uint64_t> fh,
   }
   if (!file) file = FindOpenFile(path);
   if (file && file->SpoolFd() >= 0) {
-    std::lock_guard lock(file->mu);
+    MutexLock lock(&file->mu);
     if (mode) file->mode = *mode & kPermBits;
     if (mtime_ns) file->mtime_ns = *mtime_ns;
     ++file->generation;

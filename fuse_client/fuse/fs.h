@@ -35,7 +35,6 @@
 #include <ctime>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +44,8 @@
 #include "fuse_client/client/client.h"
 #include "fuse_client/fuse/meta_cache.h"
 #include "fuse_client/fuse/spool.h"
+#include "shared/util/mutex.h"
+#include "shared/util/thread_annotations.h"
 
 namespace spdlog {
 class logger;
@@ -135,29 +136,29 @@ class FileSystem {
   };
 
   // Handles.
-  uint64_t AddHandle(std::shared_ptr<Handle> handle);
-  std::shared_ptr<Handle> FindHandle(uint64_t fh) const;
-  std::shared_ptr<Handle> TakeHandle(uint64_t fh);
+  uint64_t AddHandle(std::shared_ptr<Handle> handle) EXCLUDES(handles_mu_);
+  std::shared_ptr<Handle> FindHandle(uint64_t fh) const EXCLUDES(handles_mu_);
+  std::shared_ptr<Handle> TakeHandle(uint64_t fh) EXCLUDES(handles_mu_);
 
-  // Open files.
-  std::shared_ptr<OpenFile> FindOpenFile(const std::string& path) const;
+  // Open files. The OpenFile& functions take the file's lock themselves.
+  std::shared_ptr<OpenFile> FindOpenFile(const std::string& path) const EXCLUDES(files_mu_);
   // Like FindOpenFile, but only a file with a spool (written in this mount).
-  std::shared_ptr<OpenFile> FindSpooled(const std::string& path) const;
+  std::shared_ptr<OpenFile> FindSpooled(const std::string& path) const EXCLUDES(files_mu_);
   // The open file of `path` with one more handle, created when there is none.
-  std::shared_ptr<OpenFile> AcquireOpenFile(const std::string& path);
+  std::shared_ptr<OpenFile> AcquireOpenFile(const std::string& path) EXCLUDES(files_mu_);
   // Gives `file` a spool if it has none: empty for `create_mode` or O_TRUNC,
   // else the file's current content. With O_TRUNC, an existing spool is emptied.
   Status EnsureSpool(OpenFile& file, const std::string& path, int flags,
                      std::optional<uint32_t> create_mode);
   // Drops one handle; the last one removes the open file from the path table.
-  void DetachOpenFile(const std::shared_ptr<OpenFile>& file);
+  void DetachOpenFile(const std::shared_ptr<OpenFile>& file) EXCLUDES(files_mu_);
   // Detaches whatever open file lives at `path`: never uploaded again.
-  void OrphanOpenFile(const std::string& path);
+  void OrphanOpenFile(const std::string& path) EXCLUDES(files_mu_);
   // libfuse's way to unlink an open file: rename it to a hidden name. The file
   // is deleted on the servers; its OpenFile lives on under `hidden`.
-  int Hide(const std::string& path, const std::string& hidden);
+  int Hide(const std::string& path, const std::string& hidden) EXCLUDES(files_mu_);
   // Moves the open files at or below `from` to `to`, orphaning what was at `to`.
-  void MoveOpenFiles(const std::string& from, const std::string& to);
+  void MoveOpenFiles(const std::string& from, const std::string& to) EXCLUDES(files_mu_);
   Status Upload(OpenFile& file);
   Status TruncateSpool(OpenFile& file, int64_t size);
   void MarkWritten(OpenFile& file);
@@ -182,14 +183,15 @@ class FileSystem {
   const std::shared_ptr<spdlog::logger> log_;
   MetaCache cache_;
 
-  // Lock order: files_mu_ before OpenFile::mu. handles_mu_ and the cache's
-  // lock are leaves. None is held across a network call or spool I/O.
-  mutable std::mutex files_mu_;  // guards open_files_ and every OpenFile::handles
-  std::map<std::string, std::shared_ptr<OpenFile>, std::less<>> open_files_;
+  // Lock order: files_mu_ before OpenFile::mu. handles_mu_, Handle::reader_mu
+  // and the cache's lock are leaves. None is held across a network call or
+  // spool I/O.
+  mutable Mutex files_mu_;  // guards open_files_ and every OpenFile::handles
+  std::map<std::string, std::shared_ptr<OpenFile>, std::less<>> open_files_ GUARDED_BY(files_mu_);
 
-  mutable std::mutex handles_mu_;  // guards handles_ and next_handle_
-  std::unordered_map<uint64_t, std::shared_ptr<Handle>> handles_;
-  uint64_t next_handle_ = 1;
+  mutable Mutex handles_mu_;  // guards handles_ and next_handle_; leaf lock
+  std::unordered_map<uint64_t, std::shared_ptr<Handle>> handles_ GUARDED_BY(handles_mu_);
+  uint64_t next_handle_ GUARDED_BY(handles_mu_) = 1;
 };
 
 }  // namespace dfs::fuse

@@ -37,12 +37,12 @@ MetaCache::MetaCache(Clock::duration ttl, size_t max_entries, size_t max_listing
     : ttl_(ttl), max_entries_(max_entries), max_listings_(max_listings) {}
 
 MetaCache::Token MetaCache::Begin() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return Token{epoch_, Clock::now()};
 }
 
 std::shared_ptr<const client::Listing> MetaCache::GetListing(std::string_view dir) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   auto it = listings_.find(dir);
   if (it == listings_.end() || !Fresh(it->second.fetched, Clock::now())) return nullptr;
   return it->second.listing;
@@ -50,7 +50,7 @@ std::shared_ptr<const client::Listing> MetaCache::GetListing(std::string_view di
 
 void MetaCache::PutListing(std::string_view dir, std::shared_ptr<const client::Listing> listing,
                            const Token& token) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (token.epoch != epoch_ || ttl_ <= Clock::duration::zero()) return;
   Prune(listings_, max_listings_, Clock::now(), ttl_);
   listings_.insert_or_assign(std::string(dir), CachedListing{std::move(listing), token.started});
@@ -58,7 +58,7 @@ void MetaCache::PutListing(std::string_view dir, std::shared_ptr<const client::L
 
 std::optional<client::Entry> MetaCache::GetEntry(std::string_view path) const {
   auto now = Clock::now();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (auto it = entries_.find(path); it != entries_.end() && Fresh(it->second.fetched, now))
     return it->second.entry;
   auto dir = listings_.find(ParentOf(path));
@@ -72,14 +72,14 @@ std::optional<client::Entry> MetaCache::GetEntry(std::string_view path) const {
 }
 
 void MetaCache::PutEntry(std::string_view path, client::Entry entry, const Token& token) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   if (token.epoch != epoch_ || ttl_ <= Clock::duration::zero()) return;
   Prune(entries_, max_entries_, Clock::now(), ttl_);
   entries_.insert_or_assign(std::string(path), CachedEntry{std::move(entry), token.started});
 }
 
 void MetaCache::Invalidate(std::string_view path) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   ++epoch_;
   EraseUnder(entries_, path);
   EraseUnder(listings_, path);

@@ -13,12 +13,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "fuse_client/client/client.h"
+#include "shared/util/mutex.h"
+#include "shared/util/thread_annotations.h"
 
 namespace dfs::fuse {
 
@@ -33,21 +34,21 @@ class MetaCache {
   explicit MetaCache(Clock::duration ttl, size_t max_entries = 16384, size_t max_listings = 256);
 
   // Call before fetching; pass the token to Put*.
-  Token Begin() const;
+  Token Begin() const EXCLUDES(mu_);
 
   // The listing of `dir` if it is younger than the TTL, else nullptr.
-  std::shared_ptr<const client::Listing> GetListing(std::string_view dir) const;
+  std::shared_ptr<const client::Listing> GetListing(std::string_view dir) const EXCLUDES(mu_);
   // Stores a listing unless something was invalidated since `token` was taken.
   void PutListing(std::string_view dir, std::shared_ptr<const client::Listing> listing,
-                  const Token& token);
+                  const Token& token) EXCLUDES(mu_);
 
   // The entry for `path` from a fresh lookup or from a fresh listing of its
   // parent. nullopt means "not known", never "does not exist".
-  std::optional<client::Entry> GetEntry(std::string_view path) const;
-  void PutEntry(std::string_view path, client::Entry entry, const Token& token);
+  std::optional<client::Entry> GetEntry(std::string_view path) const EXCLUDES(mu_);
+  void PutEntry(std::string_view path, client::Entry entry, const Token& token) EXCLUDES(mu_);
 
   // Forgets `path`, everything under it and the listing of its parent.
-  void Invalidate(std::string_view path);
+  void Invalidate(std::string_view path) EXCLUDES(mu_);
 
  private:
   struct CachedListing {
@@ -65,10 +66,10 @@ class MetaCache {
   const Clock::duration ttl_;
   const size_t max_entries_;
   const size_t max_listings_;
-  mutable std::mutex mu_;  // guards everything below; leaf lock, never held across I/O
-  uint64_t epoch_ = 0;     // bumped by every Invalidate
-  std::map<std::string, CachedListing, std::less<>> listings_;
-  std::map<std::string, CachedEntry, std::less<>> entries_;
+  mutable Mutex mu_;                    // guards everything below; leaf lock, never held across I/O
+  uint64_t epoch_ GUARDED_BY(mu_) = 0;  // bumped by every Invalidate
+  std::map<std::string, CachedListing, std::less<>> listings_ GUARDED_BY(mu_);
+  std::map<std::string, CachedEntry, std::less<>> entries_ GUARDED_BY(mu_);
 };
 
 }  // namespace dfs::fuse

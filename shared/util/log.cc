@@ -3,17 +3,21 @@
 
 #include <spdlog/sinks/stdout_sinks.h>
 
-#include <mutex>
 #include <stdexcept>
+
+#include "shared/util/mutex.h"
+#include "shared/util/thread_annotations.h"
 
 namespace dfs {
 namespace {
 
-std::mutex& LoggerMutex() {  // guards logger creation; leaf lock
-  static std::mutex m;
+// Guards logger creation and g_level; leaf lock (spdlog's registry has its own).
+// A function-local static: Logger() may run during static initialization.
+Mutex& LoggerMutex() {
+  static Mutex m;
   return m;
 }
-spdlog::level::level_enum g_level = spdlog::level::warn;
+spdlog::level::level_enum g_level GUARDED_BY(LoggerMutex()) = spdlog::level::warn;
 
 }  // namespace
 
@@ -31,14 +35,14 @@ spdlog::level::level_enum ParseLogLevel(std::string_view name) {
 }
 
 void SetupLogging(spdlog::level::level_enum level) {
-  std::lock_guard lock(LoggerMutex());
+  MutexLock lock(&LoggerMutex());
   g_level = level;
   spdlog::set_level(level);
   spdlog::apply_all([level](const std::shared_ptr<spdlog::logger>& l) { l->set_level(level); });
 }
 
 std::shared_ptr<spdlog::logger> Logger(const std::string& name) {
-  std::lock_guard lock(LoggerMutex());
+  MutexLock lock(&LoggerMutex());
   if (auto l = spdlog::get(name)) return l;
   static auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto l = std::make_shared<spdlog::logger>(name, sink);

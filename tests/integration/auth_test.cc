@@ -85,9 +85,10 @@ struct SeparateServers {
 
 TEST_CASE("a wrong password or an unknown user gets exactly the classic message") {
   Cluster cluster;
-  for (auto [user, password] :
+  for (const auto& login :
        {std::pair<std::string, std::string>{"Alice", "wrong"}, {"Mallory", "SimplePassword"}}) {
-    CAPTURE(user);
+    const auto& [user, password] = login;
+    CAPTURE(login.first);
     const std::string conf = cluster.WriteClientConfig(user, password);
     for (const char* cmd : {"list", "put", "get"}) {
       std::vector<std::string> words = {cmd};

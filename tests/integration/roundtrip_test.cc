@@ -49,8 +49,9 @@ TEST_CASE("files of 0, 1, 3, 5 bytes, text and several MiB of random bytes round
       {"random.bin", RandomBytes(5 * 1024 * 1024 + 7, 42)},
       {"chunk-edge.bin", RandomBytes(4 * 65536, 7)},
   };
-  for (const auto& [name, content] : cases) {
-    CAPTURE(name);
+  for (const auto& one : cases) {
+    const auto& [name, content] = one;
+    CAPTURE(one.first);
     auto put = PutBytes(*c, name, content);
     REQUIRE_MESSAGE(put.ok(), put.status().ToString());
     CHECK_FALSE(put->degraded);

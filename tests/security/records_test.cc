@@ -99,8 +99,9 @@ TEST_CASE("a record copied or forged on one server neither hides a file nor make
   for (int i = 0; i < cluster.size(); ++i) {
     CAPTURE(i);
     const auto now = RecordsOf(cluster.server_dir(i) + "/" + kAlice, kVictim);
-    for (const auto& [file, bytes] : genuine[i]) {
-      CAPTURE(file);
+    for (const auto& record : genuine[i]) {
+      const auto& [file, bytes] = record;
+      CAPTURE(record.first);
       REQUIRE(now.count(file));
       CHECK(now.at(file) == bytes);
     }
