@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages dfs needs to build, run and test, when missing.
+# Installs the Debian packages dfs needs to build and run, when missing;
+# with --test also those the sanitizer and fuzz builds of scripts/test.sh need
+# (clang, its sanitizer and libFuzzer runtimes, llvm-symbolizer).
+# Usage: scripts/deps.sh [--test]
 set -euo pipefail
 packages=(g++ meson ninja-build pkg-config libssl-dev libspdlog-dev libcli11-dev doctest-dev
           libfuse3-dev fuse3 python3)
+[ "${1:-}" = "--test" ] && packages+=(clang libclang-rt-14-dev llvm-14)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,16 +1,105 @@
 #!/usr/bin/env bash
-# Builds dfs and runs every test suite (unit, integration, fuse), then prints
-# one summary line "N passed, N failed, N skipped" counting test cases.
-# Usage: scripts/test.sh [BUILD_DIR]   (default: build-test)
+# Builds dfs and runs every test, then prints one summary line
+# "N passed, N failed, N skipped" counting test cases (and fuzz targets):
+#   1. the plain build (gcc): the unit, integration, security and fuse suites;
+#   2. clang with AddressSanitizer + UndefinedBehaviorSanitizer (and
+#      -Werror=thread-safety): the same four suites;
+#   3. clang with ThreadSanitizer: the unit and integration suites, whose code
+#      runs threads against each other (pool, fan-out, store stripes, sessions);
+#   4. every libFuzzer target: its corpus and past crashes replayed, then
+#      fuzzed for FUZZ_SECONDS (scripts/fuzz.sh).
+# A sanitizer report from any process (test, dfs_server, dfc, dfcfs) fails the
+# run: reports go to files, which are printed and counted.
+# Usage: scripts/test.sh [BUILD_DIR]   (default: build-test; the sanitizer and
+#        fuzz builds go to BUILD_DIR-asan, BUILD_DIR-tsan, BUILD_DIR-fuzz)
+# Environment: DFS_SANITIZERS=0 runs step 1 only (a quick local run);
+#              FUZZ_SECONDS (default 15) per fuzz target.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-test}
-bash scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
-if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" --buildtype=debugoptimized >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+sanitizers=${DFS_SANITIZERS:-1}
+fuzz_seconds=${FUZZ_SECONDS:-15}
+started=$(date +%s)
+
+bash scripts/deps.sh --test || { echo "0 passed, 1 failed"; exit 1; }
+
+logs=()           # meson testlog.json of every step that ran
+extra_passed=0    # fuzz targets
+extra_failed=0    # fuzz targets, sanitizer reports, builds that failed
+status=0
+
+step() { echo "== $1 ($(($(date +%s) - started)) s)"; }
+
+# Builds folder $1 (set up with the remaining arguments when new) and runs
+# `meson test` with the suites in $suites; records its log.
+build_and_test() {
+  local dir=$1
+  shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >/dev/null || { extra_failed=$((extra_failed + 1)); status=1; return; }
+  fi
+  if ! meson compile -C "$dir"; then
+    extra_failed=$((extra_failed + 1))
+    status=1
+    return
+  fi
+  # shellcheck disable=SC2086
+  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 $suites || status=1
+  logs+=("$dir/meson-logs/testlog.json")
+}
+
+# Fails the run for every sanitizer report file in $1.
+check_reports() {
+  local found
+  found=$(find "$1" -type f 2>/dev/null | sort)
+  [ -z "$found" ] && return
+  while IFS= read -r f; do
+    echo "---- sanitizer report: $f"
+    head -n 60 "$f"
+    extra_failed=$((extra_failed + 1))
+  done <<<"$found"
+  status=1
+}
+
+step "plain build: unit, integration, security, fuse"
+suites=""
+build_and_test "$build" --buildtype=debugoptimized
+
+if [ "$sanitizers" != 0 ]; then
+  reports=$(mktemp -d "${TMPDIR:-/tmp}/dfs-sanitizers.XXXXXX")
+
+  step "clang, AddressSanitizer + UndefinedBehaviorSanitizer: unit, integration, security, fuse"
+  mkdir -p "$reports/asan"
+  export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:log_path=$reports/asan/asan"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/asan/ubsan"
+  suites=""
+  export CXX=clang++
+  build_and_test "$build-asan" -Db_sanitize=address,undefined -Db_lundef=false \
+    --optimization=1 -Ddebug=false -Dcpp_args=-gline-tables-only
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+  check_reports "$reports/asan"
+
+  step "clang, ThreadSanitizer: unit, integration"
+  mkdir -p "$reports/tsan"
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan/tsan"
+  suites="--suite unit --suite integration"
+  build_and_test "$build-tsan" -Db_sanitize=thread -Db_lundef=false -Dfuse=disabled \
+    --optimization=1 -Ddebug=false -Dcpp_args=-gline-tables-only
+  unset TSAN_OPTIONS CXX
+  check_reports "$reports/tsan"
+  rm -rf "$reports"
+
+  step "fuzz targets, ${fuzz_seconds} s each"
+  fuzz_out=$(bash scripts/fuzz.sh "$build-fuzz" "$fuzz_seconds" | tee /dev/stderr) || status=1
+  if [[ $(tail -n 1 <<<"$fuzz_out") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+    extra_passed=$((extra_passed + BASH_REMATCH[1]))
+    extra_failed=$((extra_failed + BASH_REMATCH[2]))
+  else
+    extra_failed=$((extra_failed + 1))
+    status=1
+  fi
 fi
-meson compile -C "$build" || { echo "0 passed, 1 failed"; exit 1; }
-meson test -C "$build" --print-errorlogs --num-processes 2
-status=$?
-python3 scripts/test_summary.py "$build/meson-logs/testlog.json"
+
+step "done"
+python3 scripts/test_summary.py --extra "$extra_passed" "$extra_failed" "${logs[@]}"
 exit $status

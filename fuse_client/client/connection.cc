@@ -66,6 +66,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ServerAddress& addr,
   // Mutual: the server proves it holds this user's verifier, on this channel.
   Key expected = ServerProof(verifier, binding, hello.client_nonce, challenge.server_nonce, user);
   if (!SecureEqual(expected, ok->server_proof)) return Status::AuthFailed(kAuthFailedMessage);
+  conn->max_body_ = kMaxDataBody;
   if (traffic) {
     ++traffic->connections;
     traffic->connect_us +=
@@ -92,7 +93,7 @@ Status Connection::SendMore(MsgType type, std::string_view body, Deadline deadli
 
 Status Connection::Recv(Frame* out, Deadline deadline) {
   if (broken_) return Status::Unavailable("connection is broken");
-  Status s = RecvFrame(*channel_, out, deadline);
+  Status s = RecvFrame(*channel_, out, deadline, max_body_);
   if (s.ok() && out->type() == MsgType::kError && out->header.request_id == 0) {
     // The server refused the connection itself (busy, protocol violation).
     s = DecodeError(out->body);

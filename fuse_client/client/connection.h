@@ -81,6 +81,9 @@ class Connection {
       : channel_(std::move(channel)), traffic_(traffic) {}
   std::unique_ptr<TlsChannel> channel_;
   Traffic* traffic_;
+  // Largest frame body accepted from the server: tiny until it proved it
+  // holds this user's verifier (login), then the protocol's limits.
+  uint32_t max_body_ = kMaxHandshakeBody;
   uint32_t request_id_ = 0;
   bool broken_ = false;
 };

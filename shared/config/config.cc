@@ -102,7 +102,15 @@ Result<ServerAddress> ParseHostPort(std::string_view text) {
       return Status::Invalid("expected HOST:PORT, got '" + std::string(text) + "'");
     addr.host = std::string(text.substr(0, colon));
     port_text = text.substr(colon + 1);
+    // "::1:80" or "fe80::1": which colon ends the host is a guess.
+    if (addr.host.find(':') != std::string::npos)
+      return Status::Invalid("an IPv6 address needs brackets ([IPv6]:PORT), got '" +
+                             std::string(text) + "'");
   }
+  // No host name or address has brackets; one that did would not survive
+  // being written back as HOST:PORT or [IPv6]:PORT (the known-servers file).
+  if (addr.host.find_first_of("[]") != std::string::npos)
+    return Status::Invalid("bad host '" + addr.host + "'");
   unsigned port = 0;
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port == 0 || port > 65535)
@@ -197,8 +205,9 @@ Result<ClientConfig> ParseClientConfig(std::string_view text, std::string_view o
   });
   if (!s.ok()) return s;
   for (const auto& [number, pin] : pins) {
+    const std::string& name = pin.first;  // clang 14 cannot capture a structured binding
     auto it = std::find_if(cfg.servers.begin(), cfg.servers.end(),
-                           [&](const ServerAddress& a) { return a.name == pin.first; });
+                           [&](const ServerAddress& a) { return a.name == name; });
     if (it == cfg.servers.end())
       return err(number, "Fingerprint for unknown server '" + pin.first + "'");
     if (!it->fingerprint.empty())

@@ -59,6 +59,8 @@ Result<ClientConfig> LoadClientConfig(const std::string& path);
 Result<ServerConfig> LoadServerConfig(const std::string& path);
 
 // "host:port" or "[v6]:port" -> address. Used by the parser and by tools.
+// kInvalidArgument for a host with ':' outside brackets or with '[' or ']'
+// inside, so that an address prints back ("[v6]:port") as it was parsed.
 Result<ServerAddress> ParseHostPort(std::string_view text);
 
 // Reads a whole small file (at most `max_bytes`).

@@ -4,7 +4,8 @@
 //   u8/u16/u32/u64/i64: fixed width; bool: u8 0 or 1;
 //   string: u16 length + bytes; Cid: 16 raw bytes; Key (nonce, proof): 32 raw bytes;
 //   Stamp: u64 time_ns + u64 random; PieceHeader: 128 bytes (piece_header.h);
-//   vector<T>: u32 count + elements (count checked against the bytes left).
+//   vector<T>: u32 count + elements (count checked against the bytes left,
+//   kMinWireBytes below).
 // Directory paths ("" = the user's root, "a/b") and names are validated by the
 // receiver with names.h before use.
 #pragma once
@@ -308,6 +309,18 @@ struct ErrorReply {
 
 // ---- encoding machinery ----
 
+// Fewest bytes one element of type T takes on the wire. A vector's count is
+// checked against the bytes left divided by it before the vector is sized,
+// so a peer's count cannot make the receiver allocate for elements that are
+// not in the body (a PieceHeader is 128 bytes on the wire, a ListEntry at
+// least a name length and is_dir).
+template <typename T>
+inline constexpr size_t kMinWireBytes = 1;
+template <>
+inline constexpr size_t kMinWireBytes<PieceHeader> = kPieceHeaderBytes;
+template <>
+inline constexpr size_t kMinWireBytes<ListEntry> = 3;
+
 class EncodeArchive {
  public:
   explicit EncodeArchive(Encoder* e) : e_(e) {}
@@ -375,9 +388,9 @@ class DecodeArchive {
   void operator()(std::vector<T>& v) {
     uint32_t n = 0;
     if (!d_->U32(&n)) return;
-    // Every element takes at least one byte: a count beyond the bytes left
-    // is malformed, and is refused before anything is allocated.
-    if (n > d_->remaining()) {
+    // A count of more elements than the bytes left can hold is malformed,
+    // and is refused before anything is allocated.
+    if (n > d_->remaining() / kMinWireBytes<T>) {
       error_ = Status::Protocol("element count exceeds body");
       return;
     }

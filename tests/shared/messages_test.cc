@@ -386,6 +386,31 @@ TEST_CASE("refuses a vector count larger than the body without allocating for it
   CHECK(over.status().code() == Code::kProtocol);
 }
 
+// Found by fuzzing (tests/fuzz/regressions/messages): a count no larger than
+// the bytes left, but more elements than they can hold, sized the vector
+// first: 68 bytes asked for 68 ListEntry (10 KiB), a 64 KiB body for 9 MiB
+// of PieceHeaders.
+TEST_CASE("refuses more elements than the bytes left can hold without allocating for them") {
+  const std::string junk(100, 'j');
+  const std::string count = std::string("\0\0\0\x64", 4);  // 100 elements
+  g_largest_allocation = 0;
+  auto stat = DecodeMessage<StatReply>(std::string("\0", 1) + count + junk);
+  CHECK(g_largest_allocation.load() < 4096);
+  REQUIRE_FALSE(stat.ok());
+  CHECK(stat.status().code() == Code::kProtocol);
+
+  g_largest_allocation = 0;
+  auto list = DecodeMessage<ListReply>(std::string("\0", 1) + count + junk);
+  CHECK(g_largest_allocation.load() < 4096);
+  REQUIRE_FALSE(list.ok());
+  CHECK(list.status().code() == Code::kProtocol);
+
+  // The smallest entries still fit exactly: two folders named "a" and "b".
+  auto two = DecodeMessage<ListReply>(std::string("\0\0\0\0\2\0\1a\1\0\1b\1", 13));
+  REQUIRE_MESSAGE(two.ok(), two.status().ToString());
+  CHECK(two->entries.size() == 2);
+}
+
 TEST_CASE("refuses a bool byte other than 0 or 1") {
   for (uint8_t b : {2, 0x80, 0xff}) {
     CAPTURE(int{b});
