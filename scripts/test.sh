@@ -90,14 +90,16 @@ if [ "$sanitizers" != 0 ]; then
   rm -rf "$reports"
 
   step "fuzz targets, ${fuzz_seconds} s each"
-  fuzz_out=$(bash scripts/fuzz.sh "$build-fuzz" "$fuzz_seconds" | tee /dev/stderr) || status=1
-  if [[ $(tail -n 1 <<<"$fuzz_out") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+  fuzz_log=$(mktemp "${TMPDIR:-/tmp}/dfs-fuzz-log.XXXXXX")
+  bash scripts/fuzz.sh "$build-fuzz" "$fuzz_seconds" 2>&1 | tee "$fuzz_log" || status=1
+  if [[ $(tail -n 1 "$fuzz_log") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
     extra_passed=$((extra_passed + BASH_REMATCH[1]))
     extra_failed=$((extra_failed + BASH_REMATCH[2]))
   else
     extra_failed=$((extra_failed + 1))
     status=1
   fi
+  rm -f "$fuzz_log"
 fi
 
 step "done"
