@@ -177,6 +177,8 @@ Status Session::Dispatch(const Frame& f) {
           f, [&](const StatRequest& r) { return store_.Stat(user_, r.dir, r.name); });
     case MsgType::kPutBegin:
       return HandlePut(f);
+    case MsgType::kStage:
+      return HandleStage(f);
     case MsgType::kCommit:
       return Simple<CommitRequest>(f, [&](const CommitRequest& r) -> Result<CommitReply> {
         DFS_ASSIGN_OR_RETURN(auto committed, store_.Commit(user_, r.dir, r.name, r.cid, r.stamp));
@@ -278,6 +280,85 @@ Status Session::HandlePut(const Frame& f) {
   if (!finished.ok()) {
     staged->Discard();
     return SendError(id, finished);
+  }
+  return Send(MsgType::kReply, id, Empty{});
+}
+
+Status Session::HandleStage(const Frame& f) {
+  const uint32_t id = f.header.request_id;
+  auto req = DecodeMessage<StageRequest>(f.body);
+  if (!req.ok()) return Violation(id, req.status());
+  if (req->headers.empty() || req->headers.size() > kMaxStagePieces)
+    return Violation(id, Status::Protocol("a stage request names 1 to " +
+                                          std::to_string(kMaxStagePieces) + " pieces"));
+  // Sealed sizes are below 2^45 each (kMaxFileSize), so the sum cannot wrap.
+  uint64_t total = 0;
+  for (const PieceHeader& h : req->headers) total += h.sealed_size();
+
+  // A refusal is kept and answered after kDataEnd: the client streams
+  // without waiting, so the stream must be read to stay in step.
+  Status error;
+  std::vector<StagedPiece> staged;
+  staged.reserve(req->headers.size());
+  std::vector<bool> seen(kMaxStagePieces + 1);
+  for (const PieceHeader& h : req->headers) {
+    const PieceHeader& first = req->headers.front();
+    if (h.cid != first.cid || h.stamp != first.stamp) {
+      error = Status::Invalid("the pieces of a stage request belong to different uploads");
+    } else if (h.piece >= 1 && h.piece <= kMaxStagePieces && seen[h.piece]) {
+      error = Status::Invalid("piece " + std::to_string(h.piece) + " named twice");
+    } else {
+      auto piece = store_.BeginPut(user_, req->dir, req->name, h);
+      if (piece.ok()) {
+        if (h.piece <= kMaxStagePieces) seen[h.piece] = true;
+        staged.push_back(std::move(piece).value());
+        continue;
+      }
+      error = piece.status();
+    }
+    staged.clear();  // removes what was begun
+    break;
+  }
+
+  uint64_t received = 0;
+  size_t current = 0;  // the piece the next bytes belong to
+  Frame data;
+  for (;;) {
+    DFS_RETURN_IF_ERROR(RecvFrame(ch_, &data, DeadlineIn(options_.io_timeout)));
+    if (data.type() == MsgType::kDataEnd && data.body.empty()) break;
+    if (data.type() != MsgType::kData || data.body.empty())
+      return Violation(id, Status::Protocol("expected piece data"));
+    if (data.body.size() > total - received)
+      return Violation(id, Status::Protocol("more piece data than the headers announce"));
+    received += data.body.size();
+    if (!error.ok()) continue;
+    std::string_view rest = data.body;
+    while (!rest.empty() && current < staged.size()) {
+      StagedPiece& piece = staged[current];
+      const uint64_t room = piece.header().sealed_size() - piece.written();
+      if (room == 0) {
+        ++current;
+        continue;
+      }
+      const size_t take = static_cast<size_t>(std::min<uint64_t>(room, rest.size()));
+      error = piece.Append(rest.substr(0, take));
+      if (!error.ok()) break;
+      rest.remove_prefix(take);
+    }
+    if (!error.ok()) staged.clear();
+  }
+  if (error.ok() && received != total)
+    error = Status::Invalid("piece length mismatch: got " + std::to_string(received) + " of " +
+                            std::to_string(total) + " bytes");
+  for (StagedPiece& piece : staged) {
+    if (!error.ok()) break;
+    error = piece.Finish();
+  }
+  if (!error.ok()) {
+    staged.clear();
+    Log().info("{}: stage of {} failed: {}", peer_, Escaped(JoinName(req->dir, req->name)),
+               error.ToString());
+    return SendError(id, error);
   }
   return Send(MsgType::kReply, id, Empty{});
 }

@@ -88,6 +88,7 @@ class Session {
   Status Dispatch(const Frame& f);
   Status HandleList(const Frame& f);
   Status HandlePut(const Frame& f);
+  Status HandleStage(const Frame& f);
   Status HandleGet(const Frame& f);
 
   // Decodes the request body of f and answers with fn(request): a Status

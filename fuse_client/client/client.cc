@@ -33,6 +33,9 @@ Client::Client(ClientConfig config, Options options)
   scheme_.copies = std::min(2, scheme_.servers);
   keys_ = DeriveUserKeys(config_.username, config_.password);
   pool_ = std::make_unique<ServerPool>(config_, keys_.auth, options_);
+  // Enough for a few fan-outs at once; a fan-out that finds every worker
+  // busy runs its remaining tasks on the calling thread (work_pool.h).
+  workers_ = std::make_unique<WorkPool>(std::max(8, 4 * scheme_.servers));
 }
 
 Client::~Client() = default;
@@ -425,10 +428,15 @@ std::vector<PieceHeader> Client::PieceHeadersFor(PieceHeader base, const Stamp& 
   return out;
 }
 
-Status Client::Unlink(std::string_view path) {
+Status Client::Unlink(std::string_view path, const Entry* known) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::IsDir("cannot remove the root folder");
-  DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
+  Entry e;
+  if (known != nullptr && !known->is_dir && known->file.exists) {
+    e = *known;
+  } else {
+    DFS_ASSIGN_OR_RETURN(e, StatIn(p.dir, p.name));
+  }
   const std::string full = JoinName(p.dir, p.name);
   if (e.is_dir) return Status::IsDir(Escaped(full) + " is a folder");
   DeleteRequest req{p.dir, p.name, MakeTombstone(full, NewStamp(e.file.newest.stamp))};

@@ -31,6 +31,7 @@
 
 #include "fuse_client/client/connection.h"
 #include "fuse_client/client/version.h"
+#include "fuse_client/client/work_pool.h"
 #include "shared/config/config.h"
 #include "shared/placement/placement.h"
 #include "shared/util/mutex.h"
@@ -82,6 +83,9 @@ struct PutResult {
   uint64_t size = 0;
   bool degraded = false;           // some piece has fewer copies than the scheme wants
   std::vector<std::string> notes;  // human-readable: which servers/pieces missed
+  // The version now stored (what a Stat would find), unless a newer upload
+  // of the same name won (then exists is false).
+  FileVersion version;
 };
 
 struct FsStats {
@@ -130,7 +134,16 @@ class Client {
 
   // Uploads the whole content of `fd` (read with pread from offset 0 to its
   // current size) as `path`. The previous version stays if this fails.
-  Result<PutResult> Put(int fd, std::string_view path, const FileAttrs& attrs);
+  // `known`, when given, is the MD5 of the first known->size bytes of the
+  // file (the mount computes it while a file is written in order); it is
+  // used when the file has exactly that size, else the content is hashed
+  // here with one more pass over the file.
+  struct KnownDigest {
+    uint64_t size = 0;
+    Digest16 md5{};
+  };
+  Result<PutResult> Put(int fd, std::string_view path, const FileAttrs& attrs,
+                        const std::optional<KnownDigest>& known = std::nullopt);
   // Downloads a complete file into `fd` with pwrite at offset 0..size (the
   // caller truncates/creates it). Each piece is fetched once, pieces from
   // different servers in parallel. kIncomplete when a piece has no holder.
@@ -141,8 +154,12 @@ class Client {
 
   Status Mkdir(std::string_view path);
   Status Rmdir(std::string_view path);
-  // Writes a tombstone newer than every record of the name.
-  Status Unlink(std::string_view path);
+  // Writes a tombstone newer than every record of the name. `known`, when
+  // given, is what a recent Stat or List said of the name (saves a round
+  // trip): a tombstone newer than its version and than now is written; a
+  // newer version written since by another client wins over it on the
+  // servers, as any later write wins over an earlier delete.
+  Status Unlink(std::string_view path, const Entry* known = nullptr);
   // Files keep their content (no re-upload): new headers signed for the new
   // path, a tombstone for the old one. A folder moves file by file (records
   // are bound to their path), then the old folder is removed; this is not
@@ -175,6 +192,8 @@ class Client {
                     int preferred_server, const ChunkSink& sink);
   // The holder of piece k to ask first, spreading pieces over servers.
   int PreferredHolder(const FileVersion& v, int piece) const;
+  // Runs fn(0..n-1) in parallel on the client's workers (see work_pool.h).
+  void RunAll(size_t n, const std::function<void(size_t)>& fn) { workers_->RunAll(n, fn); }
 
  private:
   Status PutPieces(int fd, const std::string& dir, const std::string& name, const PieceHeader& base,
@@ -230,6 +249,8 @@ class Client {
   Scheme scheme_;
   UserKeys keys_;
   std::unique_ptr<ServerPool> pool_;
+  // Every fan-out (one request per server, one transfer per piece) runs here.
+  std::unique_ptr<WorkPool> workers_;
 
   static constexpr size_t kMaxWarned = 4096;
   Mutex warned_mu_;  // guards warned_; leaf lock, never held across I/O or logging
@@ -289,11 +310,8 @@ template <typename T>
 std::vector<Result<T>> Client::ForEachServer(const std::function<Result<T>(int)>& fn) {
   const int n = pool_->size();
   std::vector<std::optional<Result<T>>> slots(static_cast<size_t>(n));
-  std::vector<std::thread> threads;
-  threads.reserve(static_cast<size_t>(n));
-  for (int i = 1; i < n; ++i) threads.emplace_back([&, i] { slots[i].emplace(fn(i)); });
-  if (n > 0) slots[0].emplace(fn(0));
-  for (auto& t : threads) t.join();
+  workers_->RunAll(static_cast<size_t>(n),
+                   [&](size_t i) { slots[i].emplace(fn(static_cast<int>(i))); });
   std::vector<Result<T>> out;
   out.reserve(static_cast<size_t>(n));
   for (auto& s : slots) out.push_back(std::move(*s));

@@ -82,6 +82,7 @@ Status Connection::Send(MsgType type, std::string_view body, Deadline deadline) 
 
 Status Connection::SendMore(MsgType type, std::string_view body, Deadline deadline) {
   if (broken_) return Status::Unavailable("connection is broken");
+  if (!queued_.empty()) DFS_RETURN_IF_ERROR(Flush(deadline));
   Status s = SendFrame(*channel_, type, request_id_, body, deadline);
   if (!s.ok()) {
     broken_ = true;
@@ -91,8 +92,38 @@ Status Connection::SendMore(MsgType type, std::string_view body, Deadline deadli
   return s;
 }
 
+Status Connection::Queue(MsgType type, std::string_view body, bool new_request, Deadline deadline) {
+  if (broken_) return Status::Unavailable("connection is broken");
+  if (new_request) ++request_id_;
+  // What one TLS record carries: queue up to that, send larger bodies directly.
+  constexpr size_t kRecordBytes = 16384;
+  if (kFrameHeaderBytes + body.size() > kRecordBytes - queued_.size()) {
+    DFS_RETURN_IF_ERROR(Flush(deadline));
+    if (kFrameHeaderBytes + body.size() > kRecordBytes) return SendMore(type, body, deadline);
+  }
+  uint8_t header[kFrameHeaderBytes];
+  EncodeFrameHeader({type, request_id_, static_cast<uint32_t>(body.size())}, header);
+  queued_.append(reinterpret_cast<const char*>(header), sizeof header);
+  queued_.append(body);
+  return Status::Ok();
+}
+
+Status Connection::Flush(Deadline deadline) {
+  if (queued_.empty()) return Status::Ok();
+  if (broken_) return Status::Unavailable("connection is broken");
+  Status s = channel_->Write(queued_.data(), queued_.size(), deadline);
+  if (!s.ok()) {
+    broken_ = true;
+    return s;
+  }
+  if (traffic_) traffic_->sent += queued_.size();
+  queued_.clear();
+  return s;
+}
+
 Status Connection::Recv(Frame* out, Deadline deadline) {
   if (broken_) return Status::Unavailable("connection is broken");
+  if (!queued_.empty()) DFS_RETURN_IF_ERROR(Flush(deadline));
   Status s = RecvFrame(*channel_, out, deadline, max_body_);
   if (s.ok() && out->type() == MsgType::kError && out->header.request_id == 0) {
     // The server refused the connection itself (busy, protocol violation).

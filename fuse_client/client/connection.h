@@ -56,6 +56,13 @@ class Connection {
   // for the data frames of a stream).
   Status Send(MsgType type, std::string_view body, Deadline deadline);
   Status SendMore(MsgType type, std::string_view body, Deadline deadline);
+  // Queues one frame, with a fresh request id when `new_request`, sending
+  // queued frames once they add up to a full TLS record; a large body is
+  // sent at once. Flush() sends what is queued. A request and the small
+  // frames that follow it (a stage request and its data) so leave in one
+  // write instead of one per frame.
+  Status Queue(MsgType type, std::string_view body, bool new_request, Deadline deadline);
+  Status Flush(Deadline deadline);
   // Receives one frame; a reply to another request id is kProtocol.
   Status Recv(Frame* out, Deadline deadline);
 
@@ -86,6 +93,7 @@ class Connection {
   uint32_t max_body_ = kMaxHandshakeBody;
   uint32_t request_id_ = 0;
   bool broken_ = false;
+  std::string queued_;  // encoded frames not sent yet (Queue)
 };
 
 // The deadline of a data stream, moved only by real progress: the stream

@@ -94,18 +94,10 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
     lock.Unlock();
     std::vector<Status> results(claim.size());
     {
-      std::vector<std::thread> threads;
-      size_t i = 0;
-      for (const auto& [piece, range] : claim) {
-        if (i + 1 == claim.size()) {
-          results[i] = Fetch(piece, range.first, range.second);
-        } else {
-          threads.emplace_back(
-              [&, i, p = piece, r = range] { results[i] = Fetch(p, r.first, r.second); });
-        }
-        ++i;
-      }
-      for (auto& t : threads) t.join();
+      std::vector<std::pair<int, std::pair<uint64_t, uint64_t>>> jobs(claim.begin(), claim.end());
+      client_->RunAll(jobs.size(), [&](size_t i) {
+        results[i] = Fetch(jobs[i].first, jobs[i].second.first, jobs[i].second.second);
+      });
     }
     lock.Lock();
     for (const auto& [piece, range] : claim)

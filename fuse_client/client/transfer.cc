@@ -38,39 +38,94 @@ struct StageOutcome {
 
 }  // namespace
 
-// Streams one piece: kPutBegin, sealed chunks in kData frames, kDataEnd.
-static Status StagePiece(Connection& conn, const Options& opts, int fd, const std::string& dir,
-                         const std::string& name, const PieceHeader& h, const Key& content_key) {
-  DFS_ASSIGN_OR_RETURN(Empty ignored, (conn.Call<PutBeginRequest, Empty>(
-                                          MsgType::kPutBegin, PutBeginRequest{dir, name, h},
-                                          DeadlineIn(opts.request_timeout))));
-  (void)ignored;
-  ChunkCipher cipher(content_key, h.cid);
-  const uint64_t offset = PieceOffset(h.file_size, h.servers, h.piece);
-  const uint64_t chunks = ChunkCount(h.piece_size, h.chunk_bytes);
-  std::vector<uint8_t> plain(h.chunk_bytes);
-  std::string frame;
-  frame.reserve(kMaxDataBody);
-  for (uint64_t j = 0; j < chunks; ++j) {
-    const uint64_t start = j * h.chunk_bytes;
-    const size_t len = static_cast<size_t>(std::min<uint64_t>(h.chunk_bytes, h.piece_size - start));
-    DFS_RETURN_IF_ERROR(PreadExact(fd, plain.data(), len, offset + start));
-    if (frame.size() + len + kTagBytes > kMaxDataBody) {
-      DFS_RETURN_IF_ERROR(conn.SendMore(MsgType::kData, frame, DeadlineIn(opts.data_timeout)));
-      frame.clear();
+// Sealed bytes of the pieces of one upload, by piece index - 1. A small
+// upload is sealed once, in memory, and each piece goes to both of its
+// holders from there; a larger one is read and sealed per server as it
+// streams (memory stays bounded), and `pieces` is empty.
+struct SealedUpload {
+  std::vector<std::string> pieces;
+};
+
+// Uploads of at most this many bytes are sealed once, in memory.
+constexpr uint64_t kSealOnceMaxBytes = 4u << 20;
+
+// Seals every piece of the upload described by `base` from `fd`.
+static Result<SealedUpload> SealAll(int fd, const PieceHeader& base, const Key& content_key) {
+  SealedUpload out;
+  ChunkCipher cipher(content_key, base.cid);
+  std::vector<uint8_t> plain(base.chunk_bytes);
+  for (int k = 1; k <= base.servers; ++k) {
+    const uint64_t offset = PieceOffset(base.file_size, base.servers, k);
+    const uint64_t size = PieceSize(base.file_size, base.servers, k);
+    const uint64_t chunks = ChunkCount(size, base.chunk_bytes);
+    std::string sealed;
+    sealed.reserve(static_cast<size_t>(SealedSize(size, base.chunk_bytes)));
+    for (uint64_t j = 0; j < chunks; ++j) {
+      const uint64_t start = j * base.chunk_bytes;
+      const size_t len = static_cast<size_t>(std::min<uint64_t>(base.chunk_bytes, size - start));
+      DFS_RETURN_IF_ERROR(PreadExact(fd, plain.data(), len, offset + start));
+      cipher.Seal(static_cast<uint32_t>(k), j, j + 1 == chunks, std::span(plain.data(), len),
+                  &sealed);
     }
-    cipher.Seal(h.piece, j, j + 1 == chunks, std::span(plain.data(), len), &frame);
+    out.pieces.push_back(std::move(sealed));
+  }
+  return out;
+}
+
+// Stages the pieces `headers` on one server in one request (kStage): the
+// request, the sealed bytes of every piece in kData frames and a kDataEnd go
+// out back to back; one reply comes once the server has fsync'ed them all.
+static Status StagePieces(Connection& conn, const Options& opts, int fd, const std::string& dir,
+                          const std::string& name, const std::vector<PieceHeader>& headers,
+                          const Key& content_key, const SealedUpload& sealed) {
+  DFS_RETURN_IF_ERROR(conn.Queue(MsgType::kStage, EncodeMessage(StageRequest{dir, name, headers}),
+                                 /*new_request=*/true, DeadlineIn(opts.request_timeout)));
+  std::string frame;
+  auto emit = [&](std::string_view bytes) -> Status {
+    while (!bytes.empty()) {
+      const size_t take = std::min<size_t>(bytes.size(), kMaxDataBody - frame.size());
+      frame.append(bytes.substr(0, take));
+      bytes.remove_prefix(take);
+      if (frame.size() == kMaxDataBody) {
+        DFS_RETURN_IF_ERROR(
+            conn.Queue(MsgType::kData, frame, false, DeadlineIn(opts.data_timeout)));
+        frame.clear();
+      }
+    }
+    return Status::Ok();
+  };
+  std::vector<uint8_t> plain;
+  std::string sealed_chunk;
+  for (const PieceHeader& h : headers) {
+    if (!sealed.pieces.empty()) {
+      DFS_RETURN_IF_ERROR(emit(sealed.pieces[static_cast<size_t>(h.piece - 1)]));
+      continue;
+    }
+    ChunkCipher cipher(content_key, h.cid);
+    const uint64_t offset = PieceOffset(h.file_size, h.servers, h.piece);
+    const uint64_t chunks = ChunkCount(h.piece_size, h.chunk_bytes);
+    plain.resize(h.chunk_bytes);
+    for (uint64_t j = 0; j < chunks; ++j) {
+      const uint64_t start = j * h.chunk_bytes;
+      const size_t len =
+          static_cast<size_t>(std::min<uint64_t>(h.chunk_bytes, h.piece_size - start));
+      DFS_RETURN_IF_ERROR(PreadExact(fd, plain.data(), len, offset + start));
+      sealed_chunk.clear();
+      cipher.Seal(h.piece, j, j + 1 == chunks, std::span(plain.data(), len), &sealed_chunk);
+      DFS_RETURN_IF_ERROR(emit(sealed_chunk));
+    }
   }
   if (!frame.empty())
-    DFS_RETURN_IF_ERROR(conn.SendMore(MsgType::kData, frame, DeadlineIn(opts.data_timeout)));
-  DFS_RETURN_IF_ERROR(conn.SendMore(MsgType::kDataEnd, "", DeadlineIn(opts.data_timeout)));
-  // The server fsyncs the staged piece before it answers: allow for a large one.
+    DFS_RETURN_IF_ERROR(conn.Queue(MsgType::kData, frame, false, DeadlineIn(opts.data_timeout)));
+  DFS_RETURN_IF_ERROR(conn.Queue(MsgType::kDataEnd, "", false, DeadlineIn(opts.data_timeout)));
+  // The server fsyncs the staged pieces before it answers: allow for large ones.
   Frame reply;
   DFS_RETURN_IF_ERROR(conn.Recv(&reply, DeadlineIn(opts.data_timeout * 3)));
   return ParseReply<Empty>(reply).status();
 }
 
-Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& attrs) {
+Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& attrs,
+                              const std::optional<KnownDigest>& known) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::IsDir("cannot write the root folder");
   const std::string& dir = p.dir;
@@ -81,9 +136,11 @@ Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& at
   if (!S_ISREG(st.st_mode)) return Status::Invalid("only regular files can be uploaded");
   const uint64_t size = static_cast<uint64_t>(st.st_size);
 
-  // Placement needs MD5 of the whole content first.
+  // Placement needs MD5 of the whole content first (unless the caller
+  // computed it while the file was written).
+  const bool use_known = known && known->size == size;
   Md5 md5;
-  {
+  if (!use_known) {
     std::vector<uint8_t> buf(1 << 20);
     for (uint64_t off = 0; off < size;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
@@ -92,7 +149,7 @@ Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& at
       off += n;
     }
   }
-  const Digest16 digest = md5.Final();
+  const Digest16 digest = use_known ? known->md5 : md5.Final();
 
   PieceHeader base;
   base.kind = PieceKind::kPiece;
@@ -119,7 +176,11 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
                          const PieceHeader& base, PutResult* result) {
   const int n = scheme_.servers;
   const std::string path = JoinName(dir, name);
-  // Phase 1: stage every piece on each of its servers, servers in parallel.
+  SealedUpload sealed;
+  if (base.file_size <= kSealOnceMaxBytes) {
+    DFS_ASSIGN_OR_RETURN(sealed, SealAll(fd, base, keys_.content));
+  }
+  // Phase 1: stage the pieces of each server in one request, servers in parallel.
   auto staged = ForEachServer<StageOutcome>([&](int s) -> Result<StageOutcome> {
     StageOutcome out;
     auto lease = pool_->Acquire(s);
@@ -129,26 +190,30 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
       out.error = lease.status();
       return out;
     }
+    std::vector<PieceHeader> headers;
     for (int k : PiecesOnServer(scheme_, base.x, s + 1)) {
       PieceHeader h = base;
       h.piece = static_cast<uint8_t>(k);
       h.piece_size = PieceSize(base.file_size, n, k);
       h.Sign(keys_.record, path);
-      Status st = StagePiece(**lease, options_, fd, dir, name, h, keys_.content);
-      if (st.code() == Code::kNotFound && !(*lease)->broken()) {
-        // The folder is missing on this server (it was down when the folder was made).
-        st = EnsureDirOn(s, dir);
-        if (st.ok()) st = StagePiece(**lease, options_, fd, dir, name, h, keys_.content);
-      }
-      if (!st.ok()) {
-        // A stream cut short leaves the connection unusable.
-        (*lease)->MarkBroken();
-        (void)lease->Check(st);
-        out.error = st.Annotate(pool_->name(s));
-        break;
-      }
-      out.staged.push_back(k);
+      headers.push_back(h);
     }
+    if (headers.empty()) return out;
+    Status st = StagePieces(**lease, options_, fd, dir, name, headers, keys_.content, sealed);
+    if (st.code() == Code::kNotFound && !(*lease)->broken()) {
+      // The folder is missing on this server (it was down when the folder was made).
+      st = EnsureDirOn(s, dir);
+      if (st.ok())
+        st = StagePieces(**lease, options_, fd, dir, name, headers, keys_.content, sealed);
+    }
+    if (!st.ok()) {
+      // A stream cut short leaves the connection unusable.
+      (*lease)->MarkBroken();
+      (void)lease->Check(st);
+      out.error = st.Annotate(pool_->name(s));
+      return out;
+    }
+    for (const PieceHeader& h : headers) out.staged.push_back(h.piece);
     return out;
   });
 
@@ -232,6 +297,14 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
   }
   if (result->degraded)
     Logger("client")->info("degraded upload of {}: {}", Escaped(path), result->notes.front());
+  FileVersion& v = result->version;
+  v.dir = dir;
+  v.name = name;
+  v.exists = true;
+  v.newest = base;
+  v.newest.piece = 1;
+  v.newest.piece_size = PieceSize(base.file_size, n, 1);
+  v.holders = std::move(placed);
   return Status::Ok();
 }
 
@@ -411,19 +484,16 @@ Status Client::Get(const FileVersion& v, int fd) {
   if (!v.complete()) return Status::Incomplete(kIncompleteMessage);
   const int pieces = v.pieces();
   std::vector<Status> results(static_cast<size_t>(pieces));
-  std::vector<std::thread> threads;
-  for (int k = 1; k <= pieces; ++k) {
-    threads.emplace_back([&, k] {
-      const uint64_t base = PieceOffset(v.size(), pieces, k);
-      const uint32_t chunk = v.newest.chunk_bytes;
-      results[k - 1] = ReadChunks(v, k, 0, UINT64_MAX, PreferredHolder(v, k),
-                                  [&](uint64_t j, std::span<const uint8_t> plain) {
-                                    return PwriteAll(fd, plain.data(), plain.size(),
-                                                     base + j * chunk, "write of the local file");
-                                  });
-    });
-  }
-  for (auto& t : threads) t.join();
+  RunAll(static_cast<size_t>(pieces), [&](size_t i) {
+    const int k = static_cast<int>(i) + 1;
+    const uint64_t base = PieceOffset(v.size(), pieces, k);
+    const uint32_t chunk = v.newest.chunk_bytes;
+    results[i] = ReadChunks(v, k, 0, UINT64_MAX, PreferredHolder(v, k),
+                            [&](uint64_t j, std::span<const uint8_t> plain) {
+                              return PwriteAll(fd, plain.data(), plain.size(), base + j * chunk,
+                                               "write of the local file");
+                            });
+  });
   for (auto& s : results)
     if (!s.ok()) return s;
   // Read repair: a server that missed this version while it was down gets

@@ -192,6 +192,15 @@ Digest16 Md5::Final() {
   return out;
 }
 
+Digest16 Md5::Peek() const {
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> copy(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!copy || EVP_MD_CTX_copy_ex(copy.get(), ctx_.get()) != 1) Die("MD5 copy");
+  Digest16 out{};
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(copy.get(), out.data(), &len) != 1 || len != out.size()) Die("MD5 final");
+  return out;
+}
+
 uint64_t ChunkCount(uint64_t plain_bytes, uint32_t chunk_bytes) {
   if (plain_bytes == 0) return 1;
   return (plain_bytes + chunk_bytes - 1) / chunk_bytes;

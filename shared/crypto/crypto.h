@@ -90,6 +90,8 @@ class Md5 {
   Md5();
   void Update(const void* data, size_t n);
   Digest16 Final();
+  // The digest of what was fed so far; Update may go on afterwards.
+  Digest16 Peek() const;
 
  private:
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;

@@ -55,6 +55,8 @@ enum class MsgType : uint8_t {
   kSetAttr = 15,    // SetAttrRequest; reply Empty
   kStatFs = 16,     // Empty; reply StatFsReply
   kPurge = 17,      // PurgeRequest; reply Empty
+  kStage = 18,      // StageRequest, then kData... kDataEnd at once (no reply in
+                    // between); one reply Empty when every piece is staged
   // Both directions.
   kData = 32,     // raw bytes of a piece stream
   kDataEnd = 33,  // Empty: end of a piece stream

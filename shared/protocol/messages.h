@@ -132,6 +132,25 @@ struct PutBeginRequest {
   }
 };
 
+// kStage: stage the pieces of one upload that this server holds, in one
+// request. The client sends the request and, without waiting, the sealed
+// bytes of every piece in `headers` order (exactly the sum of their
+// sealed_size()) in kData frames and a kDataEnd. The server answers once,
+// Empty when every piece is staged and fsync'ed, else the first error; it
+// reads the whole stream either way, so the connection stays usable.
+struct StageRequest {
+  std::string dir;
+  std::string name;
+  std::vector<PieceHeader> headers;  // 1..kMaxStagePieces, one upload (same cid and stamp)
+  template <typename A>
+  void Fields(A& a) {
+    a(dir);
+    a(name);
+    a(headers);
+  }
+};
+inline constexpr size_t kMaxStagePieces = 64;
+
 // kCommit: move every staged piece of `cid` into place as ".name.K",
 // replacing older pieces and tombstones of that name.
 struct CommitRequest {

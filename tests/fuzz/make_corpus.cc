@@ -143,6 +143,7 @@ void Messages() {
   w(21, "error_reply", EncodeMessage(ErrorReply{1, "no such file 'a.txt'"}));
   w(22, "decode_error", EncodeError(Status::AuthFailed(kAuthFailedMessage)));
   w(22, "decode_error_bad_code", EncodeMessage(ErrorReply{200, "?"}));
+  w(23, "stage", EncodeMessage(StageRequest{"docs", "a.txt", {p1, p2}}));
 }
 
 void PieceHeaders() {

@@ -102,6 +102,7 @@ constexpr Decoder kDecoders[] = {
     &RoundTrip<PurgeRequest>,     // 20 kPurge
     &RoundTrip<ErrorReply>,       // 21 kError, as a plain message
     &ErrorRoundTrip,              // 22 kError, as the client reads it (DecodeError)
+    &RoundTrip<StageRequest>,     // 23 kStage
 };
 
 }  // namespace

@@ -244,6 +244,21 @@ Status PutPiece(TlsChannel& ch, const std::string& dir, const std::string& name,
   return StatusOf(f);
 }
 
+// kStage: the request and the stream at once, then the one reply.
+Status StagePieces(TlsChannel& ch, const std::string& dir, const std::string& name,
+                   const std::vector<PieceHeader>& headers, const std::string& data,
+                   size_t frame_bytes = kMaxDataBody) {
+  REQUIRE(SendMessage(ch, MsgType::kStage, 11, StageRequest{dir, name, headers}, Soon()).ok());
+  for (size_t pos = 0; pos < data.size(); pos += frame_bytes)
+    REQUIRE(
+        SendFrame(ch, MsgType::kData, 11, std::string_view(data).substr(pos, frame_bytes), Soon())
+            .ok());
+  REQUIRE(SendFrame(ch, MsgType::kDataEnd, 11, "", Soon()).ok());
+  Frame f = Receive(ch);
+  CHECK(f.header.request_id == 11);
+  return StatusOf(f);
+}
+
 // GET: the reply, then the data until kDataEnd (or a kError).
 Result<std::string> GetPiece(TlsChannel& ch, const GetRequest& req, GetReply* reply) {
   auto r = ParseReply<GetReply>(Call(ch, MsgType::kGet, 20, req));
@@ -762,6 +777,65 @@ TEST_CASE("a request in the middle of a piece stream closes the connection and d
   REQUIRE(StatusOf(Call(*ch, MsgType::kPutBegin, 3, PutBeginRequest{"", "a", h})).ok());
   REQUIRE(SendFrame(*ch, MsgType::kData, 3, "abc", Soon()).ok());
   REQUIRE(SendMessage(*ch, MsgType::kPing, 4, Empty{}, Soon()).ok());
+  CHECK(StatusOf(Receive(*ch)).code() == Code::kProtocol);
+  CHECK(ClosedByServer(*ch));
+  CHECK(Eventually([&] { return server.StagedFiles() == 0; }));
+}
+
+TEST_CASE("stages two pieces in one request, the stream cut anywhere, then commits them") {
+  RunningServer server;
+  Channel ch = LoggedIn(server.port());
+  const Cid cid = RandomCid();
+  // 3 MiB file: pieces of 768 KiB, so frames of 700 KiB straddle the pieces.
+  const PieceHeader h2 = MakeHeader(cid, StampAt(7), 2, 3u << 20, kDefaultChunkBytes);
+  const PieceHeader h3 = MakeHeader(cid, StampAt(7), 3, 3u << 20, kDefaultChunkBytes);
+  const std::string d2 = SealedBytes(h2);
+  const std::string d3 = SealedBytes(h3);
+  REQUIRE(StagePieces(*ch, "", "f.bin", {h2, h3}, d2 + d3, 700 << 10).ok());
+  CHECK(server.StagedFiles() == 2);
+  auto committed = ParseReply<CommitReply>(
+      Call(*ch, MsgType::kCommit, 4, CommitRequest{"", "f.bin", cid, StampAt(7)}));
+  REQUIRE(committed.ok());
+  CHECK(committed->committed == std::vector<uint8_t>{2, 3});
+  GetReply reply;
+  auto got2 = GetPiece(*ch, GetRequest{"", "f.bin", 2, cid, 0, UINT64_MAX}, &reply);
+  auto got3 = GetPiece(*ch, GetRequest{"", "f.bin", 3, cid, 0, UINT64_MAX}, &reply);
+  REQUIRE(got2.ok());
+  REQUIRE(got3.ok());
+  CHECK(*got2 == d2);
+  CHECK(*got3 == d3);
+}
+
+TEST_CASE("a refused stage request reads its whole stream and keeps the connection") {
+  RunningServer server;
+  Channel ch = LoggedIn(server.port());
+  const PieceHeader h = MakeHeader(RandomCid(), StampAt(1), 1);
+  Status missing = StagePieces(*ch, "nope", "a", {h}, SealedBytes(h), 10);
+  CHECK(missing.code() == Code::kNotFound);
+  CHECK(missing.message() == "no such directory 'nope'");
+  CHECK(Ping(*ch).ok());
+
+  // Pieces of two different uploads.
+  const PieceHeader other = MakeHeader(RandomCid(), StampAt(1), 2);
+  Status mixed = StagePieces(*ch, "", "a", {h, other}, SealedBytes(h) + SealedBytes(other));
+  CHECK(mixed.code() == Code::kInvalidArgument);
+  CHECK(Ping(*ch).ok());
+
+  // Fewer bytes than the headers announce.
+  const std::string data = SealedBytes(h);
+  Status shorter = StagePieces(*ch, "", "a", {h}, data.substr(0, data.size() - 1));
+  CHECK(shorter.code() == Code::kInvalidArgument);
+  CHECK(shorter.message().find("piece length mismatch") != std::string::npos);
+  CHECK(Ping(*ch).ok());
+  CHECK(server.StagedFiles() == 0);
+}
+
+TEST_CASE("more stage data than the headers announce closes the connection") {
+  RunningServer server;
+  Channel ch = LoggedIn(server.port());
+  const PieceHeader h = MakeHeader(RandomCid(), StampAt(1), 1);
+  REQUIRE(SendMessage(*ch, MsgType::kStage, 3, StageRequest{"", "a", {h}}, Soon()).ok());
+  REQUIRE(SendFrame(*ch, MsgType::kData, 3, SealedBytes(h) + "x", Soon()).ok());
   CHECK(StatusOf(Receive(*ch)).code() == Code::kProtocol);
   CHECK(ClosedByServer(*ch));
   CHECK(Eventually([&] { return server.StagedFiles() == 0; }));

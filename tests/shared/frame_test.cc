@@ -24,8 +24,8 @@ const MsgType kAllTypes[] = {
     MsgType::kHello,    MsgType::kProof,  MsgType::kPing,   MsgType::kList,      MsgType::kStat,
     MsgType::kPutBegin, MsgType::kCommit, MsgType::kAbort,  MsgType::kGet,       MsgType::kDelete,
     MsgType::kMkdir,    MsgType::kRmdir,  MsgType::kRename, MsgType::kRenameDir, MsgType::kSetAttr,
-    MsgType::kStatFs,   MsgType::kPurge,  MsgType::kData,   MsgType::kDataEnd,   MsgType::kReply,
-    MsgType::kError,
+    MsgType::kStatFs,   MsgType::kPurge,  MsgType::kStage,  MsgType::kData,      MsgType::kDataEnd,
+    MsgType::kReply,    MsgType::kError,
 };
 
 TEST_CASE("lays out the header byte by byte as documented") {
@@ -60,7 +60,7 @@ TEST_CASE("knows exactly the message types of the protocol") {
   for (int t = 0; t < 256; ++t) known += IsKnownType(static_cast<uint8_t>(t)) ? 1 : 0;
   CHECK(known == static_cast<int>(std::size(kAllTypes)));
   for (MsgType type : kAllTypes) CHECK(IsKnownType(static_cast<uint8_t>(type)));
-  for (int t : {0, 18, 31, 34, 63, 66, 255}) CHECK_FALSE(IsKnownType(static_cast<uint8_t>(t)));
+  for (int t : {0, 19, 31, 34, 63, 66, 255}) CHECK_FALSE(IsKnownType(static_cast<uint8_t>(t)));
 }
 
 TEST_CASE("allows 1 MiB bodies for data frames and 64 KiB for every other type") {
@@ -80,7 +80,7 @@ TEST_CASE("rejects a header with a bad magic, version, type or flags") {
       {"magic byte 0", 0, 'X'},     {"magic byte 3", 3, '?'},
       {"version 0", 4, 0},          {"version 1 (before TLS)", 4, 1},
       {"version 3", 4, 3},          {"type 0", 5, 0},
-      {"type 18", 5, 18},           {"type 34", 5, 34},
+      {"type 19", 5, 19},           {"type 34", 5, 34},
       {"type 66", 5, 66},           {"type 255", 5, 255},
       {"flags high byte", 6, 0x80}, {"flags low byte", 7, 1},
   };
