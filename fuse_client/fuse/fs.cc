@@ -55,6 +55,12 @@ int Errno(const Status& s) { return -ToErrno(s); }
 constexpr std::string_view kHiddenPrefix = ".fuse_hidden";
 bool IsHidden(std::string_view path) { return BaseOf(path).starts_with(kHiddenPrefix); }
 
+bool SameVersion(const client::Entry& a, const client::Entry& b) {
+  if (a.is_dir || b.is_dir) return a.is_dir == b.is_dir;
+  return a.file.newest.cid == b.file.newest.cid && a.file.newest.stamp == b.file.newest.stamp &&
+         a.file.complete() == b.file.complete();
+}
+
 client::Entry DirectoryEntry() {
   client::Entry e;
   e.is_dir = true;
@@ -79,11 +85,16 @@ struct FileSystem::OpenFile {
   Mutex mu;                         // guards the fields below; taken after files_mu_, else a leaf
   UniqueFd spool GUARDED_BY(mu);    // set once, by the first write-open
   std::string path GUARDED_BY(mu);  // where the next upload goes
-  uint32_t mode GUARDED_BY(mu) = 0644;       // permission bits (meaningful with a spool)
-  int64_t mtime_ns GUARDED_BY(mu) = 0;       // last write, truncate or utimens (with a spool)
-  bool dirty GUARDED_BY(mu) = false;         // the spool differs from what the servers have
-  bool orphaned GUARDED_BY(mu) = false;      // unlinked or renamed over: never uploaded again
-  uint64_t generation GUARDED_BY(mu) = 0;    // bumped by every change: a racing upload stays dirty
+  uint32_t mode GUARDED_BY(mu) = 0644;     // permission bits (meaningful with a spool)
+  int64_t mtime_ns GUARDED_BY(mu) = 0;     // last write, truncate or utimens (with a spool)
+  bool dirty GUARDED_BY(mu) = false;       // the spool differs from what the servers have
+  bool orphaned GUARDED_BY(mu) = false;    // unlinked or renamed over: never uploaded again
+  uint64_t generation GUARDED_BY(mu) = 0;  // bumped by every change: a racing upload stays dirty
+  // MD5 of the spool's bytes [0, md5_end) while the file is written in order
+  // from its start (cp, editors saving, compilers): the upload then needs no
+  // pass of its own to place the pieces. Dropped by any other write.
+  std::optional<Md5> md5 GUARDED_BY(mu);
+  uint64_t md5_end GUARDED_BY(mu) = 0;
   std::optional<client::Entry> hidden_entry  // attributes once hidden, if no spool
       GUARDED_BY(mu);
 };
@@ -195,6 +206,9 @@ Status FileSystem::EnsureSpool(OpenFile& file, const std::string& path, int flag
       file.mtime_ns = mtime_ns;
       file.dirty = dirty;
       ++file.generation;
+      file.md5.reset();
+      file.md5_end = 0;
+      if (dirty) file.md5.emplace();  // empty so far: written in order from here
       return Status::Ok();
     }
   }
@@ -265,8 +279,29 @@ Status FileSystem::TruncateSpool(OpenFile& file, int64_t size) {
   const int fd = file.SpoolFd();
   if (fd < 0) return Status::Invalid("file is not open for writing");
   if (::ftruncate(fd, size) != 0) return FromErrno(errno, "truncate spool file");
+  {
+    MutexLock lock(&file.mu);
+    if (size == 0) {
+      file.md5.emplace();
+      file.md5_end = 0;
+    } else if (static_cast<uint64_t>(size) < file.md5_end) {
+      file.md5.reset();  // hashed bytes are gone
+    }
+  }
   MarkWritten(file);
   return Status::Ok();
+}
+
+void FileSystem::HashWrite(OpenFile& file, std::optional<uint64_t> offset, const char* buf,
+                           size_t size) {
+  MutexLock lock(&file.mu);
+  if (!file.md5) return;
+  if (offset && *offset == file.md5_end) {
+    file.md5->Update(buf, size);
+    file.md5_end += size;
+  } else {
+    file.md5.reset();  // out of order, or an append at an offset we do not know
+  }
 }
 
 Status FileSystem::Upload(OpenFile& file) {
@@ -274,6 +309,7 @@ Status FileSystem::Upload(OpenFile& file) {
   client::FileAttrs attrs;
   uint64_t generation = 0;
   int fd = -1;
+  std::optional<client::Client::KnownDigest> known;
   {
     MutexLock lock(&file.mu);
     if (!file.spool || !file.dirty || file.orphaned) return Status::Ok();
@@ -282,9 +318,16 @@ Status FileSystem::Upload(OpenFile& file) {
     attrs.mode = file.mode;
     attrs.mtime_ns = file.mtime_ns;
     generation = file.generation;
+    if (file.md5) known = client::Client::KnownDigest{file.md5_end, file.md5->Peek()};
   }
-  auto put = client_->Put(fd, path, attrs);
+  auto put = client_->Put(fd, path, attrs, known);
   cache_.Invalidate(path);
+  if (put.ok() && put->version.exists) {
+    client::Entry e;
+    e.name = std::string(BaseOf(path));
+    e.file = put->version;
+    cache_.PutEntry(path, std::move(e), cache_.Begin());
+  }
   if (!put.ok()) {
     log_->warn("upload of {} failed: {}", Escaped(path), EscapeControl(put.status().ToString()));
     return put.status();
@@ -320,11 +363,26 @@ Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh) {
   if (path.empty()) return DirectoryEntry();
   if (!fresh) {
     if (auto e = cache_.GetEntry(path)) return *e;
+    if (cache_.KnownAbsent(path)) return Status::NotFound(Escaped(path) + ": no such file");
+    // A small folder someone works in (cp -r, tar x, make) is listed again
+    // rather than asked name by name: one LIST answers every lookup in it
+    // for the next TTL, names that do not exist included.
+    const std::string parent = ParentOf(path);
+    if (cache_.WorthRelisting(parent) && GetListing(parent).ok()) {
+      if (auto e = cache_.GetEntry(path)) return *e;
+      if (cache_.KnownAbsent(path)) return Status::NotFound(Escaped(path) + ": no such file");
+    }
   }
   auto token = cache_.Begin();
   auto r = client_->Stat(path);
-  if (!r.ok()) return r.status();
-  if (!r->is_dir && !r->file.exists) return Status::NotFound(Escaped(path) + ": no such file");
+  if (!r.ok()) {
+    if (r.status().code() == Code::kNotFound) cache_.PutAbsent(path, token);
+    return r.status();
+  }
+  if (!r->is_dir && !r->file.exists) {
+    cache_.PutAbsent(path, token);
+    return Status::NotFound(Escaped(path) + ": no such file");
+  }
   cache_.PutEntry(path, *r, token);
   return r;
 }
@@ -432,15 +490,15 @@ int FileSystem::ReadDir(uint64_t fh, std::vector<DirEntry>* out) {
   out->push_back({".", S_IFDIR | kDirMode});
   out->push_back({"..", S_IFDIR | kDirMode});
   for (const auto& e : (*listing)->entries) {
-    bool here = local.erase(e.name) > 0;
-    if (e.is_dir) {
-      out->push_back({e.name, S_IFDIR | kDirMode});
-    } else if (!e.complete() && !here) {
-      out->push_back(
-          {e.name + std::string(kIncompleteSuffix), S_IFREG | (e.file.newest.mode & kPermBits)});
-    } else {
-      out->push_back({e.name, S_IFREG | (e.file.newest.mode & kPermBits)});
-    }
+    const bool here = local.erase(e.name) > 0;
+    DirEntry d;
+    d.name = e.name;
+    if (!e.is_dir && !e.complete() && !here) d.name += kIncompleteSuffix;
+    // A file open for writing here has the spool's attributes: getattr asks.
+    d.attrs = !here;
+    FillAttr(e, &d.st);
+    d.mode = d.st.st_mode;
+    out->push_back(std::move(d));
   }
   for (const auto& name : local) out->push_back({name, S_IFREG | 0644});
   return 0;
@@ -458,7 +516,10 @@ int FileSystem::Mkdir(std::string_view fuse_path, uint32_t /*mode: directories a
   Status s = client_->Mkdir(path);
   cache_.Invalidate(path);
   if (!s.ok()) return Errno(s);
-  cache_.PutEntry(path, DirectoryEntry(), cache_.Begin());
+  // It did not exist on any server: it is empty (as far as the TTL goes).
+  const auto token = cache_.Begin();
+  cache_.PutEntry(path, DirectoryEntry(), token);
+  cache_.PutListing(path, std::make_shared<const client::Listing>(), token);
   return 0;
 }
 
@@ -494,7 +555,12 @@ int FileSystem::Open(std::string_view fuse_path, int flags, uint64_t* fh) {
       return Errno(s);
     }
   } else if (h->file->SpoolFd() < 0) {
+    const std::optional<client::Entry> before = cache_.GetEntry(path);
     auto r = Resolve(path, /*fresh=*/true);  // close-to-open: always ask the servers
+    // The kernel keeps attributes (size!) for a second: when this version is
+    // not the one it may have been told of, it must ask again.
+    if (r.ok() && options_.forget_kernel_cache && !(before && SameVersion(*before, r->entry)))
+      options_.forget_kernel_cache("/" + path);
     int rc = 0;
     if (!r.ok()) {
       rc = Errno(r.status());
@@ -603,6 +669,7 @@ int FileSystem::Write(uint64_t fh, const char* buf, size_t size, int64_t offset)
     if (n < 0) return Errno(FromErrno(errno, "write spool file"));
     done += static_cast<size_t>(n);
   }
+  HashWrite(*h->file, h->append ? std::nullopt : std::optional<uint64_t>(offset), buf, size);
   MarkWritten(*h->file);
   return static_cast<int>(size);
 }
@@ -654,7 +721,9 @@ int FileSystem::Unlink(std::string_view fuse_path) {
     if (auto r = Resolve(path, /*fresh=*/false); r.ok()) path = r->path;
   }
   const bool local = FindSpooled(path) != nullptr;
-  Status s = client_->Unlink(path);
+  // `rm -r` lists the folder first: its listing names the version to delete.
+  const std::optional<client::Entry> known = cache_.GetEntry(path);
+  Status s = client_->Unlink(path, known ? &*known : nullptr);
   cache_.Invalidate(path);
   // A file created here and never uploaded exists only in the path table.
   if (!s.ok() && !(s.code() == Code::kNotFound && local)) return Errno(s);

@@ -33,6 +33,7 @@
 #include <chrono>
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -60,11 +61,19 @@ struct FsOptions {
   uid_t uid = 0;  // owner reported for every file (the mounting user)
   gid_t gid = 0;
   std::chrono::milliseconds cache_ttl{1000};  // listings and lookups
+  // Tells the kernel to forget what it caches of a path (attributes, pages):
+  // called when open finds a version other than the one last reported. May
+  // be empty (tests without a kernel).
+  std::function<void(const std::string& fuse_path)> forget_kernel_cache;
 };
 
 struct DirEntry {
   std::string name;
   uint32_t mode = 0;  // S_IFDIR or S_IFREG plus permission bits
+  // With `attrs`, every attribute of the name (for readdirplus: `ls -l`
+  // then needs no lookup per name); else only st_mode is meaningful.
+  bool attrs = false;
+  struct stat st {};
 };
 
 class FileSystem {
@@ -161,6 +170,9 @@ class FileSystem {
   void MoveOpenFiles(const std::string& from, const std::string& to) EXCLUDES(files_mu_);
   Status Upload(OpenFile& file);
   Status TruncateSpool(OpenFile& file, int64_t size);
+  // Feeds bytes just written at `offset` (nullopt: an append) to the file's
+  // running MD5, or drops it when they are not the next bytes in order.
+  void HashWrite(OpenFile& file, std::optional<uint64_t> offset, const char* buf, size_t size);
   void MarkWritten(OpenFile& file);
   int FillOpenFileAttr(OpenFile& file, struct stat* st) const;
 

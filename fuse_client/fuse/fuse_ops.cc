@@ -14,7 +14,14 @@
 namespace dfs::fuse {
 namespace {
 
+// How long the kernel may keep names, attributes and absent names: the
+// metadata cache's TTL. open() always asks the servers and makes the kernel
+// forget a stale size (close-to-open); other changes by other clients show
+// within a second, as on NFS.
 constexpr double kEntryTimeoutSeconds = 1.0;
+constexpr double kAttrTimeoutSeconds = 1.0;
+// FUSE requests of up to 1 MiB (the kernel's default is 128 KiB).
+constexpr unsigned kMaxRequestBytes = 1u << 20;
 
 FileSystem& Fs() { return *static_cast<FileSystem*>(fuse_get_context()->private_data); }
 
@@ -44,8 +51,10 @@ std::optional<uint64_t> HandleOf(const fuse_file_info* fi) {
 
 void* Init(fuse_conn_info* conn, fuse_config* cfg) {
   cfg->entry_timeout = kEntryTimeoutSeconds;
-  cfg->attr_timeout = 0;
-  cfg->negative_timeout = 0;
+  cfg->attr_timeout = kAttrTimeoutSeconds;
+  cfg->negative_timeout = kEntryTimeoutSeconds;
+  conn->max_write = kMaxRequestBytes;
+  conn->max_readahead = kMaxRequestBytes;
   cfg->hard_remove = 0;  // unlinked open files stay reachable (see FileSystem::Hide)
   cfg->nullpath_ok = 1;
   cfg->use_ino = 0;
@@ -74,7 +83,8 @@ int ReadDir(const char* /*path*/, void* buf, fuse_fill_dir_t filler, off_t /*off
     for (const auto& e : entries) {
       struct stat st {};
       st.st_mode = e.mode;
-      if (filler(buf, e.name.c_str(), &st, 0, static_cast<fuse_fill_dir_flags>(0)) != 0) break;
+      const fuse_fill_dir_flags plus = e.attrs ? FUSE_FILL_DIR_PLUS : fuse_fill_dir_flags{};
+      if (filler(buf, e.name.c_str(), e.attrs ? &e.st : &st, 0, plus) != 0) break;
     }
     return 0;
   });

@@ -23,12 +23,25 @@ void EraseUnder(Map& map, std::string_view path) {
   }
 }
 
+MetaCache::Clock::time_point FetchedOf(const MetaCache::Clock::time_point& t) { return t; }
+template <typename T>
+MetaCache::Clock::time_point FetchedOf(const T& item) {
+  return item.fetched;
+}
+
 // Drops stale items once the map is over its bound; if every item is fresh, drops all.
 template <typename Map>
 void Prune(Map& map, size_t max, MetaCache::Clock::time_point now, MetaCache::Clock::duration ttl) {
   if (map.size() < max) return;
-  std::erase_if(map, [&](const auto& kv) { return now - kv.second.fetched >= ttl; });
+  std::erase_if(map, [&](const auto& kv) { return now - FetchedOf(kv.second) >= ttl; });
   if (map.size() >= max) map.clear();
+}
+
+const client::Entry* FindIn(const client::Listing& listing, std::string_view name) {
+  const auto& entries = listing.entries;
+  auto it = std::lower_bound(entries.begin(), entries.end(), name,
+                             [](const client::Entry& e, std::string_view n) { return e.name < n; });
+  return it != entries.end() && it->name == name ? &*it : nullptr;
 }
 
 }  // namespace
@@ -41,11 +54,18 @@ MetaCache::Token MetaCache::Begin() const {
   return Token{epoch_, Clock::now()};
 }
 
+const MetaCache::CachedListing* MetaCache::FreshListing(std::string_view dir,
+                                                        Clock::time_point now) const {
+  auto it = listings_.find(dir);
+  if (it == listings_.end() || !Fresh(it->second.fetched, now)) return nullptr;
+  return &it->second;
+}
+
 std::shared_ptr<const client::Listing> MetaCache::GetListing(std::string_view dir) const {
   MutexLock lock(&mu_);
-  auto it = listings_.find(dir);
-  if (it == listings_.end() || !Fresh(it->second.fetched, Clock::now())) return nullptr;
-  return it->second.listing;
+  const CachedListing* cached = FreshListing(dir, Clock::now());
+  if (cached == nullptr || !cached->touched.empty()) return nullptr;
+  return cached->listing;
 }
 
 void MetaCache::PutListing(std::string_view dir, std::shared_ptr<const client::Listing> listing,
@@ -53,7 +73,8 @@ void MetaCache::PutListing(std::string_view dir, std::shared_ptr<const client::L
   MutexLock lock(&mu_);
   if (token.epoch != epoch_ || ttl_ <= Clock::duration::zero()) return;
   Prune(listings_, max_listings_, Clock::now(), ttl_);
-  listings_.insert_or_assign(std::string(dir), CachedListing{std::move(listing), token.started});
+  listings_.insert_or_assign(std::string(dir),
+                             CachedListing{std::move(listing), token.started, {}});
 }
 
 std::optional<client::Entry> MetaCache::GetEntry(std::string_view path) const {
@@ -61,14 +82,36 @@ std::optional<client::Entry> MetaCache::GetEntry(std::string_view path) const {
   MutexLock lock(&mu_);
   if (auto it = entries_.find(path); it != entries_.end() && Fresh(it->second.fetched, now))
     return it->second.entry;
-  auto dir = listings_.find(ParentOf(path));
-  if (dir == listings_.end() || !Fresh(dir->second.fetched, now)) return std::nullopt;
-  const auto& entries = dir->second.listing->entries;
-  std::string_view base = BaseOf(path);
-  auto it = std::lower_bound(entries.begin(), entries.end(), base,
-                             [](const client::Entry& e, std::string_view n) { return e.name < n; });
-  if (it != entries.end() && it->name == base) return *it;
-  return std::nullopt;  // the caller asks the servers: absence is never cached
+  const CachedListing* dir = FreshListing(ParentOf(path), now);
+  const std::string_view base = BaseOf(path);
+  if (dir == nullptr || dir->touched.contains(base)) return std::nullopt;
+  if (const client::Entry* e = FindIn(*dir->listing, base)) return *e;
+  return std::nullopt;
+}
+
+bool MetaCache::KnownAbsent(std::string_view path) const {
+  if (path.empty()) return false;
+  auto now = Clock::now();
+  MutexLock lock(&mu_);
+  if (auto it = absent_.find(path); it != absent_.end() && Fresh(it->second, now)) return true;
+  if (auto it = entries_.find(path); it != entries_.end() && Fresh(it->second.fetched, now))
+    return false;
+  const CachedListing* dir = FreshListing(ParentOf(path), now);
+  const std::string_view base = BaseOf(path);
+  return dir != nullptr && !dir->touched.contains(base) && FindIn(*dir->listing, base) == nullptr;
+}
+
+bool MetaCache::WorthRelisting(std::string_view dir) const {
+  MutexLock lock(&mu_);
+  auto it = listings_.find(dir);
+  return it != listings_.end() && it->second.listing->entries.size() <= kRelistMaxEntries;
+}
+
+void MetaCache::PutAbsent(std::string_view path, const Token& token) {
+  MutexLock lock(&mu_);
+  if (token.epoch != epoch_ || ttl_ <= Clock::duration::zero()) return;
+  Prune(absent_, max_entries_, Clock::now(), ttl_);
+  absent_.insert_or_assign(std::string(path), token.started);
 }
 
 void MetaCache::PutEntry(std::string_view path, client::Entry entry, const Token& token) {
@@ -82,8 +125,16 @@ void MetaCache::Invalidate(std::string_view path) {
   MutexLock lock(&mu_);
   ++epoch_;
   EraseUnder(entries_, path);
+  EraseUnder(absent_, path);
   EraseUnder(listings_, path);
-  listings_.erase(ParentOf(path));
+  if (path.empty()) return;
+  if (auto it = listings_.find(ParentOf(path)); it != listings_.end()) {
+    // A folder with a great many local changes is simply fetched again.
+    if (it->second.touched.size() >= kMaxTouched)
+      listings_.erase(it);
+    else
+      it->second.touched.emplace(BaseOf(path));
+  }
 }
 
 }  // namespace dfs::fuse

@@ -1,8 +1,12 @@
 // A short-lived cache of directory listings and single-name lookups, so that
-// `ls -l` costs one LIST instead of one round trip per name. Everything lives
-// for a TTL (about a second) and any local change drops what it touches. A
-// result fetched before a local change is never stored after it: callers take
-// a Token before the fetch and hand it back with the result.
+// `ls -l` costs one LIST instead of one round trip per name, and a lookup of
+// a name that does not exist (cp, tar and editors probe before they create)
+// costs nothing while its folder's listing is fresh. Everything lives for a
+// TTL (about a second). A local change forgets what it touches: the name, and
+// the name alone in its folder's listing (the listing keeps answering for its
+// other names but no longer serves readdir). A result fetched before a local
+// change is never stored after it: callers take a Token before the fetch and
+// hand it back with the result.
 //
 // Thread-safe. Memory is bounded by max_entries and max_listings.
 #pragma once
@@ -14,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -46,15 +51,31 @@ class MetaCache {
   // parent. nullopt means "not known", never "does not exist".
   std::optional<client::Entry> GetEntry(std::string_view path) const EXCLUDES(mu_);
   void PutEntry(std::string_view path, client::Entry entry, const Token& token) EXCLUDES(mu_);
+  // True when `path` is known not to exist: a fresh lookup found nothing
+  // (PutAbsent), or a fresh listing of its parent lacks the name and nothing
+  // was changed under that name here since.
+  bool KnownAbsent(std::string_view path) const EXCLUDES(mu_);
+  void PutAbsent(std::string_view path, const Token& token) EXCLUDES(mu_);
+  // True when `dir` had a listing of at most kRelistMaxEntries entries that
+  // is now stale or touched: listing it again is cheaper than a lookup per name.
+  bool WorthRelisting(std::string_view dir) const EXCLUDES(mu_);
+  static constexpr size_t kRelistMaxEntries = 10000;
 
-  // Forgets `path`, everything under it and the listing of its parent.
+  // Forgets `path` and everything under it; its parent's listing forgets
+  // the name (and serves lookups of its other names only).
   void Invalidate(std::string_view path) EXCLUDES(mu_);
 
  private:
   struct CachedListing {
     std::shared_ptr<const client::Listing> listing;
     Clock::time_point fetched;
+    // Names changed here since the fetch: unknown to this listing. A listing
+    // with any is not returned by GetListing (readdir must see the change).
+    std::set<std::string, std::less<>> touched;
   };
+  // The fresh listing of `dir`, touched or not; nullptr if none.
+  const CachedListing* FreshListing(std::string_view dir, Clock::time_point now) const
+      REQUIRES(mu_);
   struct CachedEntry {
     client::Entry entry;
     Clock::time_point fetched;
@@ -63,6 +84,7 @@ class MetaCache {
     return now - fetched < ttl_;
   }
 
+  static constexpr size_t kMaxTouched = 4096;
   const Clock::duration ttl_;
   const size_t max_entries_;
   const size_t max_listings_;
@@ -70,6 +92,7 @@ class MetaCache {
   uint64_t epoch_ GUARDED_BY(mu_) = 0;  // bumped by every Invalidate
   std::map<std::string, CachedListing, std::less<>> listings_ GUARDED_BY(mu_);
   std::map<std::string, CachedEntry, std::less<>> entries_ GUARDED_BY(mu_);
+  std::map<std::string, Clock::time_point, std::less<>> absent_ GUARDED_BY(mu_);  // fetched
 };
 
 }  // namespace dfs::fuse

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -259,6 +260,11 @@ int RunDfcfs(int argc, char** argv) {
     FsOptions fs_options;
     fs_options.uid = ::getuid();
     fs_options.gid = ::getgid();
+    // Set once the session exists, before the first request can arrive.
+    std::atomic<struct fuse*> fuse_handle{nullptr};
+    fs_options.forget_kernel_cache = [&fuse_handle](const std::string& fuse_path) {
+      if (struct fuse* f = fuse_handle.load()) (void)fuse_invalidate_path(f, fuse_path.c_str());
+    };
     FileSystem fs(&client, std::move(spool).value(), fs_options);
 
     std::vector<std::string> args = {"dfcfs", "-o",
@@ -277,6 +283,7 @@ int RunDfcfs(int argc, char** argv) {
     const fuse_operations ops = MakeOperations();
     std::unique_ptr<struct fuse, FuseDeleter> session(fuse_new(&fargs, &ops, sizeof ops, &fs));
     if (!session) return Fail(kExitUsage, "bad mount options (see above)");
+    fuse_handle = session.get();
     if (fuse_mount(session.get(), mountpoint.c_str()) != 0)
       return Fail(kExitFailure, "cannot mount on " + mountpoint + " (is FUSE available?)");
     fuse_session* se = fuse_get_session(session.get());

@@ -128,6 +128,45 @@ TEST_CASE("MetaCache drops a result fetched before an invalidation") {
   CHECK(cache.GetListing("") == nullptr);
 }
 
+TEST_CASE("MetaCache knows a name is absent from a fresh listing or a failed lookup") {
+  MetaCache cache(std::chrono::seconds(10));
+  CHECK_FALSE(cache.KnownAbsent("d/x"));  // nothing known yet
+  cache.PutListing("d", ListingOf({FileEntry("a", 1)}), cache.Begin());
+  CHECK(cache.KnownAbsent("d/x"));
+  CHECK_FALSE(cache.KnownAbsent("d/a"));
+  CHECK_FALSE(cache.KnownAbsent("e/x"));
+  cache.PutAbsent("e/x", cache.Begin());
+  CHECK(cache.KnownAbsent("e/x"));
+  CHECK_FALSE(cache.KnownAbsent(""));  // the root always exists
+}
+
+TEST_CASE("MetaCache forgets only the changed name in its folder's listing") {
+  MetaCache cache(std::chrono::seconds(10));
+  cache.PutListing("d", ListingOf({FileEntry("a", 1), FileEntry("b", 2)}), cache.Begin());
+  cache.PutAbsent("d/x", cache.Begin());
+  cache.Invalidate("d/x");  // created here
+  CHECK_FALSE(cache.KnownAbsent("d/x"));
+  CHECK_FALSE(cache.GetEntry("d/x").has_value());
+  cache.Invalidate("d/a");  // deleted or rewritten here
+  CHECK_FALSE(cache.GetEntry("d/a").has_value());
+  CHECK_FALSE(cache.KnownAbsent("d/a"));
+  // The other names still come from the listing...
+  REQUIRE(cache.GetEntry("d/b").has_value());
+  CHECK(cache.KnownAbsent("d/y"));
+  // ...but readdir must not see the listing from before the changes.
+  CHECK(cache.GetListing("d") == nullptr);
+  CHECK(cache.WorthRelisting("d"));
+  CHECK_FALSE(cache.WorthRelisting("e"));
+}
+
+TEST_CASE("MetaCache forgets absent names after the TTL") {
+  MetaCache cache(std::chrono::milliseconds(20));
+  cache.PutAbsent("a", cache.Begin());
+  CHECK(cache.KnownAbsent("a"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  CHECK_FALSE(cache.KnownAbsent("a"));
+}
+
 TEST_CASE("MetaCache expires entries after the TTL") {
   MetaCache cache(std::chrono::milliseconds(20));
   cache.PutEntry("a", FileEntry("a", 1), cache.Begin());
