@@ -173,8 +173,11 @@ Status Session::Dispatch(const Frame& f) {
     case MsgType::kList:
       return HandleList(f);
     case MsgType::kStat:
-      return Simple<StatRequest>(
-          f, [&](const StatRequest& r) { return store_.Stat(user_, r.dir, r.name); });
+      return Simple<StatRequest>(f, [&](const StatRequest& r) -> Result<StatReply> {
+        DFS_ASSIGN_OR_RETURN(StatReply reply, store_.Stat(user_, r.dir, r.name));
+        if (r.inline_max > 0) AddInlinePiece(r, &reply);
+        return reply;
+      });
     case MsgType::kPutBegin:
       return HandlePut(f);
     case MsgType::kStage:
@@ -361,6 +364,33 @@ Status Session::HandleStage(const Frame& f) {
     return SendError(id, error);
   }
   return Send(MsgType::kReply, id, Empty{});
+}
+
+void Session::AddInlinePiece(const StatRequest& req, StatReply* reply) {
+  const PieceHeader* newest = nullptr;
+  for (const PieceHeader& h : reply->pieces)
+    if (newest == nullptr || newest->stamp < h.stamp) newest = &h;
+  if (newest == nullptr || newest->tombstone() || newest->servers == 0) return;
+  std::vector<bool> held(kMaxStagePieces + 2);
+  for (const PieceHeader& h : reply->pieces)
+    if (!h.tombstone() && h.cid == newest->cid && h.piece >= 1 && h.piece <= newest->servers &&
+        h.piece <= kMaxStagePieces)
+      held[h.piece] = true;
+  // The first piece of the run held here: its predecessor (cyclic) is not held.
+  const int n = std::min<int>(newest->servers, kMaxStagePieces);
+  int first = 0;
+  for (int p = 1; p <= n && first == 0; ++p)
+    if (held[p] && !held[p == 1 ? n : p - 1]) first = p;
+  for (int p = 1; p <= n && first == 0; ++p)
+    if (held[p]) first = p;
+  if (first == 0) return;
+  const uint32_t max = std::min(req.inline_max, kMaxInlineBytes);
+  auto piece = store_.OpenPiece(user_, req.dir, req.name, first, newest->cid, 0, max);
+  if (!piece.ok() || piece->header().sealed_size() > max) return;
+  std::string data(static_cast<size_t>(piece->length()), '\0');
+  if (!piece->ReadExact(piece->offset(), data.data(), data.size()).ok()) return;
+  reply->inline_piece = static_cast<uint8_t>(first);
+  reply->inline_data = std::move(data);
 }
 
 Status Session::HandleGet(const Frame& f) {

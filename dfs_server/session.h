@@ -89,6 +89,8 @@ class Session {
   Status HandleList(const Frame& f);
   Status HandlePut(const Frame& f);
   Status HandleStage(const Frame& f);
+  // Adds the sealed bytes of one small piece to a kStat reply (messages.h).
+  void AddInlinePiece(const StatRequest& req, StatReply* reply);
   Status HandleGet(const Frame& f);
 
   // Decodes the request body of f and answers with fn(request): a Status

@@ -199,14 +199,17 @@ Result<Listing> Client::List(std::string_view dir_in) {
   return listing;
 }
 
-Result<Entry> Client::Stat(std::string_view path) {
+Result<Entry> Client::Stat(std::string_view path, InlinePieces* inline_pieces) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) {
     Entry root;
     root.is_dir = true;
     return root;
   }
-  return StatIn(p.dir, p.name);
+  DFS_ASSIGN_OR_RETURN(Entry e, StatRecords(p.dir, p.name, inline_pieces));
+  if (!e.is_dir && !e.file.exists)
+    return Status::NotFound("no such file or folder " + Escaped(JoinName(p.dir, p.name)));
+  return e;
 }
 
 Result<Entry> Client::StatIn(const std::string& dir, const std::string& name) {
@@ -216,13 +219,15 @@ Result<Entry> Client::StatIn(const std::string& dir, const std::string& name) {
   return e;
 }
 
-Result<Entry> Client::StatRecords(const std::string& dir, const std::string& name) {
+Result<Entry> Client::StatRecords(const std::string& dir, const std::string& name,
+                                  InlinePieces* inline_pieces) {
   const std::vector<bool> skipped = pool_->InBackoff();
   bool probing = false;
+  const StatRequest request{dir, name, inline_pieces != nullptr ? kMaxInlineBytes : 0};
   auto stat_on = [&](int s) -> Result<StatReply> {
     if (probing && !skipped[s]) return Status::Unavailable("not probed");
     DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, probing));
-    return lease.Check(lease->Call<StatRequest, StatReply>(MsgType::kStat, StatRequest{dir, name},
+    return lease.Check(lease->Call<StatRequest, StatReply>(MsgType::kStat, request,
                                                            DeadlineIn(options_.request_timeout)));
   };
   auto results = ForEachServer<StatReply>(stat_on);
@@ -260,6 +265,21 @@ Result<Entry> Client::StatRecords(const std::string& dir, const std::string& nam
     for (size_t i = 0; i < again.size(); ++i)
       if (skipped[i]) results[i] = std::move(again[i]);
     entry = resolve();
+  }
+  if (inline_pieces != nullptr && entry.ok() && !entry->is_dir && entry->file.exists) {
+    // Pieces of the resolved version only; the bytes are checked when they
+    // are decrypted (Open), so a server cannot slip in anything else.
+    const FileVersion& v = entry->file;
+    for (const auto& r : results) {
+      if (!r.ok() || r->inline_piece == 0 || r->inline_piece > v.pieces()) continue;
+      for (const PieceHeader& h : r->pieces) {
+        if (h.piece == r->inline_piece && !h.tombstone() && h.cid == v.newest.cid &&
+            h.sealed_size() == r->inline_data.size()) {
+          inline_pieces->try_emplace(h.piece, r->inline_data);
+          break;
+        }
+      }
+    }
   }
   return entry;
 }

@@ -74,6 +74,9 @@ struct RawListing {
   std::vector<int> unreachable;
 };
 
+// Sealed bytes of whole pieces of one version, by piece index (Stat, Open).
+using InlinePieces = std::map<int, std::string>;
+
 struct FileAttrs {
   uint32_t mode = 0644;  // permission bits (only 0777 is kept: no setuid/setgid/sticky)
   int64_t mtime_ns = 0;  // 0 = now
@@ -130,7 +133,10 @@ class Client {
   // (kProtocol); names that fail ValidateName are skipped.
   Result<RawListing> ListRaw(const std::string& dir);
   // One name: a directory, or a file with its resolved version. The root "" is a directory.
-  Result<Entry> Stat(std::string_view path);
+  // With `inline_pieces`, the servers also send the sealed bytes of small
+  // pieces (StatRequest::inline_max); those of the resolved version are
+  // stored there by piece index, for Open().
+  Result<Entry> Stat(std::string_view path, InlinePieces* inline_pieces = nullptr);
 
   // Uploads the whole content of `fd` (read with pread from offset 0 to its
   // current size) as `path`. The previous version stays if this fails.
@@ -149,8 +155,11 @@ class Client {
   // different servers in parallel. kIncomplete when a piece has no holder.
   Status Get(const FileVersion& version, int fd);
   Status Get(std::string_view path, int fd);
-  // Random-access reads of one version (for the mount).
-  Result<std::unique_ptr<Reader>> Open(const FileVersion& version);
+  // Random-access reads of one version (for the mount). `inline_pieces`
+  // from Stat are used instead of fetching those pieces (one that does not
+  // decrypt is fetched as usual).
+  Result<std::unique_ptr<Reader>> Open(const FileVersion& version,
+                                       const InlinePieces& inline_pieces = {});
 
   Status Mkdir(std::string_view path);
   Status Rmdir(std::string_view path);
@@ -190,6 +199,10 @@ class Client {
   using ChunkSink = std::function<Status(uint64_t chunk, std::span<const uint8_t> plain)>;
   Status ReadChunks(const FileVersion& v, int piece, uint64_t first, uint64_t last,
                     int preferred_server, const ChunkSink& sink);
+  // Decrypts a whole sealed piece k of `v`, handing each chunk to `sink`
+  // in order. kCorrupt when it does not decrypt (or has the wrong length).
+  Status OpenSealedPiece(const FileVersion& v, int piece, std::string_view sealed,
+                         const ChunkSink& sink) const;
   // The holder of piece k to ask first, spreading pieces over servers.
   int PreferredHolder(const FileVersion& v, int piece) const;
   // Runs fn(0..n-1) in parallel on the client's workers (see work_pool.h).
@@ -206,7 +219,8 @@ class Client {
   // Like StatIn, but a file that does not exist (deleted, or no record
   // verified) is returned too (entry.file.exists false), with its rejected
   // records; kNotFound only when no server holds anything of the name.
-  Result<Entry> StatRecords(const std::string& dir, const std::string& name);
+  Result<Entry> StatRecords(const std::string& dir, const std::string& name,
+                            InlinePieces* inline_pieces = nullptr);
   // Screens the records of dir/name read from the servers (version.h) and
   // logs each rejected one at warn, once per (server, path).
   ScreenedRecords Screen(const std::string& dir, const std::string& name,
@@ -262,7 +276,7 @@ class Client {
 // sequential read-ahead. Thread-safe.
 class Reader {
  public:
-  Reader(Client* client, FileVersion version);
+  Reader(Client* client, FileVersion version, const InlinePieces& inline_pieces = {});
   const FileVersion& version() const { return version_; }
   // Reads up to `len` bytes at `offset` into `out`; returns the bytes read
   // (short only at end of file).

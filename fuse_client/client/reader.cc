@@ -10,15 +10,54 @@
 
 namespace dfs::client {
 
-Result<std::unique_ptr<Reader>> Client::Open(const FileVersion& version) {
+Result<std::unique_ptr<Reader>> Client::Open(const FileVersion& version,
+                                             const InlinePieces& inline_pieces) {
   if (!version.exists)
     return Status::NotFound("no such file " + Escaped(JoinName(version.dir, version.name)));
   if (!version.complete()) return Status::Incomplete(kIncompleteMessage);
-  return std::make_unique<Reader>(this, version);
+  return std::make_unique<Reader>(this, version, inline_pieces);
 }
 
-Reader::Reader(Client* client, FileVersion version)
-    : client_(client), version_(std::move(version)) {}
+Status Client::OpenSealedPiece(const FileVersion& v, int piece, std::string_view sealed,
+                               const ChunkSink& sink) const {
+  const PieceHeader& meta = v.newest;
+  const uint64_t piece_size = PieceSize(meta.file_size, meta.servers, piece);
+  if (sealed.size() != SealedSize(piece_size, meta.chunk_bytes))
+    return Status::Corrupt("inline piece of the wrong length");
+  const uint64_t chunks = ChunkCount(piece_size, meta.chunk_bytes);
+  ChunkCipher cipher(keys_.content, meta.cid);
+  std::vector<uint8_t> plain(meta.chunk_bytes);
+  size_t pos = 0;
+  for (uint64_t j = 0; j < chunks; ++j) {
+    const uint64_t plain_len =
+        std::min<uint64_t>(meta.chunk_bytes, piece_size - j * meta.chunk_bytes);
+    const size_t need = static_cast<size_t>(plain_len + kTagBytes);
+    DFS_RETURN_IF_ERROR(cipher.Open(
+        static_cast<uint32_t>(piece), j, j + 1 == chunks,
+        std::span(reinterpret_cast<const uint8_t*>(sealed.data()) + pos, need), plain.data()));
+    pos += need;
+    DFS_RETURN_IF_ERROR(sink(j, std::span<const uint8_t>(plain.data(), plain_len)));
+  }
+  return Status::Ok();
+}
+
+Reader::Reader(Client* client, FileVersion version, const InlinePieces& inline_pieces)
+    : client_(client), version_(std::move(version)) {
+  MutexLock lock(&mu_);  // not shared yet; the lock is for the analysis
+  for (const auto& [piece, sealed] : inline_pieces) {
+    if (piece < 1 || piece > version_.pieces()) continue;
+    std::map<ChunkKey, CachedChunk> chunks;
+    Status opened = client_->OpenSealedPiece(
+        version_, piece, sealed, [&](uint64_t j, std::span<const uint8_t> plain) {
+          chunks[{piece, j}] = {std::make_shared<const std::string>(
+                                    reinterpret_cast<const char*>(plain.data()), plain.size()),
+                                ++tick_};
+          return Status::Ok();
+        });
+    // One that does not decrypt is fetched from the servers as usual.
+    if (opened.ok()) cache_.merge(chunks);
+  }
+}
 
 Result<size_t> Reader::Read(uint64_t offset, size_t len, char* out) {
   const uint64_t size = version_.size();

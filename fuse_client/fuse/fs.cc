@@ -359,7 +359,8 @@ int FileSystem::FillOpenFileAttr(OpenFile& file, struct stat* st) const {
 
 // ---- metadata ----
 
-Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh) {
+Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh,
+                                         client::InlinePieces* inline_pieces) {
   if (path.empty()) return DirectoryEntry();
   if (!fresh) {
     if (auto e = cache_.GetEntry(path)) return *e;
@@ -374,7 +375,7 @@ Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh) {
     }
   }
   auto token = cache_.Begin();
-  auto r = client_->Stat(path);
+  auto r = client_->Stat(path, inline_pieces);
   if (!r.ok()) {
     if (r.status().code() == Code::kNotFound) cache_.PutAbsent(path, token);
     return r.status();
@@ -387,13 +388,14 @@ Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh) {
   return r;
 }
 
-Result<FileSystem::Resolved> FileSystem::Resolve(const std::string& path, bool fresh) {
+Result<FileSystem::Resolved> FileSystem::Resolve(const std::string& path, bool fresh,
+                                                 client::InlinePieces* inline_pieces) {
   if (auto base = StripIncompleteSuffix(path)) {
     auto e = Lookup(*base, fresh);
     if (e.ok() && !e->is_dir && !e->complete()) return Resolved{*base, std::move(e).value()};
     // Otherwise it may be a file that is really named so.
   }
-  DFS_ASSIGN_OR_RETURN(client::Entry e, Lookup(path, fresh));
+  DFS_ASSIGN_OR_RETURN(client::Entry e, Lookup(path, fresh, inline_pieces));
   return Resolved{path, std::move(e)};
 }
 
@@ -556,7 +558,8 @@ int FileSystem::Open(std::string_view fuse_path, int flags, uint64_t* fh) {
     }
   } else if (h->file->SpoolFd() < 0) {
     const std::optional<client::Entry> before = cache_.GetEntry(path);
-    auto r = Resolve(path, /*fresh=*/true);  // close-to-open: always ask the servers
+    client::InlinePieces inline_pieces;  // a small file comes along with its stat
+    auto r = Resolve(path, /*fresh=*/true, &inline_pieces);  // close-to-open: ask the servers
     // The kernel keeps attributes (size!) for a second: when this version is
     // not the one it may have been told of, it must ask again.
     if (r.ok() && options_.forget_kernel_cache && !(before && SameVersion(*before, r->entry)))
@@ -569,7 +572,7 @@ int FileSystem::Open(std::string_view fuse_path, int flags, uint64_t* fh) {
     } else if (r->path != path || !r->entry.complete()) {
       log_->info("open {}: file is incomplete (pieces missing)", Escaped(path));
       rc = -EIO;
-    } else if (auto reader = client_->Open(r->entry.file); !reader.ok()) {
+    } else if (auto reader = client_->Open(r->entry.file, inline_pieces); !reader.ok()) {
       log_->info("open {}: {}", Escaped(path), EscapeControl(reader.status().ToString()));
       rc = Errno(reader.status());
     } else {

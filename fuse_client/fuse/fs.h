@@ -177,10 +177,13 @@ class FileSystem {
   int FillOpenFileAttr(OpenFile& file, struct stat* st) const;
 
   // Metadata.
-  // One name; `fresh` skips the cache (and refreshes it).
-  Result<client::Entry> Lookup(const std::string& path, bool fresh);
+  // One name; `fresh` skips the cache (and refreshes it). With
+  // `inline_pieces` (fresh only), small pieces come along (Client::Stat).
+  Result<client::Entry> Lookup(const std::string& path, bool fresh,
+                               client::InlinePieces* inline_pieces = nullptr);
   // Like Lookup, and "NAME [incomplete]" finds the incomplete file NAME.
-  Result<Resolved> Resolve(const std::string& path, bool fresh);
+  Result<Resolved> Resolve(const std::string& path, bool fresh,
+                           client::InlinePieces* inline_pieces = nullptr);
   Result<std::shared_ptr<const client::Listing>> GetListing(const std::string& dir);
   void FillAttr(const client::Entry& entry, struct stat* st) const;
   // Shared by Chmod and Utimens: records the change in an open, dirty file

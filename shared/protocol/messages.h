@@ -97,23 +97,35 @@ struct ListReply {
   }
 };
 
-// kStat: what this server holds under one name.
+// kStat: what this server holds under one name. With inline_max > 0 the
+// reply also carries the sealed bytes of one piece of the newest version
+// held here, when they are at most min(inline_max, kMaxInlineBytes) long:
+// the first piece of this server's run of consecutive pieces (piece a of the
+// pair (a, a%N+1)), so that the servers of a small file together send each
+// piece once and opening it for reading needs no GET.
+inline constexpr uint32_t kMaxInlineBytes = 16 * 1024;
 struct StatRequest {
   std::string dir;
   std::string name;
+  uint32_t inline_max = 0;
   template <typename A>
   void Fields(A& a) {
     a(dir);
     a(name);
+    a(inline_max);
   }
 };
 struct StatReply {
   bool is_dir = false;
   std::vector<PieceHeader> pieces;  // pieces and the tombstone, if any
+  uint8_t inline_piece = 0;         // 0: no inline data
+  std::string inline_data;          // sealed bytes of piece inline_piece (header in `pieces`)
   template <typename A>
   void Fields(A& a) {
     a(is_dir);
     a(pieces);
+    a(inline_piece);
+    a(inline_data);
   }
 };
 

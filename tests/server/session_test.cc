@@ -806,6 +806,44 @@ TEST_CASE("stages two pieces in one request, the stream cut anywhere, then commi
   CHECK(*got3 == d3);
 }
 
+TEST_CASE("a stat sends the first piece of the server's pair inline when it is small") {
+  RunningServer server;
+  Channel ch = LoggedIn(server.port());
+  auto store = [&](const std::string& name, std::vector<int> pieces, uint64_t size) {
+    const Cid cid = RandomCid();
+    std::vector<PieceHeader> headers;
+    std::string data;
+    for (int k : pieces) {
+      headers.push_back(MakeHeader(cid, StampAt(5), k, size, kDefaultChunkBytes));
+      data += SealedBytes(headers.back());
+    }
+    REQUIRE(StagePieces(*ch, "", name, headers, data).ok());
+    REQUIRE(ParseReply<CommitReply>(
+                Call(*ch, MsgType::kCommit, 4, CommitRequest{"", name, cid, StampAt(5)}))
+                .ok());
+    return headers;
+  };
+  auto stat = [&](const std::string& name, uint32_t inline_max) {
+    auto r = ParseReply<StatReply>(Call(*ch, MsgType::kStat, 5, StatRequest{"", name, inline_max}));
+    REQUIRE(r.ok());
+    return *r;
+  };
+  const auto pair23 = store("a", {2, 3}, 4000);
+  StatReply a = stat("a", kMaxInlineBytes);
+  CHECK(a.inline_piece == 2);
+  CHECK(a.inline_data == SealedBytes(pair23[0]));
+  CHECK(stat("a", 0).inline_piece == 0);    // not asked
+  CHECK(stat("a", 100).inline_piece == 0);  // longer than asked
+
+  const auto pair41 = store("b", {1, 4}, 4000);  // the pair (4, 1): 4 comes first
+  StatReply b = stat("b", kMaxInlineBytes);
+  CHECK(b.inline_piece == 4);
+  CHECK(b.inline_data == SealedBytes(pair41[1]));
+
+  store("big", {1, 2}, 1u << 20);  // pieces of 256 KiB: never inline
+  CHECK(stat("big", UINT32_MAX).inline_piece == 0);
+}
+
 TEST_CASE("a refused stage request reads its whole stream and keeps the connection") {
   RunningServer server;
   Channel ch = LoggedIn(server.port());

@@ -140,22 +140,36 @@ TEST_CASE("round-trips a ListReply with directories, pieces and tombstones") {
   CHECK(RoundTrip(ListRequest{"a/b"}, 2 + 3).dir == "a/b");
 }
 
+TEST_CASE("round-trips a StageRequest with the headers of two pieces") {
+  StageRequest req{"docs", "a.txt", {HeaderOf(2, 10), HeaderOf(3, 10)}};
+  StageRequest back = RoundTrip(req, 2 + 4 + 2 + 5 + 4 + 2 * 128);
+  CHECK(back.dir == "docs");
+  CHECK(back.name == "a.txt");
+  REQUIRE(back.headers.size() == 2);
+  for (size_t i = 0; i < 2; ++i) CheckSameHeader(back.headers[i], req.headers[i]);
+}
+
 TEST_CASE("round-trips StatRequest and a StatReply with several headers") {
-  auto sr = RoundTrip(StatRequest{"dir", "f"}, 2 + 3 + 2 + 1);
+  auto sr = RoundTrip(StatRequest{"dir", "f", 4096}, 2 + 3 + 2 + 1 + 4);
   CHECK(sr.dir == "dir");
   CHECK(sr.name == "f");
+  CHECK(sr.inline_max == 4096);
 
   StatReply r;
   r.is_dir = false;
   r.pieces = {HeaderOf(1, 10), HeaderOf(4, 10), Tombstone()};
-  StatReply back = RoundTrip(r, 1 + 4 + 3 * 128);
+  r.inline_piece = 4;
+  r.inline_data = "sealed";
+  StatReply back = RoundTrip(r, 1 + 4 + 3 * 128 + 1 + 2 + 6);
   CHECK_FALSE(back.is_dir);
   REQUIRE(back.pieces.size() == 3);
   for (size_t i = 0; i < 3; ++i) CheckSameHeader(back.pieces[i], r.pieces[i]);
+  CHECK(back.inline_piece == 4);
+  CHECK(back.inline_data == "sealed");
 
   StatReply dir;
   dir.is_dir = true;
-  StatReply dir_back = RoundTrip(dir, 1 + 4);
+  StatReply dir_back = RoundTrip(dir, 1 + 4 + 1 + 2);
   CHECK(dir_back.is_dir);
   CHECK(dir_back.pieces.empty());
 }
