@@ -250,10 +250,12 @@ Result<std::optional<PieceHeader>> ReadHeaderAt(int dir_fd, const std::string& f
   return std::optional<PieceHeader>(h);
 }
 
-// The headers of ".name.0" .. ".name.64" in one folder. Files with a corrupt
-// header are logged and treated as absent.
+// The headers of ".name.0" .. ".name.<last>" in one folder, `last` the
+// piece bound when they were read (no piece above it exists). Files with a
+// corrupt header are logged and treated as absent.
 struct NameFiles {
   std::array<std::optional<PieceHeader>, kMaxPieceIndex + 1> at;
+  int last = kMaxPieceIndex;
 
   bool AnyPiece() const {
     return std::any_of(at.begin() + 1, at.end(), [](const auto& h) { return h.has_value(); });
@@ -267,9 +269,11 @@ struct NameFiles {
   bool TombstoneNewerThan(const Stamp& stamp) const { return at[0] && at[0]->stamp > stamp; }
 };
 
-Result<NameFiles> LoadName(int dir_fd, std::string_view name) {
+// Reads ".name.0" .. ".name.<last>"; `last` is Store::max_piece().
+Result<NameFiles> LoadName(int dir_fd, std::string_view name, int last) {
   NameFiles out;
-  for (int k = 0; k <= kMaxPieceIndex; ++k) {
+  out.last = std::clamp(last, 0, kMaxPieceIndex);
+  for (int k = 0; k <= out.last; ++k) {
     std::string file = PieceFileName(name, k);
     auto h = ReadHeaderAt(dir_fd, file, k);
     if (!h.ok()) {
@@ -343,6 +347,129 @@ Status ForEachEntry(int dir_fd, Fn&& fn) {
     }
     DFS_RETURN_IF_ERROR(fn(name, type));
   }
+}
+
+// ---- The piece bound (store.h) ----
+
+constexpr char kBoundFile[] = ".max_piece";
+constexpr char kBoundTemp[] = ".max_piece.tmp";
+constexpr std::string_view kBoundMagic = "dfs-max-piece ";
+
+// The bound recorded in ROOT/.max_piece, nullopt if there is no such file.
+// kCorrupt for anything but one line "dfs-max-piece N\n", N 0..64 spelled
+// without leading zeros; errno failures otherwise.
+Result<std::optional<int>> ReadBoundFile(int root_fd) {
+  UniqueFd fd = OpenFileAt(root_fd, kBoundFile, O_RDONLY);
+  if (!fd) {
+    if (errno == ENOENT) return std::optional<int>();
+    if (errno == ELOOP) return Status::Corrupt("a symbolic link");
+    return FromErrno(errno, "open");
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return FromErrno(errno, "fstat");
+  if (!S_ISREG(st.st_mode)) return Status::Corrupt("not a regular file");
+  char raw[32];
+  DFS_ASSIGN_OR_RETURN(size_t got, PreadFull(fd.get(), raw, sizeof raw, 0, "read"));
+  std::string_view text(raw, got);
+  const auto bad = [&] { return Status::Corrupt("unexpected content " + Escaped(text)); };
+  if (text.substr(0, kBoundMagic.size()) != kBoundMagic || text.back() != '\n') return bad();
+  const std::string_view digits = text.substr(kBoundMagic.size(), got - kBoundMagic.size() - 1);
+  if (digits.empty() || digits.size() > 2 || (digits.size() == 2 && digits[0] == '0')) return bad();
+  int bound = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return bad();
+    bound = bound * 10 + (c - '0');
+  }
+  if (bound > kMaxPieceIndex) return bad();
+  return std::optional<int>(bound);
+}
+
+// Makes ROOT/.max_piece say `bound`, durably: a temporary file written and
+// fsync'ed, renamed over it, then the root fsync'ed.
+Status WriteBoundFile(int root_fd, const std::string& root, int bound) {
+  const std::string text = std::string(kBoundMagic) + std::to_string(bound) + "\n";
+  const std::string shown = root + "/" + kBoundFile;
+  TempFile temp(root_fd, kBoundTemp);
+  {
+    UniqueFd fd(
+        ::openat(root_fd, kBoundTemp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) return FromErrno(errno, "create " + root + "/" + kBoundTemp);
+    DFS_RETURN_IF_ERROR(WriteAll(fd.get(), text.data(), text.size(), "write " + shown));
+    DFS_RETURN_IF_ERROR(Fsync(fd.get(), "fsync " + shown));
+  }
+  if (::renameat(root_fd, kBoundTemp, root_fd, kBoundFile) != 0)
+    return FromErrno(errno, "replace " + shown);
+  temp.Release();
+  return Fsync(root_fd, "fsync " + root);
+}
+
+// The highest piece index K (0..64) of a piece or tombstone file ".NAME.K" in
+// the folders of every user (ROOT/USER, recursively), 0 if there is none;
+// *files counts them. Reads folders only, never a file. ROOT/.staging is not
+// read: Open() has just emptied it. Any folder that cannot be read is an
+// error (a piece in it would be missed).
+Result<int> CountPieceBound(int root_fd, size_t* files) {
+  std::vector<std::string> folders;
+  DFS_RETURN_IF_ERROR(ForEachEntry(root_fd, [&](std::string_view entry, unsigned char type) {
+    if (type == DT_DIR && ValidateUser(entry).ok()) folders.emplace_back(entry);
+    return Status::Ok();
+  }));
+  int bound = 0;
+  // One folder open at a time: depth costs no descriptors.
+  while (!folders.empty()) {
+    const std::string path = std::move(folders.back());
+    folders.pop_back();
+    UniqueFd fd = OpenDirBeneath(root_fd, path);
+    if (!fd) {
+      if (errno == ENOENT) continue;  // removed meanwhile
+      return FromErrno(errno, "open " + Escaped(path));
+    }
+    Status listed = ForEachEntry(fd.get(), [&](std::string_view file, unsigned char type) {
+      std::string name;
+      int k = 0;
+      if (type == DT_DIR) {
+        folders.push_back(path + "/" + std::string(file));
+      } else if (type == DT_REG && ParsePieceFileName(file, &name, &k) && k <= kMaxPieceIndex) {
+        bound = std::max(bound, k);
+        ++*files;
+      }
+      return Status::Ok();
+    });
+    if (!listed.ok()) return Status(listed.code(), Escaped(path) + ": " + listed.message());
+  }
+  return bound;
+}
+
+// The piece bound of the store at `root` (whose staging is empty): the one
+// recorded in ROOT/.max_piece, else counted (CountPieceBound) and recorded.
+// When the count fails, or recording it does, every index up to
+// kMaxPieceIndex is looked at until the next start (slower, never wrong).
+int LoadPieceBound(int root_fd, const std::string& root) {
+  const std::string shown = root + "/" + kBoundFile;
+  auto recorded = ReadBoundFile(root_fd);
+  if (recorded.ok() && recorded->has_value()) return std::max(**recorded, kDefaultPieceBound);
+  if (!recorded.ok())
+    Log().warn("ignoring {}: {}; counting the piece bound again", shown,
+               recorded.status().ToString());
+  else
+    Log().info("no {} (a new store, or one written by an older version): counting the piece bound",
+               shown);
+  size_t files = 0;
+  auto counted = CountPieceBound(root_fd, &files);
+  if (!counted.ok()) {
+    Log().warn("cannot count the piece bound of {}: {}; looking at every piece index until restart",
+               root, counted.status().ToString());
+    return kMaxPieceIndex;
+  }
+  const int bound = std::max(*counted, kDefaultPieceBound);
+  if (Status s = WriteBoundFile(root_fd, root, bound); !s.ok()) {
+    Log().warn("cannot record the piece bound {}: {}; looking at every piece index until restart",
+               bound, s.ToString());
+    return kMaxPieceIndex;
+  }
+  Log().info("piece bound of {}: {} (counted over {} piece and tombstone files)", root, bound,
+             files);
+  return bound;
 }
 
 }  // namespace
@@ -452,12 +579,14 @@ class Store::NameLock {
 };
 
 Store::Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_fd,
-             UniqueFd staging_fd)
+             UniqueFd staging_fd, int max_piece)
     : root_(std::move(root)),
       options_(std::move(options)),
       usage_(std::make_shared<UsageLedger>(options_.quota_bytes)),
       root_fd_(std::move(root_fd)),
-      staging_fd_(std::move(staging_fd)) {}
+      staging_fd_(std::move(staging_fd)),
+      recorded_bound_(max_piece),
+      max_piece_(max_piece) {}
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& root, StoreOptions options) {
   namespace fs = std::filesystem;
@@ -481,8 +610,23 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root, StoreOptions
   if (ec) return FromErrno(ec.value(), "cannot clean " + staging.string());
   if (removed > 0) Log().info("removed {} leftover files from {}", removed, staging.string());
 
+  // Staging is empty now: the piece files in the users' folders are all
+  // there is to bound.
+  const int max_piece = LoadPieceBound(root_fd.get(), root);
   return std::make_unique<Store>(PrivateTag(), root, std::move(options), std::move(root_fd),
-                                 std::move(staging_fd));
+                                 std::move(staging_fd), max_piece);
+}
+
+Status Store::RaiseBound(int piece) {
+  if (piece < 1 || piece > kMaxPieceIndex)
+    return Status::Invalid("piece index " + std::to_string(piece) + " out of range");
+  MutexLock lock(&bound_mu_);
+  if (piece <= recorded_bound_) return Status::Ok();  // a concurrent raise covered it
+  DFS_RETURN_IF_ERROR(WriteBoundFile(root_fd_.get(), root_, piece));
+  recorded_bound_ = piece;
+  max_piece_.store(piece, std::memory_order_release);
+  Log().info("piece bound of {} raised to {}", root_, piece);
+  return Status::Ok();
 }
 
 Result<UniqueFd> Store::OpenUserDir(std::string_view user, std::string_view dir) {
@@ -581,7 +725,7 @@ Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
   StatReply reply;
   DFS_ASSIGN_OR_RETURN(reply.is_dir, IsDirAt(dfd.get(), name));
-  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
   for (const auto& h : files.at)
     if (h) reply.pieces.push_back(*h);
   if (!reply.is_dir && reply.pieces.empty())
@@ -607,6 +751,12 @@ Result<StagedPiece> Store::BeginPut(std::string_view user, std::string_view dir,
   if (usage_->Tracked(user)) {
     DFS_RETURN_IF_ERROR(usage_->Charge(user, bytes, [&] { return ScanUsage(user); }));
     ledger = usage_;
+  }
+
+  // Piece header.piece is within the bound before any file of it exists.
+  if (Status s = EnsureBound(header.piece); !s.ok()) {
+    if (ledger) ledger->Sub(user, bytes);
+    return s;
   }
 
   std::string final_name = StagedName(header.cid, header.piece);
@@ -638,7 +788,9 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
     std::string file;
   };
   std::vector<Staged> staged;
-  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+  // BeginPut() raised the bound before staging any piece.
+  const int staged_last = max_piece();
+  for (int k = 1; k <= staged_last; ++k) {
     std::string file = StagedName(cid, k);
     DFS_ASSIGN_OR_RETURN(auto h, ReadHeaderAt(staging.get(), file, k));
     if (!h) continue;
@@ -650,7 +802,7 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
   }
 
   NameLock lock(*this, StripeOf(user, d, name));
-  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
   std::array<bool, kMaxPieceIndex + 1> fresh{};
   for (const Staged& s : staged) {
     auto& existing = files.at[static_cast<size_t>(s.piece)];
@@ -660,6 +812,7 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
       continue;
     }
     const std::string target = PieceFileName(name, s.piece);
+    DFS_RETURN_IF_ERROR(EnsureBound(s.piece));  // (it is: staged within the bound)
     DFS_RETURN_IF_ERROR(
         RenameCounted(user, staging.get(), s.file, dfd.get(), target, "commit " + Escaped(target)));
     existing = s.header;
@@ -668,7 +821,7 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
   if (!staged.empty()) DFS_RETURN_IF_ERROR(Fsync(dfd.get(), "fsync directory"));
 
   // Older versions of this name give way.
-  for (int j = 1; j <= kMaxPieceIndex; ++j) {
+  for (int j = 1; j <= files.last; ++j) {
     auto& h = files.at[static_cast<size_t>(j)];
     if (fresh[static_cast<size_t>(j)] || !h || h->stamp >= stamp || h->cid == cid) continue;
     DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, j)));
@@ -680,7 +833,7 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
   }
 
   std::vector<uint8_t> committed;
-  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+  for (int k = 1; k <= files.last; ++k) {
     const auto& h = files.at[static_cast<size_t>(k)];
     if (h && h->cid == cid) committed.push_back(static_cast<uint8_t>(k));
   }
@@ -757,7 +910,7 @@ Status Store::Delete(std::string_view user, std::string_view dir, std::string_vi
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
 
   NameLock lock(*this, StripeOf(user, d, name));
-  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
   if (files.AnyHeader() == nullptr) {
     Log().debug("delete {}: no record here, no tombstone", Quoted(d, name));
     return Status::Ok();
@@ -769,7 +922,10 @@ Status Store::Delete(std::string_view user, std::string_view dir, std::string_vi
     }
   }
   DFS_RETURN_IF_ERROR(WriteTombstone(user, staging.get(), dfd.get(), name, tombstone));
-  for (int k = 1; k <= kMaxPieceIndex; ++k)
+  // Also the pieces LoadName() skipped as corrupt. None above files.last
+  // exists: a piece of this name is created only under this stripe lock,
+  // after the bound covers it.
+  for (int k = 1; k <= files.last; ++k)
     DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, k)));
   return Status::Ok();
 }
@@ -801,7 +957,7 @@ Status Store::Rmdir(std::string_view user, std::string_view path) {
     if (err == ENOTDIR || err == ELOOP) return Status::NotDir(shown + " is not a directory");
     if (err != ENOENT) return FromErrno(err, "open " + shown);
     // A file of that name is stored as pieces: rmdir of a file is kNotDir.
-    DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(pfd.get(), leaf));
+    DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(pfd.get(), leaf, max_piece()));
     if (files.AnyPiece()) return Status::NotDir(shown + " is not a directory");
     return Status::NotFound("no such directory " + shown);
   }
@@ -845,15 +1001,15 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
 
   NameLock lock(*this, StripeOf(user, fd_path, from_name), StripeOf(user, td_path, to_name));
-  DFS_ASSIGN_OR_RETURN(NameFiles from, LoadName(from_fd.get(), from_name));
-  DFS_ASSIGN_OR_RETURN(NameFiles to, LoadName(to_fd.get(), to_name));
+  DFS_ASSIGN_OR_RETURN(NameFiles from, LoadName(from_fd.get(), from_name, max_piece()));
+  DFS_ASSIGN_OR_RETURN(NameFiles to, LoadName(to_fd.get(), to_name, max_piece()));
   const bool held_any = from.AnyHeader() != nullptr;
 
   // Every new header is checked against the piece it replaces before
   // anything changes. A piece without a new header stays and is dropped
   // below with the other older content.
   std::vector<int> moving;
-  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+  for (int k = 1; k <= from.last; ++k) {
     const auto& h = from.at[static_cast<size_t>(k)];
     if (!h || h->cid != cid || h->stamp >= stamp || by_piece[k] == nullptr) continue;
     DFS_RETURN_IF_ERROR(CheckSameData(*h, *by_piece[k]));
@@ -862,6 +1018,8 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
 
   bool moved_any = false;
   for (int k : moving) {
+    // Piece k exists under the old name, so it is within the bound.
+    DFS_RETURN_IF_ERROR(EnsureBound(k));
     const PieceHeader& moved = *by_piece[k];
     const std::string source = PieceFileName(from_name, k);
     TempFile temp(staging.get(), "~" + RandomSuffix());
@@ -891,7 +1049,7 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
   if (moved_any) DFS_RETURN_IF_ERROR(Fsync(to_fd.get(), "fsync directory"));
 
   // Older other contents of the target give way.
-  for (int j = 1; j <= kMaxPieceIndex; ++j) {
+  for (int j = 1; j <= to.last; ++j) {
     const auto& h = to.at[static_cast<size_t>(j)];
     if (!h || h->stamp >= stamp || h->cid == cid) continue;
     DFS_RETURN_IF_ERROR(UnlinkCounted(user, to_fd.get(), PieceFileName(to_name, j)));
@@ -903,7 +1061,7 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
   // pieces go.
   if (held_any && !from.TombstoneNewerThan(stamp))
     DFS_RETURN_IF_ERROR(WriteTombstone(user, staging.get(), from_fd.get(), from_name, tombstone));
-  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+  for (int k = 1; k <= from.last; ++k) {
     const auto& h = from.at[static_cast<size_t>(k)];
     if (h && h->stamp < stamp)
       DFS_RETURN_IF_ERROR(UnlinkCounted(user, from_fd.get(), PieceFileName(from_name, k)));
@@ -920,10 +1078,10 @@ Status Store::SetAttr(std::string_view user, const SetAttrRequest& req) {
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
 
   NameLock lock(*this, StripeOf(user, d, req.name));
-  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), req.name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), req.name, max_piece()));
   if (!files.AnyPiece()) return Status::NotFound("no such file " + Quoted(d, req.name));
   std::vector<int> updating;
-  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+  for (int k = 1; k <= files.last; ++k) {
     const auto& h = files.at[static_cast<size_t>(k)];
     if (!h || h->cid != req.cid || h->stamp >= stamp || by_piece[k] == nullptr) continue;
     DFS_RETURN_IF_ERROR(CheckSameData(*h, *by_piece[k]));
@@ -1018,8 +1176,8 @@ Status Store::Purge(std::string_view user, std::string_view dir, std::string_vie
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
 
   NameLock lock(*this, StripeOf(user, d, name));
-  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name));
-  for (int k = 1; k <= kMaxPieceIndex; ++k) {
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
+  for (int k = 1; k <= files.last; ++k) {
     const auto& h = files.at[static_cast<size_t>(k)];
     if (h && h->stamp < keep && h->cid != keep_cid)
       DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, k)));

@@ -8,9 +8,24 @@
 //   ROOT/.staging/USER/CIDHEX.K        a complete, fsync'ed staged piece
 //   ROOT/.staging/USER/CIDHEX.K.part-R a piece being uploaded
 //   ROOT/.staging/USER/~R              temporary file of a tombstone or rename
-// Usernames never start with '.', so ".staging" never collides with a user.
+//   ROOT/.max_piece                    the piece bound (below)
+//   ROOT/.max_piece.tmp                the bound file being replaced
+// Usernames never start with '.', so ".staging" and ".max_piece" never
+// collide with a user.
 // A piece reaches its final name only complete and fsync'ed, by rename(2),
 // followed by an fsync of the directory.
+//
+// The piece bound: no piece file ".NAME.K" and no staged piece "CIDHEX.K"
+// in this store has K above max_piece(), so an operation on a name looks at
+// ".NAME.0" .. ".NAME.<max_piece()>" only, not at all 64 possible indexes.
+// It is the highest piece index ever written here, at least
+// kDefaultPieceBound (the 4 pieces of the default scheme). It is raised,
+// durably, before the first piece above it is staged, and kept in
+// ROOT/.max_piece: one line of ASCII, "dfs-max-piece N\n", N decimal 0..64
+// without leading zeros. Open() recomputes it by reading every user's folder
+// when the file is missing (a new store, or one written by an older server)
+// or unreadable, and writes it. Piece files copied into the folders by hand
+// from a wider cluster are seen only after removing ROOT/.max_piece.
 //
 // Directory paths are "" (the user's root) or "a/b"; names are one component.
 // Both are validated (names.h) before anything touches the disk: errors
@@ -19,6 +34,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -39,6 +55,9 @@ namespace dfs::server {
 
 // Highest piece index a header can carry (Scheme::valid(): servers <= 64).
 inline constexpr int kMaxPieceIndex = 64;
+// The lowest piece bound of a store (Store::max_piece()): the 4 pieces of
+// the default scheme, so that a 4-server cluster never raises it.
+inline constexpr int kDefaultPieceBound = 4;
 
 // Per-user byte counts behind the quotas (store.cc).
 class UsageLedger;
@@ -126,16 +145,23 @@ class Store {
   };
 
  public:
-  // Creates `root` if missing (mkdir -p) and empties ROOT/.staging (leftovers
-  // of a crash). Errors: whatever the file system says (kPermission, ...).
+  // Creates `root` if missing (mkdir -p), empties ROOT/.staging (leftovers
+  // of a crash) and reads the piece bound from ROOT/.max_piece, or, when that
+  // is missing or unreadable, counts it from the users' folders and writes
+  // it. Errors: whatever the file system says (kPermission, ...).
   static Result<std::unique_ptr<Store>> Open(const std::string& root, StoreOptions options = {});
 
   // Use Open().
-  Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_fd, UniqueFd staging_fd);
+  Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_fd, UniqueFd staging_fd,
+        int max_piece);
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
   const std::string& root() const { return root_; }
+
+  // The piece bound (see the top of this file): kDefaultPieceBound ..
+  // kMaxPieceIndex. Only grows. One atomic load.
+  int max_piece() const { return max_piece_.load(std::memory_order_acquire); }
 
   // Creates ROOT/USER and its staging folder if missing. Call once a user
   // has authenticated. kInvalidArgument for a name that is not a username.
@@ -149,7 +175,8 @@ class Store {
                             const std::function<Status(ListEntry&&)>& sink);
 
   // What this server holds under dir/name: whether it is a directory and the
-  // headers of ".name.0" .. ".name.64" that exist. kNotFound if nothing.
+  // headers of ".name.0" .. ".name.<max_piece()>" that exist (no higher
+  // piece exists). kNotFound if nothing.
   [[nodiscard]] Result<StatReply> Stat(std::string_view user, std::string_view dir,
                                        std::string_view name);
 
@@ -266,6 +293,16 @@ class Store {
   Status RenameCounted(std::string_view user, int from_fd, const std::string& from, int to_fd,
                        const std::string& to, std::string_view what);
   size_t StripeOf(std::string_view user, std::string_view dir, std::string_view name) const;
+  // OK once piece index `piece` (1..kMaxPieceIndex) is within the piece bound:
+  // at once when it is already (one atomic load), else after RaiseBound().
+  // Call before creating any file that holds piece `piece`.
+  Status EnsureBound(int piece) {
+    if (piece <= max_piece()) return Status::Ok();
+    return RaiseBound(piece);
+  }
+  // Writes `piece` durably to ROOT/.max_piece (unless a concurrent raise
+  // already covered it) and only then publishes it in max_piece_.
+  Status RaiseBound(int piece) EXCLUDES(bound_mu_);
 
   std::string root_;
   StoreOptions options_;
@@ -285,6 +322,17 @@ class Store {
   // a stripe guards is on disk.
   static constexpr size_t kStripes = 64;
   std::array<Mutex, kStripes> stripes_;
+
+  // The piece bound. Raising it takes bound_mu_, a leaf lock (it may be taken
+  // under a stripe lock, and nothing is taken under it). recorded_bound_ is
+  // the value in ROOT/.max_piece (or kMaxPieceIndex, unrecorded, when Open()
+  // could not count or record it: then nothing is ever raised); max_piece_
+  // is set to it only after it is durable, so a writer that sees a piece
+  // index within max_piece_ may create that piece, and a crash never leaves
+  // a piece above the file.
+  Mutex bound_mu_;
+  int recorded_bound_ GUARDED_BY(bound_mu_);
+  std::atomic<int> max_piece_;  // read without a lock; written under bound_mu_
 };
 
 }  // namespace dfs::server

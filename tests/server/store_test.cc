@@ -135,6 +135,17 @@ struct Fixture {
                          NewHeaders(cid, stamp, std::move(pieces), to_dir, to_name),
                          TombstoneAt(stamp, from_dir, from_name));
   }
+  // Closes the store and opens the same root again, as a restart would.
+  void Reopen(StoreOptions options = {}) {
+    store.reset();
+    auto s = Store::Open(tmp.str(), std::move(options));
+    REQUIRE(s.ok());
+    store = std::move(s).value();
+  }
+  // Stages and commits pieces `pieces` of a file spread over `servers`
+  // servers (WideHeader).
+  std::vector<uint8_t> PutWide(const std::string& dir, const std::string& name, const Cid& cid,
+                               const Stamp& stamp, std::vector<int> pieces, int servers = 8);
   // Every file in the user's staging folder.
   std::vector<std::string> StagedFiles() const {
     std::vector<std::string> out;
@@ -155,6 +166,39 @@ void WriteFile(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;
 }
+
+// Header of piece `piece` of a file spread over `servers` servers (the
+// default scheme has 4): a header that Decode() accepts for pieces up to
+// `servers`.
+PieceHeader WideHeader(const Cid& cid, const Stamp& stamp, int piece, int servers = 8) {
+  PieceHeader h = MakeHeader(cid, stamp, piece);
+  h.servers = static_cast<uint8_t>(servers);
+  h.piece_size = PieceSize(h.file_size, servers, piece);
+  return h;
+}
+
+std::vector<uint8_t> Fixture::PutWide(const std::string& dir, const std::string& name,
+                                      const Cid& cid, const Stamp& stamp, std::vector<int> pieces,
+                                      int servers) {
+  for (int k : pieces)
+    REQUIRE(StagePiece(*store, kUser, dir, name, WideHeader(cid, stamp, k, servers)).ok());
+  auto committed = store->Commit(kUser, dir, name, cid, stamp);
+  REQUIRE(committed.ok());
+  return *committed;
+}
+
+// The whole content of a file ("" if it cannot be read).
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string out;
+  char buf[256];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0)
+    out.append(buf, static_cast<size_t>(in.gcount()));
+  return out;
+}
+
+// What ROOT/.max_piece says for `bound`.
+std::string BoundFileText(int bound) { return "dfs-max-piece " + std::to_string(bound) + "\n"; }
 
 TEST_CASE("opening creates the root and empties the staging area") {
   TempDir tmp;
@@ -848,6 +892,285 @@ TEST_CASE("list skips planted names with control bytes and symbolic links") {
   CHECK(names == std::vector<std::string>{"good"});
   // Nor does a stat of a link read through it.
   CHECK(f.store->Stat(kUser, "", "link").status().code() == Code::kNotFound);
+}
+
+// The piece indexes of dir/name in a Stat reply (0 for the tombstone).
+std::vector<int> PiecesOf(const StatReply& st) {
+  std::vector<int> out;
+  for (const auto& h : st.pieces) out.push_back(h.piece);
+  return out;
+}
+
+TEST_CASE("a new store starts with the default piece bound and 4-server use never raises it") {
+  Fixture f;
+  CHECK(f.store->max_piece() == kDefaultPieceBound);
+  CHECK(kDefaultPieceBound == 4);
+  const fs::path bound_file = f.tmp.path() / ".max_piece";
+  CHECK(ReadAll(bound_file) == BoundFileText(4));
+
+  const Cid a = CidOf(1), b = CidOf(2);
+  f.Put("", "x", a, StampAt(10), {1, 2, 3, 4});
+  f.Put("", "x", b, StampAt(20), {1, 4});  // replaces the older content
+  REQUIRE(f.store->Mkdir(kUser, "d").ok());
+  REQUIRE(f.Rename("", "x", "d", "y", b, StampAt(30), {1, 4}).ok());
+  SetAttrRequest req;
+  req.dir = "d";
+  req.name = "y";
+  req.cid = b;
+  req.headers = NewHeaders(b, StampAt(40), {1, 4}, "d", "y", 0755);
+  REQUIRE(f.store->SetAttr(kUser, req).ok());
+  REQUIRE(f.store->Purge(kUser, "d", "y", b, StampAt(40), true).ok());
+  REQUIRE(f.Delete("d", "y", StampAt(50)).ok());
+  CHECK(f.store->max_piece() == 4);
+  CHECK(ReadAll(bound_file) == BoundFileText(4));
+
+  f.Reopen();
+  CHECK(f.store->max_piece() == 4);
+  CHECK(ReadAll(bound_file) == BoundFileText(4));
+}
+
+TEST_CASE("pieces above the default bound raise it and stay visible after a restart") {
+  Fixture f;
+  const Cid cid = CidOf(3);
+  const fs::path bound_file = f.tmp.path() / ".max_piece";
+  REQUIRE(f.store->Mkdir(kUser, "d").ok());
+
+  // The bound is durable before the first byte of a piece above it is
+  // staged.
+  {
+    auto staged = f.store->BeginPut(kUser, "d", "w", WideHeader(cid, StampAt(10), 6));
+    REQUIRE(staged.ok());
+    CHECK(f.store->max_piece() == 6);
+    CHECK(ReadAll(bound_file) == BoundFileText(6));
+  }
+  CHECK(f.PutWide("d", "w", cid, StampAt(10), {1, 6}) == std::vector<uint8_t>{1, 6});
+  CHECK(f.store->max_piece() == 6);
+  CHECK(ReadAll(bound_file) == BoundFileText(6));
+  // A lower piece does not lower it; an index beyond 64 is refused as ever.
+  f.PutWide("", "low", cid, StampAt(10), {2});
+  CHECK(f.store->max_piece() == 6);
+  PieceHeader beyond = WideHeader(cid, StampAt(10), 1);
+  beyond.piece = kMaxPieceIndex + 1;
+  CHECK(f.store->BeginPut(kUser, "", "z", beyond).status().code() == Code::kInvalidArgument);
+  CHECK(f.store->max_piece() == 6);
+  CHECK(ReadAll(bound_file) == BoundFileText(6));
+
+  f.Reopen();
+  CHECK(f.store->max_piece() == 6);
+  CHECK(PiecesOf(f.MustStat("d", "w")) == std::vector<int>{1, 6});
+  CHECK(f.ReadPiece("d", "w", 6, cid) == SealedBytes(WideHeader(cid, StampAt(10), 6)));
+  auto again = f.store->Commit(kUser, "d", "w", cid, StampAt(10));
+  REQUIRE(again.ok());
+  CHECK(*again == std::vector<uint8_t>{1, 6});
+  CHECK(f.store->Rmdir(kUser, "d/w").code() == Code::kNotDir);
+
+  // Rename and setattr reach piece 6.
+  std::vector<PieceHeader> moved;
+  for (int k : {1, 6}) {
+    PieceHeader h = WideHeader(cid, StampAt(20), k);
+    h.Sign(kRecordKey, "v");
+    moved.push_back(h);
+  }
+  REQUIRE(f.store->Rename(kUser, "d", "w", "", "v", cid, moved, TombstoneAt(StampAt(20), "d", "w"))
+              .ok());
+  CHECK(PiecesOf(f.MustStat("", "v")) == std::vector<int>{1, 6});
+  CHECK(PiecesOf(f.MustStat("d", "w")) == std::vector<int>{0});
+  CHECK_FALSE(fs::exists(f.UserPath("d/.w.6")));
+  SetAttrRequest req;
+  req.name = "v";
+  req.cid = cid;
+  for (int k : {1, 6}) {
+    PieceHeader h = WideHeader(cid, StampAt(30), k);
+    h.mode = 0755;
+    h.Sign(kRecordKey, "v");
+    req.headers.push_back(h);
+  }
+  REQUIRE(f.store->SetAttr(kUser, req).ok());
+  CHECK(RawHeader(f.UserPath(".v.6")) == req.headers[1].Encode());
+
+  // A newer content of other pieces pushes piece 6 out; delete removes it.
+  f.Reopen();
+  f.PutWide("", "v", CidOf(4), StampAt(40), {2});
+  CHECK_FALSE(fs::exists(f.UserPath(".v.6")));
+  f.PutWide("", "u", cid, StampAt(10), {6});
+  CHECK(fs::exists(f.UserPath(".u.6")));
+  REQUIRE(f.Delete("", "u", StampAt(50)).ok());
+  CHECK_FALSE(fs::exists(f.UserPath(".u.6")));
+  CHECK(PiecesOf(f.MustStat("", "u")) == std::vector<int>{0});
+  // Purge reaches it too.
+  f.PutWide("", "p", CidOf(5), StampAt(10), {6});
+  REQUIRE(f.store->Purge(kUser, "", "p", CidOf(6), StampAt(20), false).ok());
+  CHECK_FALSE(fs::exists(f.UserPath(".p.6")));
+  CHECK(f.StagingCount() == 0);
+}
+
+TEST_CASE("a store without a bound file (an older version's) is counted at open") {
+  Fixture f;
+  REQUIRE(f.store->EnsureUser("bob").ok());
+  REQUIRE(f.store->Mkdir(kUser, "a").ok());
+  REQUIRE(f.store->Mkdir(kUser, "a/b").ok());
+  const Cid cid = CidOf(7);
+  f.PutWide("a/b", "deep", cid, StampAt(10), {3, 9}, 12);
+  f.Put("", "flat", cid, StampAt(10), {1, 2});
+  REQUIRE(f.Delete("", "flat", StampAt(20)).ok());
+  const fs::path bound_file = f.tmp.path() / ".max_piece";
+  CHECK(f.store->max_piece() == 9);
+  f.store.reset();
+
+  SUBCASE("the highest piece is in a subfolder") {}
+  SUBCASE("the highest piece belongs to another user") {
+    // As an older server would have left it: no bound file was ever written.
+    fs::create_directories(f.tmp.path() / "bob" / "x");
+    fs::copy_file(f.UserPath("a/b/.deep.9"), f.tmp.path() / "bob" / "x" / ".deep.11");
+    PieceHeader h = WideHeader(cid, StampAt(10), 11, 12);
+    std::fstream io(f.tmp.path() / "bob" / "x" / ".deep.11",
+                    std::ios::binary | std::ios::in | std::ios::out);
+    io.write(h.Encode().data(), static_cast<std::streamsize>(kPieceHeaderBytes));
+  }
+  const bool bob = fs::exists(f.tmp.path() / "bob" / "x");
+  // Not pieces, or not below a user: none of these count.
+  fs::create_directories(f.tmp.path() / "notes");
+  WriteFile(f.tmp.path() / ".x.40", "not under a user");
+  WriteFile(f.UserPath(".big.99"), "beyond 64: never a piece");
+  WriteFile(f.UserPath("x.30"), "no leading dot");
+  fs::create_directory(f.UserPath(".dir.50"));
+  fs::create_symlink(f.UserPath("a/b/.deep.9"), f.UserPath(".link.60"));
+
+  fs::remove(bound_file);
+  f.Reopen();
+  const int expected = bob ? 11 : 9;
+  CHECK(f.store->max_piece() == expected);
+  CHECK(ReadAll(bound_file) == BoundFileText(expected));
+  CHECK(PiecesOf(f.MustStat("a/b", "deep")) == std::vector<int>{3, 9});
+  if (bob) {
+    const std::vector<int> bob_pieces = {11};
+    auto st = f.store->Stat("bob", "x", "deep");
+    REQUIRE(st.ok());
+    CHECK(PiecesOf(*st) == bob_pieces);
+  }
+  REQUIRE(f.Delete("a/b", "deep", StampAt(30)).ok());
+  CHECK_FALSE(fs::exists(f.UserPath("a/b/.deep.9")));
+
+  // A store of a 4-server cluster is bounded by 4 again.
+  TempDir old;
+  fs::create_directories(old.path() / kUser);
+  fs::copy_file(f.UserPath(".flat.0"), old.path() / kUser / ".flat.0");
+  auto plain = Store::Open(old.str());
+  REQUIRE(plain.ok());
+  CHECK((*plain)->max_piece() == 4);
+  CHECK(ReadAll(old.path() / ".max_piece") == BoundFileText(4));
+}
+
+TEST_CASE("a corrupt or unreadable bound file is counted again") {
+  Fixture f;
+  f.PutWide("", "w", CidOf(1), StampAt(10), {7});
+  const fs::path bound_file = f.tmp.path() / ".max_piece";
+  REQUIRE(ReadAll(bound_file) == BoundFileText(7));
+  f.store.reset();
+
+  std::string content;
+  SUBCASE("empty") { content = ""; }
+  SUBCASE("garbage") { content = "\x01\x02 garbage"; }
+  SUBCASE("no newline") { content = "dfs-max-piece 7"; }
+  SUBCASE("beyond 64") { content = "dfs-max-piece 65\n"; }
+  SUBCASE("leading zero") { content = "dfs-max-piece 07\n"; }
+  SUBCASE("a lower number, torn") { content = "dfs-max-piece 3\n\n"; }
+  SUBCASE("trailing bytes") { content = "dfs-max-piece 7\nxx"; }
+  SUBCASE("long") { content = BoundFileText(7) + std::string(100, ' '); }
+  SUBCASE("a folder") { content = "<dir>"; }
+  SUBCASE("a symbolic link") { content = "<link>"; }
+  fs::remove(bound_file);
+  if (content == "<dir>") {
+    fs::create_directory(bound_file);
+  } else if (content == "<link>") {
+    WriteFile(f.tmp.path() / "elsewhere", BoundFileText(2));
+    fs::create_symlink(f.tmp.path() / "elsewhere", bound_file);
+  } else {
+    WriteFile(bound_file, content);
+  }
+  f.Reopen();
+  CHECK(f.store->max_piece() == (content == "<dir>" ? kMaxPieceIndex : 7));
+  CHECK(PiecesOf(f.MustStat("", "w")) == std::vector<int>{7});
+  if (content != "<dir>") {
+    CHECK(fs::is_regular_file(fs::symlink_status(bound_file)));
+    CHECK(ReadAll(bound_file) == BoundFileText(7));
+  }
+}
+
+TEST_CASE("a recorded bound below the default reads as the default") {
+  Fixture f;
+  f.store.reset();
+  WriteFile(f.tmp.path() / ".max_piece", BoundFileText(2));
+  f.Reopen();
+  CHECK(f.store->max_piece() == kDefaultPieceBound);
+}
+
+TEST_CASE("the bound file is never a user, an entry or part of a user's usage") {
+  StoreOptions options;
+  options.quota_bytes[kUser] = 1 << 20;
+  options.reserve_bytes = 0;
+  Fixture f(options);
+  f.PutWide("", "w", CidOf(1), StampAt(10), {5});
+  REQUIRE(fs::exists(f.tmp.path() / ".max_piece"));
+  // Usernames never start with '.'.
+  CHECK(f.store->EnsureUser(".max_piece").code() == Code::kInvalidArgument);
+  CHECK(f.store->Stat(".max_piece", "", "w").status().code() == Code::kInvalidArgument);
+  CHECK(f.store->List(".max_piece", "", [](ListEntry&&) { return Status::Ok(); }).code() ==
+        Code::kInvalidArgument);
+  // A user called "max_piece" is another folder.
+  REQUIRE(f.store->EnsureUser("max_piece").ok());
+  CHECK(fs::is_directory(f.tmp.path() / "max_piece"));
+  std::vector<std::string> names;
+  REQUIRE(f.store
+              ->List(kUser, "",
+                     [&](ListEntry&& e) {
+                       names.push_back(e.name);
+                       return Status::Ok();
+                     })
+              .ok());
+  CHECK(names == std::vector<std::string>{"w"});
+  names.clear();
+  REQUIRE(f.store
+              ->List("max_piece", "",
+                     [&](ListEntry&& e) {
+                       names.push_back(e.name);
+                       return Status::Ok();
+                     })
+              .ok());
+  CHECK(names.empty());
+  // Staging stays empty after a restart, and the bound survives it.
+  f.Reopen(options);
+  CHECK(fs::is_empty(f.tmp.path() / ".staging"));
+  CHECK(f.store->max_piece() == 5);
+  CHECK_FALSE(fs::exists(f.tmp.path() / ".max_piece.tmp"));
+}
+
+TEST_CASE("concurrent puts of pieces above the bound leave it at the highest") {
+  Fixture f;
+  constexpr int kThreads = 8;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const int piece = 5 + t;  // 5 .. 12
+      const Cid cid = CidOf(static_cast<uint8_t>(10 + t));
+      if (!StagePiece(*f.store, kUser, "", "n" + std::to_string(t),
+                      WideHeader(cid, StampAt(1), piece, 16))
+               .ok())
+        ++failures;
+      if (f.store->max_piece() < piece) ++failures;
+      auto c = f.store->Commit(kUser, "", "n" + std::to_string(t), cid, StampAt(1));
+      if (!c.ok() || *c != std::vector<uint8_t>{static_cast<uint8_t>(piece)}) ++failures;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failures == 0);
+  CHECK(f.store->max_piece() == 4 + kThreads);
+  CHECK(ReadAll(f.tmp.path() / ".max_piece") == BoundFileText(4 + kThreads));
+  f.Reopen();
+  CHECK(f.store->max_piece() == 4 + kThreads);
+  for (int t = 0; t < kThreads; ++t)
+    CHECK(PiecesOf(f.MustStat("", "n" + std::to_string(t))) == std::vector<int>{5 + t});
 }
 
 }  // namespace
