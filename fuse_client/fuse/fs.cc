@@ -55,12 +55,6 @@ int Errno(const Status& s) { return -ToErrno(s); }
 constexpr std::string_view kHiddenPrefix = ".fuse_hidden";
 bool IsHidden(std::string_view path) { return BaseOf(path).starts_with(kHiddenPrefix); }
 
-bool SameVersion(const client::Entry& a, const client::Entry& b) {
-  if (a.is_dir || b.is_dir) return a.is_dir == b.is_dir;
-  return a.file.newest.cid == b.file.newest.cid && a.file.newest.stamp == b.file.newest.stamp &&
-         a.file.complete() == b.file.complete();
-}
-
 client::Entry DirectoryEntry() {
   client::Entry e;
   e.is_dir = true;
@@ -95,6 +89,10 @@ struct FileSystem::OpenFile {
   // pass of its own to place the pieces. Dropped by any other write.
   std::optional<Md5> md5 GUARDED_BY(mu);
   uint64_t md5_end GUARDED_BY(mu) = 0;
+  // Writes and truncates under way (from BeginChange to the end of the
+  // change): two at once drop the MD5, and an upload uses it only when none
+  // is under way, so no race can leave a digest of other bytes.
+  int changing GUARDED_BY(mu) = 0;
   std::optional<client::Entry> hidden_entry  // attributes once hidden, if no spool
       GUARDED_BY(mu);
 };
@@ -275,19 +273,29 @@ void FileSystem::MarkWritten(OpenFile& file) {
   ++file.generation;
 }
 
+void FileSystem::BeginChange(OpenFile& file) {
+  MutexLock lock(&file.mu);
+  if (++file.changing > 1) file.md5.reset();
+}
+
 Status FileSystem::TruncateSpool(OpenFile& file, int64_t size) {
   const int fd = file.SpoolFd();
   if (fd < 0) return Status::Invalid("file is not open for writing");
-  if (::ftruncate(fd, size) != 0) return FromErrno(errno, "truncate spool file");
+  BeginChange(file);
+  const int err = ::ftruncate(fd, size) == 0 ? 0 : errno;
   {
     MutexLock lock(&file.mu);
-    if (size == 0) {
+    --file.changing;
+    if (err != 0) {
+      file.md5.reset();
+    } else if (size == 0) {
       file.md5.emplace();
       file.md5_end = 0;
     } else if (static_cast<uint64_t>(size) < file.md5_end) {
       file.md5.reset();  // hashed bytes are gone
     }
   }
+  if (err != 0) return FromErrno(err, "truncate spool file");
   MarkWritten(file);
   return Status::Ok();
 }
@@ -295,6 +303,7 @@ Status FileSystem::TruncateSpool(OpenFile& file, int64_t size) {
 void FileSystem::HashWrite(OpenFile& file, std::optional<uint64_t> offset, const char* buf,
                            size_t size) {
   MutexLock lock(&file.mu);
+  --file.changing;
   if (!file.md5) return;
   if (offset && *offset == file.md5_end) {
     file.md5->Update(buf, size);
@@ -318,7 +327,8 @@ Status FileSystem::Upload(OpenFile& file) {
     attrs.mode = file.mode;
     attrs.mtime_ns = file.mtime_ns;
     generation = file.generation;
-    if (file.md5) known = client::Client::KnownDigest{file.md5_end, file.md5->Peek()};
+    if (file.md5 && file.changing == 0)
+      known = client::Client::KnownDigest{file.md5_end, file.md5->Peek()};
   }
   auto put = client_->Put(fd, path, attrs, known);
   cache_.Invalidate(path);
@@ -557,13 +567,12 @@ int FileSystem::Open(std::string_view fuse_path, int flags, uint64_t* fh) {
       return Errno(s);
     }
   } else if (h->file->SpoolFd() < 0) {
-    const std::optional<client::Entry> before = cache_.GetEntry(path);
     client::InlinePieces inline_pieces;  // a small file comes along with its stat
     auto r = Resolve(path, /*fresh=*/true, &inline_pieces);  // close-to-open: ask the servers
-    // The kernel keeps attributes (size!) for a second: when this version is
-    // not the one it may have been told of, it must ask again.
-    if (r.ok() && options_.forget_kernel_cache && !(before && SameVersion(*before, r->entry)))
-      options_.forget_kernel_cache("/" + path);
+    // The kernel keeps attributes (size!) for a second, perhaps of an older
+    // version than this one: it must ask again (getattr is answered from
+    // the entry just fetched). Its pages go at open anyway (keep_cache off).
+    if (r.ok() && options_.forget_kernel_cache) options_.forget_kernel_cache("/" + path);
     int rc = 0;
     if (!r.ok()) {
       rc = Errno(r.status());
@@ -594,6 +603,19 @@ int FileSystem::Create(std::string_view fuse_path, uint32_t mode, int flags, uin
   if (path.empty()) return -EISDIR;
   if (IsHidden(path)) return -EINVAL;  // reserved for unlinked open files
   if (Status s = ValidateName(BaseOf(path)); !s.ok()) return Errno(s);
+  // The kernel creates when it believes the name absent, which it may have
+  // learned up to a second ago (negative caching). Unless the content is
+  // replaced anyway (O_TRUNC), ask the servers: another client's new file
+  // is then neither replaced (O_EXCL gets EEXIST) nor emptied (it is opened).
+  if ((flags & O_TRUNC) == 0 && !FindSpooled(path)) {
+    auto existing = Lookup(path, /*fresh=*/true);
+    if (existing.ok()) {
+      if (existing->is_dir) return -EISDIR;
+      if (flags & O_EXCL) return -EEXIST;
+      return Open(fuse_path, flags, fh);
+    }
+    if (existing.status().code() != Code::kNotFound) return Errno(existing.status());
+  }
   auto h = std::make_shared<Handle>();
   h->path = path;
   h->append = (flags & O_APPEND) != 0;
@@ -656,6 +678,7 @@ int FileSystem::Write(uint64_t fh, const char* buf, size_t size, int64_t offset)
   if (offset < 0) return -EINVAL;
   const int fd = h->file->SpoolFd();
   if (fd < 0) return -EBADF;
+  BeginChange(*h->file);
   size_t done = 0;
   while (done < size) {
     ssize_t n = -1;
@@ -669,7 +692,11 @@ int FileSystem::Write(uint64_t fh, const char* buf, size_t size, int64_t offset)
       n = ::pwrite(fd, buf + done, size - done, offset + static_cast<int64_t>(done));
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno(FromErrno(errno, "write spool file"));
+    if (n < 0) {
+      const int err = errno;
+      HashWrite(*h->file, std::nullopt, buf, 0);  // ends the change, drops the MD5
+      return Errno(FromErrno(err, "write spool file"));
+    }
     done += static_cast<size_t>(n);
   }
   HashWrite(*h->file, h->append ? std::nullopt : std::optional<uint64_t>(offset), buf, size);

@@ -170,8 +170,11 @@ class FileSystem {
   void MoveOpenFiles(const std::string& from, const std::string& to) EXCLUDES(files_mu_);
   Status Upload(OpenFile& file);
   Status TruncateSpool(OpenFile& file, int64_t size);
-  // Feeds bytes just written at `offset` (nullopt: an append) to the file's
-  // running MD5, or drops it when they are not the next bytes in order.
+  // Marks a write or truncate of the spool as under way (before the syscall).
+  void BeginChange(OpenFile& file);
+  // Ends the write BeginChange started: feeds the bytes just written at
+  // `offset` (nullopt: an append, or a failed write) to the file's running
+  // MD5, or drops it when they are not the next bytes in order.
   void HashWrite(OpenFile& file, std::optional<uint64_t> offset, const char* buf, size_t size);
   void MarkWritten(OpenFile& file);
   int FillOpenFileAttr(OpenFile& file, struct stat* st) const;

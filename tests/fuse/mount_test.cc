@@ -2,9 +2,11 @@
 // dfs_server processes, driven with ordinary tools (cp, ls, mv, df, ...) and
 // plain POSIX calls. Skips the whole executable (exit 77) where /dev/fuse or
 // fusermount3 is missing. Every mount is unmounted even when a test fails.
+#include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -25,12 +27,14 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "shared/format/piece_header.h"
 #include "tests/support/cluster.h"
 #include "tests/support/sanitizers.h"
 
@@ -984,6 +988,743 @@ TEST_CASE("random operations give the same results as a local folder") {
       CHECK(local == remote);
     }
   }
+}
+
+// ---- the mount's fast paths: MD5 while writing, caches, close-to-open ----
+
+// x of Table 1: MD5 of the content as a 128-bit big-endian number, mod 4,
+// computed here with OpenSSL (independently of the code under test).
+int PlacementX(const std::string& content) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(content.data(), content.size(), digest, &len, EVP_md5(), nullptr) != 1 ||
+      len != 16)
+    throw std::runtime_error("MD5 failed");
+  return digest[15] & 3;
+}
+
+// The piece indexes Table 1 gives server DFS`server` (1-based) for x: the
+// pair (a, a%4+1) with a = ((server-1-x) mod 4) + 1, sorted.
+std::vector<int> Table1Pieces(int x, int server) {
+  const int a = ((server - 1 - x) % 4 + 4) % 4 + 1;
+  std::vector<int> pieces = {a, a % 4 + 1};
+  std::sort(pieces.begin(), pieces.end());
+  return pieces;
+}
+
+// Piece files ".NAME.K" (K >= 1) in one folder of a server, as NAME -> sorted
+// indexes. Tombstones (".NAME.0") are left out. A missing folder has none.
+std::map<std::string, std::vector<int>> PieceFilesIn(const std::string& dir) {
+  std::map<std::string, std::vector<int>> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string file = e->d_name;
+    const auto dot = file.rfind('.');
+    if (file.size() < 4 || file[0] != '.' || dot == std::string::npos || dot < 2) continue;
+    const std::string k = file.substr(dot + 1);
+    if (k.empty() || k.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int piece = std::atoi(k.c_str());
+    if (piece > 0) out[file.substr(1, dot - 1)].push_back(piece);
+  }
+  ::closedir(d);
+  for (auto& [name, pieces] : out) std::sort(pieces.begin(), pieces.end());
+  return out;
+}
+
+// "1,2": piece indexes as text, for readable failures.
+std::string PiecesText(const std::vector<int>& pieces) {
+  std::string out;
+  for (int k : pieces) out += (out.empty() ? "" : ",") + std::to_string(k);
+  return out;
+}
+
+// Checks that `dir/name` of Alice lies on disk exactly where Table 1 puts it
+// for the MD5 of `content`: DFSi holds its two pieces and no other piece of
+// that name, and each piece header names the same x and size.
+void CheckPlacedByTable1(const Cluster& cluster, const std::string& dir, const std::string& name,
+                         const std::string& content) {
+  const int x = PlacementX(content);
+  CAPTURE(name);
+  CAPTURE(x);
+  for (int server = 1; server <= 4; ++server) {
+    CAPTURE(server);
+    const std::string folder =
+        cluster.server_dir(server - 1) + "/Alice" + (dir.empty() ? "" : "/" + dir);
+    const auto expected = Table1Pieces(x, server);
+    const auto on_disk = PieceFilesIn(folder);
+    auto it = on_disk.find(name);
+    CHECK(it != on_disk.end());
+    if (it == on_disk.end()) continue;
+    CHECK(PiecesText(it->second) == PiecesText(expected));
+    for (int k : it->second) {
+      CAPTURE(k);
+      auto header = PieceHeader::Decode(ReadFile(folder + "/." + name + "." + std::to_string(k)));
+      REQUIRE(header.ok());
+      CHECK(header->piece == k);
+      CHECK(header->x == x);
+      CHECK(header->file_size == content.size());
+    }
+  }
+}
+
+bool WriteAllAt(int fd, const std::string& bytes, off_t offset) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n =
+        ::pwrite(fd, bytes.data() + done, bytes.size() - done, offset + static_cast<off_t>(done));
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool WriteAll(int fd, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// `n` pseudo-random bytes whose placement x differs from `other`'s, so that
+// pieces left where the previous version lay would show.
+std::string BytesWithOtherX(size_t n, uint64_t seed, const std::string& other) {
+  if (n == 0) throw std::invalid_argument("BytesWithOtherX needs n > 0");
+  for (;; ++seed) {
+    std::string bytes = RandomBytes(n, seed);
+    if (PlacementX(bytes) != PlacementX(other)) return bytes;
+  }
+}
+
+// Names in `dir` by opendir/readdir (no stat), without "." and "..".
+std::vector<std::string> ReadDirNames(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Polls `ok` every 100 ms for up to `seconds`; whether it became true.
+bool Eventually(const std::function<bool()>& ok, double seconds = 5) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+  for (;;) {
+    if (ok()) return true;
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+TEST_CASE("files written in order or out of order are placed by the MD5 of their final content") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  struct Pattern {
+    std::string name;
+    // Writes the file through the mount; returns what it must now hold.
+    std::function<std::string(const std::string& path)> write;
+  };
+  auto open_new = [](const std::string& path, int extra = 0) {
+    return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | extra, 0644);
+  };
+  const std::vector<Pattern> patterns = {
+      {"one-write",
+       [](const std::string& path) {
+         std::string content = RandomBytes(300000, 1);
+         REQUIRE(WriteWithPosix(path, content) == 0);
+         return content;
+       }},
+      {"many-small-writes",
+       [&](const std::string& path) {
+         std::string content = RandomBytes(2000 * 37 + 5, 2);
+         int fd = open_new(path);
+         REQUIRE(fd >= 0);
+         for (size_t off = 0; off < content.size(); off += 37)
+           REQUIRE(WriteAll(fd, content.substr(off, 37)));
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+      {"pwrite-shuffled-blocks",
+       [&](const std::string& path) {
+         std::string content = RandomBytes(150000 + 123, 3);
+         std::vector<size_t> blocks;
+         for (size_t off = 0; off < content.size(); off += 4096) blocks.push_back(off);
+         // Starts in order at 0, then jumps around.
+         std::shuffle(blocks.begin() + 1, blocks.end(), std::mt19937_64(3));
+         int fd = open_new(path);
+         REQUIRE(fd >= 0);
+         for (size_t off : blocks)
+           REQUIRE(WriteAllAt(fd, content.substr(off, 4096), static_cast<off_t>(off)));
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+      {"in-order-then-start-overwritten",
+       [&](const std::string& path) {
+         // The same size as the bytes written in order: only the overwrite
+         // tells that the running MD5 is no longer the content's.
+         std::string first = RandomBytes(100000, 4);
+         std::string content;
+         std::string head;
+         for (uint64_t seed = 40;; ++seed) {
+           head = RandomBytes(100, seed);
+           content = head + first.substr(100);
+           if (PlacementX(content) != PlacementX(first)) break;
+         }
+         int fd = open_new(path);
+         REQUIRE(fd >= 0);
+         for (size_t off = 0; off < first.size(); off += 10000)
+           REQUIRE(WriteAll(fd, first.substr(off, 10000)));
+         REQUIRE(WriteAllAt(fd, head, 0));
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+      {"ftruncate-shorter-then-more-writes",
+       [&](const std::string& path) {
+         std::string first = RandomBytes(80000, 5);
+         std::string more = RandomBytes(50000, 50);
+         int fd = open_new(path);
+         REQUIRE(fd >= 0);
+         REQUIRE(WriteAll(fd, first));
+         REQUIRE(::ftruncate(fd, 30000) == 0);
+         REQUIRE(WriteAllAt(fd, more, 30000));  // back to 80000 bytes
+         REQUIRE(::close(fd) == 0);
+         return first.substr(0, 30000) + more;
+       }},
+      {"ftruncate-longer-then-partly-written",
+       [&](const std::string& path) {
+         std::string data = RandomBytes(30000, 6);
+         int fd = open_new(path);
+         REQUIRE(fd >= 0);
+         REQUIRE(::ftruncate(fd, 65636) == 0);
+         REQUIRE(WriteAll(fd, data));  // from 0, in order, but the hole stays
+         REQUIRE(::close(fd) == 0);
+         return data + std::string(65636 - data.size(), '\0');
+       }},
+      {"ftruncate-longer-then-filled-in-order",
+       [&](const std::string& path) {
+         std::string content = RandomBytes(50000, 7);
+         int fd = open_new(path);
+         REQUIRE(fd >= 0);
+         REQUIRE(::ftruncate(fd, 50000) == 0);
+         for (size_t off = 0; off < content.size(); off += 8192)
+           REQUIRE(WriteAll(fd, content.substr(off, 8192)));
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+      {"write-ftruncate-longer-write-on",
+       [&](const std::string& path) {
+         std::string a = RandomBytes(10000, 8);
+         std::string b = RandomBytes(20000, 80);
+         int fd = open_new(path);
+         REQUIRE(fd >= 0);
+         REQUIRE(WriteAll(fd, a));
+         REQUIRE(::ftruncate(fd, 50000) == 0);
+         REQUIRE(WriteAll(fd, b));  // at 10000: in order, the tail stays a hole
+         REQUIRE(::close(fd) == 0);
+         return a + b + std::string(20000, '\0');
+       }},
+      {"o-append-new-file",
+       [&](const std::string& path) {
+         std::string content;
+         int fd = open_new(path, O_APPEND);
+         REQUIRE(fd >= 0);
+         for (uint64_t i = 0; i < 5; ++i) {
+           std::string part = RandomBytes(7000 + i, 90 + i);
+           REQUIRE(WriteAll(fd, part));
+           content += part;
+         }
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+      {"o-append-to-existing-file",
+       [&](const std::string& path) {
+         std::string old = RandomBytes(20000, 10);
+         REQUIRE(WriteWithPosix(path, old) == 0);
+         std::string tail;
+         for (uint64_t seed = 100;; ++seed) {
+           tail = RandomBytes(9000, seed);
+           if (PlacementX(old + tail) != PlacementX(old)) break;
+         }
+         REQUIRE(WriteWithPosix(path, tail.substr(0, 4000), O_APPEND) == 0);
+         REQUIRE(WriteWithPosix(path, tail.substr(4000), O_APPEND) == 0);
+         return old + tail;
+       }},
+      {"o-trunc-over-existing-file",
+       [&](const std::string& path) {
+         std::string old = RandomBytes(40000, 11);
+         REQUIRE(WriteWithPosix(path, old) == 0);
+         std::string content = BytesWithOtherX(25000, 110, old);
+         int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+         REQUIRE(fd >= 0);
+         for (size_t off = 0; off < content.size(); off += 5000)
+           REQUIRE(WriteAll(fd, content.substr(off, 5000)));
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+      {"read-write-modified-in-the-middle",
+       [&](const std::string& path) {
+         std::string content = RandomBytes(120000, 12);
+         REQUIRE(WriteWithPosix(path, content) == 0);
+         const std::string old = content;
+         for (uint64_t seed = 120;; ++seed) {
+           content.replace(60000, 1000, RandomBytes(1000, seed));
+           if (PlacementX(content) != PlacementX(old)) break;
+         }
+         int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+         REQUIRE(fd >= 0);
+         REQUIRE(WriteAllAt(fd, content.substr(60000, 1000), 60000));
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+      {"read-write-rewritten-from-the-start",
+       [&](const std::string& path) {
+         // Downloaded first, then every byte written again in order: the
+         // same size, other content.
+         std::string old = RandomBytes(70000, 13);
+         REQUIRE(WriteWithPosix(path, old) == 0);
+         std::string content = BytesWithOtherX(old.size(), 130, old);
+         int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+         REQUIRE(fd >= 0);
+         for (size_t off = 0; off < content.size(); off += 7000)
+           REQUIRE(WriteAll(fd, content.substr(off, 7000)));
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+      {"read-write-ftruncate-zero-then-written",
+       [&](const std::string& path) {
+         std::string old = RandomBytes(30000, 14);
+         REQUIRE(WriteWithPosix(path, old) == 0);
+         std::string content = BytesWithOtherX(45000, 140, old);
+         int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+         REQUIRE(fd >= 0);
+         REQUIRE(::ftruncate(fd, 0) == 0);
+         REQUIRE(WriteAllAt(fd, content, 0));
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+      {"two-handles-one-overwriting-what-the-other-wrote",
+       [&](const std::string& path) {
+         std::string in_order = RandomBytes(100000, 16);
+         std::string patch;
+         std::string content;
+         for (uint64_t seed = 160;; ++seed) {
+           patch = RandomBytes(500, seed);
+           content = in_order;
+           content.replace(100, patch.size(), patch);
+           if (PlacementX(content) != PlacementX(in_order)) break;
+         }
+         int fd1 = open_new(path);
+         REQUIRE(fd1 >= 0);
+         int fd2 = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+         REQUIRE(fd2 >= 0);
+         REQUIRE(WriteAll(fd1, in_order.substr(0, 50000)));
+         REQUIRE(WriteAllAt(fd2, patch, 100));
+         REQUIRE(WriteAll(fd1, in_order.substr(50000)));
+         REQUIRE(::close(fd2) == 0);
+         REQUIRE(::close(fd1) == 0);
+         return content;
+       }},
+      {"fsync-midway-then-written-on",
+       [&](const std::string& path) {
+         std::string content = RandomBytes(90000, 15);
+         int fd = open_new(path);
+         REQUIRE(fd >= 0);
+         REQUIRE(WriteAll(fd, content.substr(0, 40000)));
+         REQUIRE(::fsync(fd) == 0);  // uploads 40000 bytes; the MD5 goes on
+         REQUIRE(WriteAll(fd, content.substr(40000)));
+         REQUIRE(::close(fd) == 0);
+         return content;
+       }},
+  };
+
+  std::map<std::string, std::string> expected;
+  std::set<int> residues;
+  for (const auto& pattern : patterns) {
+    CAPTURE(pattern.name);
+    const std::string content = pattern.write(m / pattern.name);
+    expected[pattern.name] = content;
+    residues.insert(PlacementX(content));
+    CheckPlacedByTable1(fx.cluster, "", pattern.name, content);
+    CHECK(ReadWithPosix(m / pattern.name) == content);
+  }
+  MESSAGE("placement residues covered: ", residues.size(), " of 4");
+  CHECK(ListDir(m.spool_dir()).empty());
+
+  Mount fresh(fx.conf, fx.cluster.root() + "/mnt-fresh");
+  for (const auto& [name, content] : expected) {
+    CAPTURE(name);
+    int err = 0;
+    CHECK(ReadWithPosix(fresh / name, &err) == content);
+    CHECK(err == 0);
+  }
+}
+
+// Reads `fd` from `offset` to its end with pread; *err gets the errno of a failed read.
+std::string PreadToEnd(int fd, uint64_t offset, int* err) {
+  *err = 0;
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(offset + out.size()));
+    if (n < 0) {
+      *err = errno;
+      break;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+TEST_CASE("an open right after another mount's rewrite reads every new byte") {
+  Fixture fx;
+  Mount a(fx.conf, fx.cluster.root() + "/mnt-a");
+  Mount b(fx.conf, fx.cluster.root() + "/mnt-b");
+  REQUIRE(WriteWithPosix(a / "f", "0123456789") == 0);
+  struct stat st {};
+  REQUIRE(StatErrno(b / "f", &st) == 0);  // b's kernel and cache now know 10 bytes
+  CHECK(st.st_size == 10);
+  CHECK(ReadWithPosix(b / "f") == "0123456789");
+
+  const std::string v2 = RandomBytes(5000, 21);
+  REQUIRE(WriteWithPosix(a / "f", v2) == 0);
+  int fd = ::open((b / "f").c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  struct stat fst {};
+  CHECK(::fstat(fd, &fst) == 0);
+  CHECK(fst.st_size == 5000);
+  int err = 0;
+  CHECK(PreadToEnd(fd, 0, &err) == v2);
+  CHECK(err == 0);
+  CHECK(::close(fd) == 0);
+  REQUIRE(StatErrno(b / "f", &st) == 0);
+  CHECK(st.st_size == 5000);
+
+  // The other way: a has its own upload cached; b's rewrite wins at a's next open.
+  const std::string v3 = RandomBytes(7000, 22);
+  REQUIRE(WriteWithPosix(b / "f", v3) == 0);
+  CHECK(ReadWithPosix(a / "f") == v3);
+
+  // Shorter, then the same size with other bytes.
+  REQUIRE(WriteWithPosix(a / "f", "abc") == 0);
+  CHECK(ReadWithPosix(b / "f") == "abc");
+  REQUIRE(WriteWithPosix(a / "f", "xyz") == 0);
+  auto cat = Run({"/bin/cat", b / "f"});
+  CHECK(cat.exit_code == 0);
+  CHECK(cat.out == "xyz");
+}
+
+TEST_CASE(
+    "a handle opened before another mount's rewrite reads the old version or fails with ESTALE") {
+  // fs.h: each handle reads the version that was newest when it was opened.
+  // Once the servers replaced that version, what the handle has not fetched
+  // yet is gone: the read fails with ESTALE. Never new bytes, never a mix.
+  Fixture fx;
+  Mount a(fx.conf, fx.cluster.root() + "/mnt-a");
+  Mount b(fx.conf, fx.cluster.root() + "/mnt-b");
+  struct Case {
+    std::string name;
+    size_t old_size;
+    size_t new_size;
+    size_t read_before;  // bytes b reads through the handle before the rewrite
+  };
+  const std::vector<Case> cases = {{"small", 10, 5000, 0},
+                                   {"large", 400000, 600000, 0},
+                                   {"large-partly-read", 400000, 600000, 4096}};
+  uint64_t seed = 200;
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const std::string old = RandomBytes(c.old_size, seed++);
+    const std::string neu = RandomBytes(c.new_size, seed++);
+    REQUIRE(WriteWithPosix(a / c.name, old) == 0);
+    int fd = ::open((b / c.name).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    std::string got;
+    if (c.read_before > 0) {
+      got.resize(c.read_before);
+      REQUIRE(::pread(fd, got.data(), got.size(), 0) == static_cast<ssize_t>(got.size()));
+      CHECK(got == old.substr(0, got.size()));
+    }
+    REQUIRE(WriteWithPosix(a / c.name, neu) == 0);
+    struct stat fst {};
+    CHECK(::fstat(fd, &fst) == 0);
+    CHECK(static_cast<size_t>(fst.st_size) == old.size());
+    int err = 0;
+    got += PreadToEnd(fd, got.size(), &err);
+    CHECK(::close(fd) == 0);
+    MESSAGE(c.name, ": the old handle read ", got.size(), " bytes, then ",
+            err == 0 ? std::string("the end") : std::string(std::strerror(err)));
+    CHECK((err == 0 || err == ESTALE));
+    if (err == 0) {
+      CHECK(got == old);
+    } else {
+      CHECK(got.size() < old.size());
+      CHECK(old.compare(0, got.size(), got) == 0);
+    }
+    CHECK(ReadWithPosix(b / c.name) == neu);
+  }
+}
+
+TEST_CASE("after ls -l in one mount, another mount's rewrite is read whole at the next open") {
+  Fixture fx;
+  Mount a(fx.conf, fx.cluster.root() + "/mnt-a");
+  Mount b(fx.conf, fx.cluster.root() + "/mnt-b");
+  REQUIRE(WriteWithPosix(a / "f", "0123456789") == 0);
+  REQUIRE(WriteWithPosix(a / "g", "g") == 0);
+  auto ls = Run({"/bin/ls", "-l", b.dir()});  // readdirplus: b's kernel knows 10 bytes
+  CHECK(ls.exit_code == 0);
+  CHECK(ls.out.find(" 10 ") != std::string::npos);
+
+  const std::string v2 = RandomBytes(5000, 23);
+  REQUIRE(WriteWithPosix(a / "f", v2) == 0);
+  CHECK(ReadWithPosix(b / "f") == v2);
+  struct stat st {};
+  REQUIRE(StatErrno(b / "f", &st) == 0);
+  CHECK(st.st_size == 5000);
+}
+
+TEST_CASE("a folder listed again for a lookup does not hide another mount's rewrite from open") {
+  // b's kernel knows f's old size for a second (from ls -l). A local change
+  // in the folder makes b's next lookup list the folder again, which brings
+  // f's new version into b's cache without telling b's kernel.
+  Fixture fx;
+  Mount a(fx.conf, fx.cluster.root() + "/mnt-a");
+  Mount b(fx.conf, fx.cluster.root() + "/mnt-b");
+  const std::vector<std::string> changes = {"unlink", "rename"};
+  uint64_t seed = 300;
+  for (const auto& change : changes) {
+    CAPTURE(change);
+    const std::string dir = "d-" + change;
+    REQUIRE(::mkdir((a / dir).c_str(), 0755) == 0);
+    REQUIRE(WriteWithPosix(a / (dir + "/f"), "0123456789") == 0);
+    REQUIRE(WriteWithPosix(a / (dir + "/other"), "other") == 0);
+    auto ls = Run({"/bin/ls", "-l", b / dir});
+    CHECK(ls.exit_code == 0);
+    CHECK(ls.out.find(" 10 ") != std::string::npos);
+
+    const std::string v2 = RandomBytes(5000, seed++);
+    REQUIRE(WriteWithPosix(a / (dir + "/f"), v2) == 0);
+    if (change == "unlink") {
+      REQUIRE(::unlink((b / (dir + "/other")).c_str()) == 0);
+    } else {
+      REQUIRE(::rename((b / (dir + "/other")).c_str(), (b / (dir + "/moved")).c_str()) == 0);
+    }
+    CHECK(StatErrno(b / (dir + "/other")) == ENOENT);  // lists the folder again
+
+    int fd = ::open((b / (dir + "/f")).c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    struct stat fst {};
+    CHECK(::fstat(fd, &fst) == 0);
+    CHECK(fst.st_size == 5000);
+    int err = 0;
+    const std::string got = PreadToEnd(fd, 0, &err);
+    CHECK(err == 0);
+    CHECK(got.size() == v2.size());
+    CHECK((got == v2));
+    CHECK(::close(fd) == 0);
+  }
+}
+
+TEST_CASE("a name another mount creates shows within seconds after a failed lookup") {
+  Fixture fx;
+  Mount a(fx.conf, fx.cluster.root() + "/mnt-a");
+  Mount b(fx.conf, fx.cluster.root() + "/mnt-b");
+  REQUIRE(::mkdir((a / "sub").c_str(), 0755) == 0);
+  for (const std::string name : {"later.txt", "sub/later.txt"}) {
+    CAPTURE(name);
+    CHECK(StatErrno(b / name) == ENOENT);
+    CHECK(StatErrno(b / name) == ENOENT);  // from the caches now
+    CHECK_FALSE(Contains(ListDir(b / (name == "later.txt" ? "" : "sub")), "later.txt"));
+    REQUIRE(WriteWithPosix(a / name, "made by A: " + name) == 0);
+    CHECK(Eventually([&] { return StatErrno(b / name) == 0; }));
+    CHECK(ReadWithPosix(b / name) == "made by A: " + name);
+    CHECK(Eventually(
+        [&] { return Contains(ListDir(b / (name == "later.txt" ? "" : "sub")), "later.txt"); }));
+  }
+}
+
+TEST_CASE("a file created right after a failed lookup of its name is there at once") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  ::umask(022);
+  auto check_listed = [&](const std::string& dir, const std::string& name, size_t size) {
+    CAPTURE(name);
+    CHECK(Contains(ReadDirNames(m / dir), name));
+    struct stat st {};
+    REQUIRE(StatErrno(m / (dir.empty() ? name : dir + "/" + name), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    CHECK((st.st_mode & 07777) == 0644);
+    CHECK(static_cast<size_t>(st.st_size) == size);
+  };
+  // Absent by a failed lookup and by a fresh listing of the folder.
+  REQUIRE(WriteWithPosix(m / "old.txt", "old") == 0);
+  CHECK(StatErrno(m / "new.txt") == ENOENT);
+  CHECK_FALSE(Contains(ReadDirNames(m.dir()), "new.txt"));
+  const std::string content = RandomBytes(1234, 31);
+  REQUIRE(WriteWithPosix(m / "new.txt", content) == 0);
+  check_listed("", "new.txt", content.size());
+  check_listed("", "old.txt", 3);
+  CHECK(ReadWithPosix(m / "new.txt") == content);
+
+  // In a folder just made (known to be empty).
+  REQUIRE(::mkdir((m / "d").c_str(), 0755) == 0);
+  CHECK(StatErrno(m / "d/x") == ENOENT);
+  CHECK(ReadDirNames(m / "d").empty());
+  REQUIRE(WriteWithPosix(m / "d/x", std::string(777, 'x')) == 0);
+  CHECK(ReadDirNames(m / "d") == std::vector<std::string>{"x"});
+  check_listed("d", "x", 777);
+
+  // Deleted, looked up, created again.
+  REQUIRE(::unlink((m / "new.txt").c_str()) == 0);
+  CHECK(StatErrno(m / "new.txt") == ENOENT);
+  CHECK_FALSE(Contains(ReadDirNames(m.dir()), "new.txt"));
+  REQUIRE(WriteWithPosix(m / "new.txt", "again") == 0);
+  check_listed("", "new.txt", 5);
+  CHECK(ReadWithPosix(m / "new.txt") == "again");
+
+  Mount fresh(fx.conf, fx.cluster.root() + "/mnt-fresh");
+  CHECK(ReadWithPosix(fresh / "new.txt") == "again");
+  CHECK(ReadWithPosix(fresh / "d/x") == std::string(777, 'x'));
+}
+
+TEST_CASE("a create right after a failed lookup keeps the file another mount made meanwhile") {
+  // b's failed lookup is cached (kernel and mount) for a second. If a makes
+  // the name in that second, b's open(O_CREAT) without O_TRUNC must still
+  // open a's file, as on a local disk (and on NFS), not replace it.
+  Fixture fx;
+  Mount a(fx.conf, fx.cluster.root() + "/mnt-a");
+  Mount b(fx.conf, fx.cluster.root() + "/mnt-b");
+  CHECK(StatErrno(b / "log.txt") == ENOENT);
+  REQUIRE(WriteWithPosix(a / "log.txt", "line from A\n") == 0);
+  CHECK(WriteWithPosix(b / "log.txt", "line from B\n", O_APPEND) == 0);
+  CHECK(ReadWithPosix(a / "log.txt") == "line from A\nline from B\n");
+
+  CHECK(StatErrno(b / "lock") == ENOENT);
+  REQUIRE(WriteWithPosix(a / "lock", "held by A") == 0);
+  int fd = ::open((b / "lock").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  const int err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    CHECK(WriteAll(fd, std::string("held by B")));
+    CHECK(::close(fd) == 0);
+  }
+  CHECK(err == EEXIST);
+  CHECK(ReadWithPosix(a / "lock") == "held by A");
+}
+
+TEST_CASE("cp -r of 200 small files lists each with its size and mode, and rm -r leaves nothing") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  ::umask(022);
+  const std::string src = fx.local / "tree";
+  REQUIRE(::mkdir(src.c_str(), 0755) == 0);
+  struct Expect {
+    std::string content;
+    mode_t mode;
+  };
+  std::map<std::string, Expect> files;
+  const mode_t modes[] = {0644, 0600, 0755, 0640};
+  for (int i = 0; i < 200; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "file-%03d.txt", i);
+    Expect e{RandomBytes(static_cast<size_t>(i * 37 % 3001), 1000 + i), modes[i % 4]};
+    WriteFile(src + "/" + name, e.content);
+    REQUIRE(::chmod((src + "/" + name).c_str(), e.mode) == 0);
+    files[name] = e;
+  }
+  auto cp = Run({"/bin/cp", "-r", src, m / "tree"}, "", 120);
+  REQUIRE_MESSAGE(cp.exit_code == 0, cp.err);
+
+  // ls -l: readdir, then stat of every name.
+  std::vector<std::string> names = ReadDirNames(m / "tree");
+  CHECK(names.size() == files.size());
+  for (const auto& name : names) {
+    CAPTURE(name);
+    auto it = files.find(name);
+    REQUIRE(it != files.end());
+    struct stat st {};
+    REQUIRE(StatErrno(m / ("tree/" + name), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    CHECK((st.st_mode & 07777) == it->second.mode);
+    CHECK(static_cast<size_t>(st.st_size) == it->second.content.size());
+  }
+  auto ls = Run({"/bin/ls", "-l", m / "tree"});
+  CHECK(ls.exit_code == 0);
+  CHECK(ls.out.find("-rwxr-xr-x") != std::string::npos);
+  for (int i = 0; i < 200; i += 23) {
+    char name[32];
+    std::snprintf(name, sizeof name, "file-%03d.txt", i);
+    CHECK(ReadWithPosix(m / ("tree/" + std::string(name))) == files[name].content);
+    CheckPlacedByTable1(fx.cluster, "tree", name, files[name].content);
+  }
+
+  // rm -r: unlink each name, then the folder.
+  for (const auto& name : names) {
+    CAPTURE(name);
+    CHECK(::unlink((m / ("tree/" + name)).c_str()) == 0);
+  }
+  CHECK(::rmdir((m / "tree").c_str()) == 0);
+  CHECK(StatErrno(m / "tree") == ENOENT);
+  CHECK_FALSE(Contains(ListDir(m.dir()), "tree"));
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    for (const auto& [name, pieces] : PieceFilesIn(fx.cluster.server_dir(s) + "/Alice/tree"))
+      CHECK_MESSAGE(!files.count(name), "piece files of ", name, " are left");
+  }
+  Mount fresh(fx.conf, fx.cluster.root() + "/mnt-fresh");
+  CHECK(StatErrno(fresh / "tree") == ENOENT);
+  CHECK_FALSE(Contains(ListDir(fresh.dir()), "tree"));
+}
+
+TEST_CASE("unlink after another mount's rewrite of a listed file deletes it everywhere") {
+  // b's listing still names the old version when b unlinks. The tombstone's
+  // stamp is newer than that version and than now (Client::Unlink), so it is
+  // also newer than a's rewrite, which happened before: the file is gone.
+  Fixture fx;
+  Mount a(fx.conf, fx.cluster.root() + "/mnt-a");
+  Mount b(fx.conf, fx.cluster.root() + "/mnt-b");
+  REQUIRE(WriteWithPosix(a / "f", "version 1") == 0);
+  REQUIRE(WriteWithPosix(a / "keep", "keep") == 0);
+  auto ls = Run({"/bin/ls", "-l", b.dir()});
+  CHECK(ls.exit_code == 0);
+  CHECK(ls.out.find(" f\n") != std::string::npos);
+  REQUIRE(WriteWithPosix(a / "f", "version 2, written after b listed the folder") == 0);
+  CHECK(::unlink((b / "f").c_str()) == 0);
+
+  CHECK(StatErrno(b / "f") == ENOENT);
+  CHECK(Eventually([&] { return StatErrno(a / "f") == ENOENT; }));
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    auto pieces = PieceFilesIn(fx.cluster.server_dir(s) + "/Alice");
+    CHECK(pieces.count("f") == 0);
+    CHECK(pieces.count("keep") == 1);
+  }
+
+  // A name b listed as a file that a has since made a folder: b's unlink
+  // must not take the folder's content with it.
+  REQUIRE(WriteWithPosix(a / "g", "a file") == 0);
+  ls = Run({"/bin/ls", "-l", b.dir()});
+  CHECK(ls.out.find(" g\n") != std::string::npos);
+  REQUIRE(::unlink((a / "g").c_str()) == 0);
+  REQUIRE(::mkdir((a / "g").c_str(), 0755) == 0);
+  REQUIRE(WriteWithPosix(a / "g/inside", "inside") == 0);
+  CHECK((::unlink((b / "g").c_str()) == 0 ? 0 : errno) == EISDIR);
+
+  Mount fresh(fx.conf, fx.cluster.root() + "/mnt-fresh");
+  int err = 0;
+  ReadWithPosix(fresh / "f", &err);
+  CHECK(err == ENOENT);
+  CHECK(ListDir(fresh.dir()) == std::vector<std::string>{"g", "keep"});
+  struct stat st {};
+  REQUIRE(StatErrno(fresh / "g", &st) == 0);
+  CHECK(S_ISDIR(st.st_mode));
+  CHECK(ReadWithPosix(fresh / "g/inside") == "inside");
 }
 
 }  // namespace
