@@ -86,16 +86,20 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
   auto list_on = [&](int s) -> Result<Entries> {
     if (probing && !skipped[s]) return Status::Unavailable("not probed");
     DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, probing));
-    const Deadline deadline = DeadlineIn(options_.request_timeout);
     ListRequest req{dir};
-    DFS_RETURN_IF_ERROR(lease.Check(lease->Send(MsgType::kList, EncodeMessage(req), deadline)));
+    DFS_RETURN_IF_ERROR(lease.Check(
+        lease->Send(MsgType::kList, EncodeMessage(req), DeadlineIn(options_.request_timeout))));
+    // A big folder takes a while (a server reads every piece header): the
+    // deadline moves with progress, one listing frame's worth at a time.
+    ProgressDeadline progress(options_.data_timeout, kListProgressBytes);
     Entries all;
     size_t received = 0;
     size_t held_bytes = 0;  // memory the kept entries take, roughly
     size_t rejected_kept = 0;
     for (;;) {
       Frame f;
-      DFS_RETURN_IF_ERROR(lease.Check(lease->Recv(&f, deadline)));
+      DFS_RETURN_IF_ERROR(lease.Check(lease->Recv(&f, progress.get())));
+      progress.Add(f.body.size());
       DFS_ASSIGN_OR_RETURN(ListReply reply, lease.Check(ParseReply<ListReply>(f)));
       if (reply.entries.size() > kMaxListEntries - received)
         return lease.Check(Status::Protocol(pool_->name(s) + ": listing exceeds " +
