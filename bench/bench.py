@@ -20,13 +20,9 @@ import sys
 import tempfile
 import time
 
-
-def hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing benchlib
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import hwm_kib, make_file, start_servers, write_client_conf  # noqa: E402
 
 
 def run_measured(argv, **kw):
@@ -49,14 +45,6 @@ def run_measured(argv, **kw):
     return seconds, peak, p
 
 
-def make_file(path, mib):
-    chunk = os.urandom(1 << 20)
-    with open(path, "wb") as f:
-        for i in range(mib):
-            # Vary each MiB cheaply so no two are alike.
-            f.write(i.to_bytes(8, "little") + chunk[8:])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
@@ -73,37 +61,9 @@ def main():
     mount_proc = None
     mnt = os.path.join(work, "mnt")
     try:
-        with open(os.path.join(work, "dfs.conf"), "w") as f:
-            f.write("Alice SimplePassword\n")
-        ports = []
-        keys = []
-        for i in range(1, 5):
-            p = subprocess.Popen([server_bin, os.path.join(work, f"DFS{i}"), "0", "-c",
-                                  os.path.join(work, "dfs.conf"), "--bind", "127.0.0.1"],
-                                 stdout=subprocess.PIPE, text=True)
-            # "dfs_server: DFSi key SHA256:..." then "dfs_server: listening on 127.0.0.1:PORT"
-            key = None
-            while True:
-                line = p.stdout.readline()
-                k = re.search(r" key (SHA256:[A-Za-z0-9+/]+)", line)
-                if k:
-                    key = k.group(1)
-                m = re.search(r"127\.0\.0\.1:(\d+)", line)
-                if m or not line:
-                    break
-            if not m:
-                raise SystemExit(f"server {i} did not start: {line!r}")
-            ports.append(int(m.group(1)))
-            keys.append(key)
-            servers.append(p)
+        ports, keys = start_servers(server_bin, work, servers)
         conf = os.path.join(work, "dfc.conf")
-        with open(conf, "w") as f:
-            for i, port in enumerate(ports, 1):
-                f.write(f"Server DFS{i} 127.0.0.1:{port}\n")
-            f.write("Username: Alice\nPassword: SimplePassword\n")
-            for i, key in enumerate(keys, 1):
-                if key:  # TLS builds: pin each server's key
-                    f.write(f"Fingerprint DFS{i} {key}\n")
+        write_client_conf(conf, ports, keys)
 
         src = os.path.join(work, "big.bin")
         print(f"generating {args.size_mib} MiB of test data ...", flush=True)
