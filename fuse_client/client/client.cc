@@ -91,7 +91,7 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
         lease->Send(MsgType::kList, EncodeMessage(req), DeadlineIn(options_.request_timeout))));
     // A big folder takes a while (a server reads every piece header): the
     // deadline moves with progress, one listing frame's worth at a time.
-    ProgressDeadline progress(options_.data_timeout, kListProgressBytes);
+    ProgressDeadline progress(options_.request_timeout, kListProgressBytes);
     Entries all;
     size_t received = 0;
     size_t held_bytes = 0;  // memory the kept entries take, roughly

@@ -45,8 +45,9 @@ inline constexpr size_t kMaxListEntries = size_t{1} << 20;
 // And what the entries kept from one server's listing may take in memory
 // (about 600,000 entries of short names: folders of ~300,000 files).
 inline constexpr size_t kMaxListBytes = size_t{128} << 20;
-// A listing must deliver this many more bytes within Options::data_timeout
-// of the last such step (a folder of 100,000 files takes seconds to list).
+// A listing must deliver this many more bytes within Options::request_timeout
+// of the last such step (a folder of 100,000 files takes seconds to list; a
+// hung server is still given up after request_timeout).
 inline constexpr uint64_t kListProgressBytes = 32 * 1024;
 // Of those, records that fail CheckRecord kept per server listing (for
 // reports and heal); the rest are counted against the cap and dropped.

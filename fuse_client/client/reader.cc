@@ -44,7 +44,10 @@ Status Client::OpenSealedPiece(const FileVersion& v, int piece, std::string_view
 Reader::Reader(Client* client, FileVersion version, const InlinePieces& inline_pieces)
     : client_(client), version_(std::move(version)) {
   MutexLock lock(&mu_);  // not shared yet; the lock is for the analysis
-  for (const auto& [piece, sealed] : inline_pieces) {
+  for (const auto& inline_piece : inline_pieces) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda.
+    const int piece = inline_piece.first;
+    const std::string& sealed = inline_piece.second;
     if (piece < 1 || piece > version_.pieces()) continue;
     std::map<ChunkKey, CachedChunk> chunks;
     Status opened = client_->OpenSealedPiece(

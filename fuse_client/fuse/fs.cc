@@ -93,6 +93,10 @@ struct FileSystem::OpenFile {
   // change): two at once drop the MD5, and an upload uses it only when none
   // is under way, so no race can leave a digest of other bytes.
   int changing GUARDED_BY(mu) = 0;
+  // One upload at a time: a later upload must carry a later stamp and the
+  // later content, so a slow earlier one can never win over it.
+  bool uploading GUARDED_BY(mu) = false;
+  CondVar upload_done;                       // signalled when `uploading` goes false
   std::optional<client::Entry> hidden_entry  // attributes once hidden, if no spool
       GUARDED_BY(mu);
 };
@@ -321,7 +325,9 @@ Status FileSystem::Upload(OpenFile& file) {
   std::optional<client::Client::KnownDigest> known;
   {
     MutexLock lock(&file.mu);
+    while (file.uploading) file.upload_done.Wait(&file.mu);
     if (!file.spool || !file.dirty || file.orphaned) return Status::Ok();
+    file.uploading = true;
     fd = file.spool.get();
     path = file.path;
     attrs.mode = file.mode;
@@ -331,6 +337,12 @@ Status FileSystem::Upload(OpenFile& file) {
       known = client::Client::KnownDigest{file.md5_end, file.md5->Peek()};
   }
   auto put = client_->Put(fd, path, attrs, known);
+  {
+    MutexLock lock(&file.mu);
+    file.uploading = false;
+    if (put.ok() && file.generation == generation && file.path == path) file.dirty = false;
+  }
+  file.upload_done.SignalAll();
   cache_.Invalidate(path);
   if (put.ok() && put->version.exists) {
     client::Entry e;
@@ -348,8 +360,6 @@ Status FileSystem::Upload(OpenFile& file) {
     log_->info("{} uploaded with fewer copies than wanted: {}", Escaped(path),
                EscapeControl(notes));
   }
-  MutexLock lock(&file.mu);
-  if (file.generation == generation && file.path == path) file.dirty = false;
   return Status::Ok();
 }
 
