@@ -54,11 +54,13 @@ Reader::Reader(Client* client, FileVersion version, const InlinePieces& inline_p
         version_, piece, sealed, [&](uint64_t j, std::span<const uint8_t> plain) {
           chunks[{piece, j}] = {std::make_shared<const std::string>(
                                     reinterpret_cast<const char*>(plain.data()), plain.size()),
-                                ++tick_};
+                                0};
           return Status::Ok();
         });
     // One that does not decrypt is fetched from the servers as usual.
-    if (opened.ok()) cache_.merge(chunks);
+    if (!opened.ok()) continue;
+    for (auto& chunk : chunks) chunk.second.used = ++tick_;
+    cache_.merge(chunks);
   }
 }
 
