@@ -1358,10 +1358,11 @@ TEST_CASE("files written in order or out of order are placed by the MD5 of their
   CHECK(ListDir(m.spool_dir()).empty());
 
   Mount fresh(fx.conf, fx.cluster.root() + "/mnt-fresh");
-  for (const auto& [name, content] : expected) {
+  for (const auto& file : expected) {
+    const std::string& name = file.first;  // CAPTURE cannot take a structured binding (clang 14)
     CAPTURE(name);
     int err = 0;
-    CHECK(ReadWithPosix(fresh / name, &err) == content);
+    CHECK(ReadWithPosix(fresh / name, &err) == file.second);
     CHECK(err == 0);
   }
 }
@@ -1674,8 +1675,8 @@ TEST_CASE("cp -r of 200 small files lists each with its size and mode, and rm -r
   CHECK_FALSE(Contains(ListDir(m.dir()), "tree"));
   for (int s = 0; s < 4; ++s) {
     CAPTURE(s);
-    for (const auto& [name, pieces] : PieceFilesIn(fx.cluster.server_dir(s) + "/Alice/tree"))
-      CHECK_MESSAGE(!files.count(name), "piece files of ", name, " are left");
+    for (const auto& left : PieceFilesIn(fx.cluster.server_dir(s) + "/Alice/tree"))
+      CHECK_MESSAGE(!files.count(left.first), "piece files of ", left.first, " are left");
   }
   Mount fresh(fx.conf, fx.cluster.root() + "/mnt-fresh");
   CHECK(StatErrno(fresh / "tree") == ENOENT);
