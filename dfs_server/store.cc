@@ -554,6 +554,23 @@ Status PieceReader::ReadExact(uint64_t pos, char* out, size_t n) const {
 // analysis has nothing to check here; it would only report the stripes as
 // still held at the end of the constructor and released unheld in the
 // destructor. The order and pairing live in these three functions alone.
+// Tells the listing cache that a folder changed when it goes out of scope:
+// declared before an operation's first change to the folder, it reports
+// after the last one, on every return path, failures included.
+class Store::FolderChange {
+ public:
+  FolderChange(Store& store, std::string_view user, std::string dir)
+      : store_(store), user_(user), dir_(std::move(dir)) {}
+  FolderChange(const FolderChange&) = delete;
+  FolderChange& operator=(const FolderChange&) = delete;
+  ~FolderChange() { store_.folders_.Changed(user_, dir_); }
+
+ private:
+  Store& store_;
+  std::string_view user_;
+  std::string dir_;
+};
+
 class Store::NameLock {
  public:
   NameLock(Store& store, size_t stripe) NO_THREAD_SAFETY_ANALYSIS
@@ -582,6 +599,7 @@ Store::Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_f
              UniqueFd staging_fd, int max_piece)
     : root_(std::move(root)),
       options_(std::move(options)),
+      folders_(options_.list_cache_entries),
       usage_(std::make_shared<UsageLedger>(options_.quota_bytes)),
       root_fd_(std::move(root_fd)),
       staging_fd_(std::move(staging_fd)),
@@ -686,37 +704,72 @@ Status Store::List(std::string_view user, std::string_view dir,
                    const std::function<Status(ListEntry&&)>& sink) {
   DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
-  return ForEachEntry(dfd.get(), [&](std::string_view file, unsigned char type) -> Status {
+  struct stat st {};
+  if (::fstat(dfd.get(), &st) != 0) return FromErrno(errno, "stat " + Quoted(d));
+  const FolderCache::Seen seen = FolderCache::Seen::Of(st);
+  std::optional<FolderCache::Reading> reading;
+  if (auto cached = folders_.Get(user, d, seen, &reading)) {
+    for (const ListEntry& e : *cached) DFS_RETURN_IF_ERROR(sink(ListEntry(e)));
+    return Status::Ok();
+  }
+  // The names first, sorted (clients merge the servers' listings as they
+  // arrive), then the headers in that order.
+  struct Name {
+    std::string name;  // user-visible
+    int piece = -1;    // -1: a folder
+    bool operator<(const Name& o) const {
+      return name != o.name ? name < o.name : piece < o.piece;
+    }
+  };
+  std::vector<Name> names;
+  DFS_RETURN_IF_ERROR(ForEachEntry(dfd.get(), [&](std::string_view file, unsigned char type) {
     if (type == DT_LNK) {
       Log().warn("list {}: skipping symbolic link {}", Quoted(d), Escaped(file));
       return Status::Ok();
     }
-    ListEntry entry;
     if (type == DT_DIR) {
-      if (Status s = ValidateName(file); !s.ok()) {
-        Log().warn("list {}: skipping folder: {}", Quoted(d), s.message());
+      if (Status v = ValidateName(file); !v.ok()) {
+        Log().warn("list {}: skipping folder: {}", Quoted(d), v.message());
         return Status::Ok();
       }
-      entry.name = std::string(file);
-      entry.is_dir = true;
-      return sink(std::move(entry));
+      names.push_back({std::string(file), -1});
+      return Status::Ok();
     }
     // ParsePieceFileName() validates the name inside (no control bytes).
-    int piece = 0;
-    if (type != DT_REG || !ParsePieceFileName(file, &entry.name, &piece)) {
+    Name n;
+    if (type != DT_REG || !ParsePieceFileName(file, &n.name, &n.piece)) {
       if (std::any_of(file.begin(), file.end(), IsControlByte))
         Log().warn("list {}: skipping {}: control bytes in the name", Quoted(d), Escaped(file));
       return Status::Ok();
     }
-    auto h = ReadHeaderAt(dfd.get(), std::string(file), piece);
-    if (!h.ok()) {
-      Log().warn("list {}: skipping {}: {}", Quoted(d), Escaped(file), h.status().ToString());
-      return Status::Ok();
+    names.push_back(std::move(n));
+    return Status::Ok();
+  }));
+  std::sort(names.begin(), names.end());
+  // What is read is kept for the next listing unless the folder is too big.
+  const bool keep = names.size() <= folders_.max_entries();
+  FolderCache::Entries kept;
+  if (keep) kept.reserve(names.size());
+  for (Name& n : names) {
+    ListEntry entry;
+    if (n.piece < 0) {
+      entry.is_dir = true;
+    } else {
+      const std::string file = PieceFileName(n.name, n.piece);
+      auto h = ReadHeaderAt(dfd.get(), file, n.piece);
+      if (!h.ok()) {
+        Log().warn("list {}: skipping {}: {}", Quoted(d), Escaped(file), h.status().ToString());
+        continue;
+      }
+      if (!h->has_value()) continue;  // removed meanwhile
+      entry.header = **h;
     }
-    if (!h->has_value()) return Status::Ok();  // removed meanwhile
-    entry.header = **h;
-    return sink(std::move(entry));
-  });
+    entry.name = std::move(n.name);
+    if (keep) kept.push_back(entry);
+    DFS_RETURN_IF_ERROR(sink(std::move(entry)));
+  }
+  if (keep) reading->Keep(seen, std::move(kept));
+  return Status::Ok();
 }
 
 Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::string_view name) {
@@ -781,6 +834,7 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
   std::string d;
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenFileDir(user, dir, name, &d));
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+  FolderChange change(*this, user, d);
 
   struct Staged {
     int piece;
@@ -908,6 +962,7 @@ Status Store::Delete(std::string_view user, std::string_view dir, std::string_vi
   std::string d;
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenFileDir(user, dir, name, &d));
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+  FolderChange change(*this, user, d);
 
   NameLock lock(*this, StripeOf(user, d, name));
   DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
@@ -937,6 +992,7 @@ Status Store::Mkdir(std::string_view user, std::string_view path) {
   const std::string& parent = p.dir;
   DFS_RETURN_IF_ERROR(CheckNotReserved(leaf));
   DFS_ASSIGN_OR_RETURN(UniqueFd pfd, OpenUserDir(user, parent));
+  FolderChange change(*this, user, parent);
   if (::mkdirat(pfd.get(), leaf.c_str(), 0700) != 0) {
     if (errno == EEXIST) return Status::Exists(Quoted(parent, leaf) + " exists");
     return FromErrno(errno, "mkdir " + Quoted(parent, leaf));
@@ -961,6 +1017,8 @@ Status Store::Rmdir(std::string_view user, std::string_view path) {
     if (files.AnyPiece()) return Status::NotDir(shown + " is not a directory");
     return Status::NotFound("no such directory " + shown);
   }
+  FolderChange parent_change(*this, user, parent);
+  FolderChange change(*this, user, JoinName(parent, leaf));
   std::vector<std::string> pieces;
   DFS_RETURN_IF_ERROR(ForEachEntry(fd.get(), [&](std::string_view file, unsigned char type) {
     std::string name;
@@ -994,6 +1052,8 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
   if (fd_path == td_path && from_name == to_name) return Status::Ok();
   DFS_ASSIGN_OR_RETURN(UniqueFd from_fd, OpenUserDir(user, fd_path));
   DFS_ASSIGN_OR_RETURN(UniqueFd to_fd, OpenUserDir(user, td_path));
+  FolderChange from_change(*this, user, fd_path);
+  FolderChange to_change(*this, user, td_path);
   DFS_ASSIGN_OR_RETURN(bool from_is_dir, IsDirAt(from_fd.get(), from_name));
   if (from_is_dir) return Status::IsDir(Quoted(fd_path, from_name) + " is a directory");
   DFS_ASSIGN_OR_RETURN(bool to_is_dir, IsDirAt(to_fd.get(), to_name));
@@ -1076,6 +1136,7 @@ Status Store::SetAttr(std::string_view user, const SetAttrRequest& req) {
   const Stamp stamp = req.headers.front().stamp;
   DFS_ASSIGN_OR_RETURN(const HeadersByPiece by_piece, IndexHeaders(req.headers, req.cid, stamp));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+  FolderChange change(*this, user, d);
 
   NameLock lock(*this, StripeOf(user, d, req.name));
   DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), req.name, max_piece()));
@@ -1174,6 +1235,7 @@ Status Store::Purge(std::string_view user, std::string_view dir, std::string_vie
   DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
   DFS_RETURN_IF_ERROR(ValidateName(name));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
+  FolderChange change(*this, user, d);
 
   NameLock lock(*this, StripeOf(user, d, name));
   DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));

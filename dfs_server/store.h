@@ -45,6 +45,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dfs_server/folder_cache.h"
 #include "shared/format/piece_header.h"
 #include "shared/protocol/messages.h"
 #include "shared/util/fd.h"
@@ -136,6 +137,9 @@ struct StoreOptions {
   // A put is refused (kNoSpace) unless the file system keeps at least this
   // much free beyond the piece.
   uint64_t reserve_bytes = 64ull << 20;
+  // Entries (piece headers and subfolders) of recently listed folders kept
+  // in memory, over all folders (folder_cache.h); ~160 bytes each. 0: none.
+  size_t list_cache_entries = 65536;
 };
 
 // Thread-safe. Owns the root folder for the life of the process.
@@ -169,8 +173,11 @@ class Store {
 
   // Calls `sink` for every entry of `dir`: each subdirectory (is_dir) and each
   // piece or tombstone file (its header; files with a corrupt header are
-  // logged and skipped). Stops at the first non-OK Status of `sink` and
-  // returns it. Errors: kNotFound, kNotDir.
+  // logged and skipped), in order of name (bytewise), then piece index (a
+  // folder first), so clients can merge the servers' listings as they
+  // arrive. Served from the folder cache while the folder is unchanged.
+  // Stops at the first non-OK Status of `sink` and returns it. Errors:
+  // kNotFound, kNotDir.
   [[nodiscard]] Status List(std::string_view user, std::string_view dir,
                             const std::function<Status(ListEntry&&)>& sink);
 
@@ -264,6 +271,7 @@ class Store {
 
  private:
   class NameLock;
+  class FolderChange;
 
   // Folders, opened O_DIRECTORY relative to the root without following any
   // symbolic link and never outside ROOT/USER (ROOT/.staging/USER): a link
@@ -306,6 +314,9 @@ class Store {
 
   std::string root_;
   StoreOptions options_;
+  // What LIST read from recently listed folders. Every operation that
+  // changes a folder reports it (FolderChange in store.cc) after the change.
+  FolderCache folders_;
   // Usage of the users with a quota; shared with their StagedPieces. Its
   // lock is taken after a stripe lock, never before one.
   std::shared_ptr<UsageLedger> usage_;

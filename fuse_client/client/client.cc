@@ -72,133 +72,159 @@ Status Client::Ping() {
   return FanOutStatus(*pool_, results, &answered);
 }
 
-Result<RawListing> Client::ListRaw(const std::string& dir) {
-  // Each entry with the verdict on its record (folders and invalid names:
-  // kAccepted, they are sorted out in merge()), so every MAC is checked once.
-  // A deque: no doubling copies while a large listing streams in.
-  struct Checked {
-    ListEntry entry;
-    RecordCheck check = RecordCheck::kAccepted;
-  };
-  using Entries = std::deque<Checked>;
+Status Client::StreamListing(const std::string& dir, const NameSink& sink,
+                             const std::function<void()>& restart,
+                             std::vector<int>* unreachable, std::vector<bool>* failed) {
   const std::vector<bool> skipped = pool_->InBackoff();
-  bool probing = false;
-  auto list_on = [&](int s) -> Result<Entries> {
-    if (probing && !skipped[s]) return Status::Unavailable("not probed");
-    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, probing));
-    ListRequest req{dir};
-    DFS_RETURN_IF_ERROR(lease.Check(
-        lease->Send(MsgType::kList, EncodeMessage(req), DeadlineIn(options_.request_timeout))));
-    // A big folder takes a while (a server reads every piece header): the
-    // deadline moves with progress, one listing frame's worth at a time.
-    ProgressDeadline progress(options_.request_timeout, kListProgressBytes);
-    Entries all;
-    size_t received = 0;
-    size_t held_bytes = 0;  // memory the kept entries take, roughly
-    size_t rejected_kept = 0;
-    for (;;) {
-      Frame f;
-      DFS_RETURN_IF_ERROR(lease.Check(lease->Recv(&f, progress.get())));
-      progress.Add(f.body.size());
-      DFS_ASSIGN_OR_RETURN(ListReply reply, lease.Check(ParseReply<ListReply>(f)));
-      if (reply.entries.size() > kMaxListEntries - received)
-        return lease.Check(Status::Protocol(pool_->name(s) + ": listing exceeds " +
-                                            std::to_string(kMaxListEntries) + " entries"));
-      received += reply.entries.size();
-      for (auto& e : reply.entries) {
-        // Only a bounded number of failed records is kept (for reports and
-        // heal), so a server sending forged records costs memory for the
-        // genuine ones alone.
-        RecordCheck check = RecordCheck::kAccepted;
-        if (!e.is_dir && ValidateName(e.name).ok())
-          check = CheckRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_);
-        if (check != RecordCheck::kAccepted && ++rejected_kept > kMaxRejectedKept) continue;
-        held_bytes += sizeof(Checked) + e.name.size();
-        if (held_bytes > kMaxListBytes)
+  const bool any_skipped = std::find(skipped.begin(), skipped.end(), true) != skipped.end();
+  // One listing from every server (probing those skipped for back-off when
+  // `probing`), merged into `sink` as it streams in.
+  auto pass = [&](bool probing, bool* incomplete) {
+    ListMerge merge(pool_->size(), kMaxListBytes,
+                    [&](std::string&& name, NameRecords&& records) {
+                      ReportRejected(dir, name, records.rejected);
+                      if (any_skipped && !probing && records.dir_on.empty() &&
+                          !records.headers.empty()) {
+                        FileVersion v = Resolve(dir, name, records.headers);
+                        if (v.exists && !v.complete()) *incomplete = true;
+                      }
+                      sink(std::move(name), std::move(records));
+                    });
+    auto list_on = [&](int s) -> Result<Empty> {
+      DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, probing && skipped[s]));
+      ListRequest req{dir};
+      DFS_RETURN_IF_ERROR(lease.Check(
+          lease->Send(MsgType::kList, EncodeMessage(req), DeadlineIn(options_.request_timeout))));
+      // A big folder takes a while (a server reads every piece header): the
+      // deadline moves with progress, one listing frame's worth at a time.
+      ProgressDeadline progress(options_.request_timeout, kListProgressBytes);
+      size_t received = 0;
+      size_t rejected_kept = 0;
+      for (;;) {
+        Frame f;
+        DFS_RETURN_IF_ERROR(lease.Check(lease->Recv(&f, progress.get())));
+        progress.Add(f.body.size());
+        DFS_ASSIGN_OR_RETURN(ListReply reply, lease.Check(ParseReply<ListReply>(f)));
+        if (reply.entries.size() > kMaxListEntries - received)
           return lease.Check(Status::Protocol(pool_->name(s) + ": listing exceeds " +
-                                              std::to_string(kMaxListBytes >> 20) + " MiB"));
-        all.push_back({std::move(e), check});
-      }
-      if (!reply.more) return all;
-    }
-  };
-  // Groups what the servers that answered sent by name, records screened.
-  auto merge = [&](const std::vector<Result<Entries>>& results) {
-    RawListing raw;
-    for (size_t i = 0; i < results.size(); ++i) {
-      if (!results[i].ok()) continue;
-      const int server = static_cast<int>(i);
-      for (const auto& [e, check] : *results[i]) {
-        if (!ValidateName(e.name).ok()) {
-          WarnOnce(server, JoinName(dir, e.name), "listed an invalid name");
-          continue;
+                                              std::to_string(kMaxListEntries) + " entries"));
+        received += reply.entries.size();
+        std::vector<ListMerge::Record> batch;
+        batch.reserve(reply.entries.size());
+        for (auto& e : reply.entries) {
+          if (!ValidateName(e.name).ok()) {
+            WarnOnce(s, JoinName(dir, e.name), "listed an invalid name");
+            continue;
+          }
+          // Only a bounded number of failed records is kept (for reports and
+          // heal), so a server sending forged records costs memory for the
+          // genuine ones alone.
+          RecordCheck check = RecordCheck::kAccepted;
+          if (!e.is_dir) check = CheckRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_);
+          if (check != RecordCheck::kAccepted && ++rejected_kept > kMaxRejectedKept) continue;
+          batch.push_back({std::move(e), check});
         }
-        auto& slot = raw.names[e.name];
-        if (e.is_dir)
-          slot.dir_on.push_back(server);
-        else if (check == RecordCheck::kAccepted)
-          slot.headers.push_back({server, e.header});
-        else
-          slot.rejected.push_back({server, check});
+        if (Status added = merge.Add(s, std::move(batch)); !added.ok())
+          return lease.Check(Status::Protocol(pool_->name(s) + ": " + added.message()));
+        if (!reply.more) return Empty{};
       }
-    }
-    for (const auto& [name, slot] : raw.names) ReportRejected(dir, name, slot.rejected);
-    return raw;
+    };
+    return ForEachServer<Empty>([&](int s) -> Result<Empty> {
+      Result<Empty> r = (probing || !skipped[s]) ? list_on(s)
+                                                 : Result<Empty>(Status::Unavailable("in back-off"));
+      merge.Finish(s);
+      return r;
+    });
   };
-  auto results = ForEachServer<Entries>(list_on);
+  bool incomplete = false;
+  auto results = pass(false, &incomplete);
   // Servers skipped for back-off may be back: ask them when otherwise some
   // file would look incomplete.
-  if (std::find(skipped.begin(), skipped.end(), true) != skipped.end()) {
-    bool incomplete = false;
-    for (const auto& [name, slot] : merge(results).names) {
-      if (!slot.dir_on.empty() || slot.headers.empty()) continue;
-      FileVersion v = Resolve(dir, name, slot.headers);
-      if (v.exists && !v.complete()) incomplete = true;
-    }
-    if (incomplete) {
-      probing = true;
-      auto again = ForEachServer<Entries>(list_on);
-      for (size_t i = 0; i < again.size(); ++i)
-        if (skipped[i]) results[i] = std::move(again[i]);
-    }
+  if (incomplete) {
+    restart();
+    results = pass(true, &incomplete);
   }
   int answered = 0;
   DFS_RETURN_IF_ERROR(FanOutStatus(*pool_, results, &answered));
-
-  RawListing raw = merge(results);
   int found = 0;
   Status first_error;
+  failed->assign(results.size(), false);
   for (size_t i = 0; i < results.size(); ++i) {
-    const int server = static_cast<int>(i);
-    if (!results[i].ok()) {
-      if (IsNetworkFailure(results[i].status()))
-        raw.unreachable.push_back(server);
-      else if (first_error.ok())
-        first_error = results[i].status();
-      continue;
+    if (!results[i].ok()) (*failed)[i] = true;
+    if (results[i].ok()) {
+      ++found;
+    } else if (IsNetworkFailure(results[i].status())) {
+      unreachable->push_back(static_cast<int>(i));
+    } else if (first_error.ok()) {
+      first_error = results[i].status();
     }
-    ++found;
   }
   if (found == 0)
     return first_error.ok() ? Status::NotFound("no such folder " + Escaped(dir)) : first_error;
+  return Status::Ok();
+}
+
+// Whether a folder of this name stands once the servers that failed midway
+// are left out (see StreamListing); drops them from dir_on.
+static bool KeepFolder(std::vector<int>* dir_on, const std::vector<bool>& failed) {
+  std::erase_if(*dir_on, [&](int s) { return failed[static_cast<size_t>(s)]; });
+  return !dir_on->empty();
+}
+
+Result<RawListing> Client::ListRaw(const std::string& dir) {
+  RawListing raw;
+  std::vector<bool> failed;
+  DFS_RETURN_IF_ERROR(StreamListing(
+      dir,
+      [&](std::string&& name, NameRecords&& records) {
+        raw.names.emplace_hint(raw.names.end(), std::move(name), std::move(records));
+      },
+      [&] { raw.names.clear(); }, &raw.unreachable, &failed));
+  if (std::find(failed.begin(), failed.end(), true) != failed.end()) {
+    for (auto it = raw.names.begin(); it != raw.names.end();) {
+      RawListing::Name& slot = it->second;
+      const bool gone = !slot.dir_on.empty() && !KeepFolder(&slot.dir_on, failed) &&
+                        slot.headers.empty() && slot.rejected.empty();
+      it = gone ? raw.names.erase(it) : std::next(it);
+    }
+  }
   return raw;
 }
 
 Result<Listing> Client::List(std::string_view dir_in) {
   DFS_ASSIGN_OR_RETURN(std::string dir, NormalizeDir(dir_in));
-  DFS_ASSIGN_OR_RETURN(RawListing raw, ListRaw(dir));
   Listing listing;
-  listing.unreachable = std::move(raw.unreachable);
-  for (auto& [name, slot] : raw.names) {
-    Entry e;
-    e.name = name;
-    if (!slot.dir_on.empty()) {
-      e.is_dir = true;
-    } else {
-      e.file = Resolve(dir, name, slot.headers, slot.rejected);
-      if (!e.file.exists) continue;
+  // The servers that listed each folder entry (by index in listing.entries).
+  std::vector<std::pair<size_t, std::vector<int>>> folders;
+  std::vector<bool> failed;
+  DFS_RETURN_IF_ERROR(StreamListing(
+      dir,
+      [&](std::string&& name, NameRecords&& records) {
+        Entry e;
+        if (!records.dir_on.empty()) {
+          e.is_dir = true;
+          folders.emplace_back(listing.entries.size(), std::move(records.dir_on));
+        } else {
+          e.file = Resolve(dir, name, records.headers, std::move(records.rejected));
+          if (!e.file.exists) return;
+        }
+        e.name = std::move(name);
+        listing.entries.push_back(std::move(e));
+      },
+      [&] {
+        listing.entries.clear();
+        folders.clear();
+      },
+      &listing.unreachable, &failed));
+  if (std::find(failed.begin(), failed.end(), true) != failed.end()) {
+    std::vector<bool> drop(listing.entries.size(), false);
+    bool any = false;
+    for (auto& [index, dir_on] : folders)
+      if (!KeepFolder(&dir_on, failed)) drop[index] = any = true;
+    if (any) {
+      size_t i = 0;
+      std::erase_if(listing.entries, [&](const Entry&) { return drop[i++]; });
     }
-    listing.entries.push_back(std::move(e));
   }
   return listing;
 }

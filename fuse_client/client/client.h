@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "fuse_client/client/connection.h"
+#include "fuse_client/client/list_merge.h"
 #include "fuse_client/client/version.h"
 #include "fuse_client/client/work_pool.h"
 #include "shared/config/config.h"
@@ -69,11 +70,7 @@ struct Listing {
 
 // What each server holds in one folder, before resolution.
 struct RawListing {
-  struct Name {
-    std::vector<int> dir_on;               // servers holding a folder of this name
-    std::vector<Observed> headers;         // pieces and tombstones of this name that verified
-    std::vector<RejectedRecord> rejected;  // records of this name that did not (ignored)
-  };
+  using Name = NameRecords;
   std::map<std::string, Name> names;
   std::vector<int> unreachable;
 };
@@ -133,9 +130,22 @@ class Client {
   // LIST of one directory on all reachable servers, merged.
   Result<Listing> List(std::string_view dir);
   // What each server holds in `dir` (normalized), records screened. A server
-  // that sends more than kMaxListEntries entries counts as unreachable
-  // (kProtocol); names that fail ValidateName are skipped.
+  // that sends more than kMaxListEntries entries, or its entries out of
+  // order, counts as unreachable (kProtocol); names that fail ValidateName
+  // are skipped.
   Result<RawListing> ListRaw(const std::string& dir);
+  // The same, name by name in order as the servers' listings stream in
+  // (list_merge.h), without holding the whole folder. `sink` runs under the
+  // merge's lock. When servers skipped for back-off must be asked after
+  // all (some file looked incomplete without them), the listing is taken
+  // again: `restart` is called first, and the names come once more.
+  // *failed: the servers whose listing failed, possibly midway: the folder
+  // names they alone sent (folders carry no MAC) must then be dropped;
+  // their file records verified, so they stand.
+  using NameSink = std::function<void(std::string&& name, NameRecords&& records)>;
+  Status StreamListing(const std::string& dir, const NameSink& sink,
+                       const std::function<void()>& restart, std::vector<int>* unreachable,
+                       std::vector<bool>* failed);
   // One name: a directory, or a file with its resolved version. The root "" is a directory.
   // With `inline_pieces`, the servers also send the sealed bytes of small
   // pieces (StatRequest::inline_max); those of the resolved version are

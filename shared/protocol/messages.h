@@ -68,7 +68,10 @@ struct AuthOk {
 };
 
 // kList: the entries of one directory of the user: subdirectories, and the
-// header of every piece and tombstone file in it.
+// header of every piece and tombstone file in it, over one or more
+// ListReply frames, sorted by name (bytewise) across all of them; the
+// entries of one name are consecutive. A client merges the servers'
+// listings as they stream in and refuses one out of order (kProtocol).
 struct ListRequest {
   std::string dir;
   template <typename A>

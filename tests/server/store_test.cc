@@ -1173,5 +1173,599 @@ TEST_CASE("concurrent puts of pieces above the bound leave it at the highest") {
     CHECK(PiecesOf(f.MustStat("", "n" + std::to_string(t))) == std::vector<int>{5 + t});
 }
 
+// ---- The listing cache (folder_cache.h) behind Store::List -----------------
+
+// Every entry List() gives for dir, in the order given.
+std::vector<ListEntry> ListOf(Store& store, const std::string& dir) {
+  std::vector<ListEntry> out;
+  REQUIRE(store
+              .List(kUser, dir,
+                    [&](ListEntry&& e) {
+                      out.push_back(std::move(e));
+                      return Status::Ok();
+                    })
+              .ok());
+  return out;
+}
+
+// "sub/" for a folder, "name.K" for piece K (0: the tombstone).
+std::string NameOf(const ListEntry& e) {
+  return e.is_dir ? e.name + "/" : e.name + "." + std::to_string(e.header.piece);
+}
+
+// NameOf() of every entry, sorted.
+std::vector<std::string> Names(const std::vector<ListEntry>& entries) {
+  std::vector<std::string> out;
+  for (const ListEntry& e : entries) out.push_back(NameOf(e));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Every entry in full (name, is_dir, the encoded header in hex), in the
+// order given.
+std::vector<std::string> Exact(const std::vector<ListEntry>& entries) {
+  std::vector<std::string> out;
+  for (const ListEntry& e : entries) {
+    std::string line = e.name + (e.is_dir ? " dir" : " file");
+    if (!e.is_dir) {
+      const std::string raw = e.header.Encode();
+      line += " " + ToHex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(raw.data()),
+                                                   raw.size()));
+    }
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// The header listed for piece `piece` of `name` (REQUIREs that there is one).
+PieceHeader ListedHeader(const std::vector<ListEntry>& entries, const std::string& name,
+                         int piece) {
+  for (const ListEntry& e : entries)
+    if (!e.is_dir && e.name == name && e.header.piece == piece) return e.header;
+  FAIL("no piece " << piece << " of " << name << " listed");
+  return {};
+}
+
+// Overwrites the header of a piece file in place, as an operator could: the
+// folder itself does not change (no entry added, removed or renamed).
+void RewriteHeaderByHand(const fs::path& path, const PieceHeader& h) {
+  std::fstream io(path, std::ios::binary | std::ios::in | std::ios::out);
+  REQUIRE(io.good());
+  const std::string raw = h.Encode();
+  io.write(raw.data(), static_cast<std::streamsize>(raw.size()));
+  io.flush();
+  REQUIRE(io.good());
+}
+
+// Lets the clock move on, so that a folder changed by hand from now on
+// gets an mtime other than any it had before.
+void LetTimePass() { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }
+
+// A store with the listing cache on (the default) and, on the same root, a
+// store with it off: what the second lists is what is on disk.
+struct CacheFixture : Fixture {
+  std::unique_ptr<Store> plain;
+  explicit CacheFixture(StoreOptions options = {}) : Fixture(options) {
+    StoreOptions off = options;
+    off.list_cache_entries = 0;
+    auto s = Store::Open(tmp.str(), std::move(off));  // nothing staged yet to clean
+    REQUIRE(s.ok());
+    plain = std::move(s).value();
+  }
+  // Lists dir through the cache twice (the second from memory when the
+  // folder is unchanged), checks both against what is on disk, entry by
+  // entry, and returns the names listed.
+  std::vector<std::string> Listed(const std::string& dir) {
+    const std::vector<ListEntry> first = ListOf(*store, dir);
+    const std::vector<ListEntry> second = ListOf(*store, dir);
+    const std::vector<ListEntry> truth = ListOf(*plain, dir);
+    CHECK(Sorted(Exact(first)) == Sorted(Exact(truth)));
+    CHECK(Exact(second) == Exact(first));
+    return Names(first);
+  }
+  void Setattr(const std::string& dir, const std::string& name, const Cid& cid,
+               const Stamp& stamp, std::vector<int> pieces, uint32_t mode) {
+    SetAttrRequest req;
+    req.dir = dir;
+    req.name = name;
+    req.cid = cid;
+    req.headers = NewHeaders(cid, stamp, std::move(pieces), dir, name, mode);
+    REQUIRE(store->SetAttr(kUser, req).ok());
+  }
+};
+
+using NameList = std::vector<std::string>;
+
+TEST_CASE("list cache: a listing served from memory is the listing read from disk") {
+  CacheFixture f;
+  REQUIRE(f.store->Mkdir(kUser, "sub").ok());
+  REQUIRE(f.store->Mkdir(kUser, ".hidden").ok());
+  f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
+  f.Put("", "b", CidOf(2), StampAt(10), {3});
+  f.Put("", "gone", CidOf(3), StampAt(5), {1});
+  REQUIRE(f.Delete("", "gone", StampAt(10)).ok());
+  f.PutWide("", "wide", CidOf(4), StampAt(10), {7});
+  // Skipped by a listing, cached or not.
+  WriteFile(f.UserPath(".broken.1"), std::string(200, 'z'));
+  WriteFile(f.UserPath("foreign"), "not a piece");
+  fs::create_symlink(f.UserPath(".a.1"), f.UserPath(".link.1"));
+
+  const std::vector<ListEntry> first = ListOf(*f.store, "");
+  CHECK(Names(first) == NameList{".hidden/", "a.1", "a.2", "b.3", "gone.0", "sub/", "wide.7"});
+  for (int i = 0; i < 3; ++i) {
+    const std::vector<ListEntry> again = ListOf(*f.store, "");
+    CHECK(Exact(again) == Exact(first));  // same entries, same order, same bytes
+  }
+  CHECK(Sorted(Exact(ListOf(*f.plain, ""))) == Sorted(Exact(first)));
+  CHECK(ListedHeader(first, "a", 2).cid == CidOf(1));
+  CHECK(ListedHeader(first, "gone", 0).tombstone());
+  // A subfolder is a folder of its own.
+  f.Put("sub", "x", CidOf(5), StampAt(10), {1});
+  CHECK(f.Listed("sub") == NameList{"x.1"});
+  CHECK(Exact(ListOf(*f.store, "")) == Exact(first));
+}
+
+TEST_CASE("list cache: an unchanged folder is served from memory, and only with the cache on") {
+  // A header rewritten in place by hand changes no folder: it is what shows
+  // whether a listing came from memory.
+  CacheFixture f;
+  f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
+  const std::vector<ListEntry> before = ListOf(*f.store, "");
+  PieceHeader changed = ListedHeader(before, "a", 1);
+  changed.mode = 0751;
+  RewriteHeaderByHand(f.UserPath(".a.1"), changed);
+
+  CHECK(ListedHeader(ListOf(*f.store, ""), "a", 1).mode == 0644);  // from memory
+  CHECK(ListedHeader(ListOf(*f.plain, ""), "a", 1).mode == 0751);  // from disk
+  // Any change of the folder through the store reads it again.
+  f.Put("", "b", CidOf(2), StampAt(10), {1});
+  CHECK(ListedHeader(ListOf(*f.store, ""), "a", 1).mode == 0751);
+  CHECK(f.Listed("") == NameList{"a.1", "a.2", "b.1"});
+}
+
+TEST_CASE("list cache: a commit of a new file is listed") {
+  CacheFixture f;
+  REQUIRE(f.store->Mkdir(kUser, "d").ok());
+  f.Put("d", "old", CidOf(1), StampAt(10), {1});
+  CHECK(f.Listed("d") == NameList{"old.1"});
+  f.Put("d", "new", CidOf(2), StampAt(20), {2, 4});
+  CHECK(f.Listed("d") == NameList{"new.2", "new.4", "old.1"});
+  CHECK(ListedHeader(ListOf(*f.store, "d"), "new", 4).cid == CidOf(2));
+  // The root, which holds d, did not change and still lists it.
+  CHECK(f.Listed("") == NameList{"d/"});
+  // A commit that loses to a newer version changes nothing listed.
+  f.Put("d", "new", CidOf(3), StampAt(15), {2});
+  CHECK(f.Listed("d") == NameList{"new.2", "new.4", "old.1"});
+  CHECK(ListedHeader(ListOf(*f.store, "d"), "new", 2).cid == CidOf(2));
+}
+
+TEST_CASE("list cache: a commit of a newer version is listed") {
+  CacheFixture f;
+  f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
+  f.Put("", "keep", CidOf(9), StampAt(10), {1});
+  CHECK(f.Listed("") == NameList{"a.1", "a.2", "keep.1"});
+
+  SUBCASE("same pieces") {
+    f.Put("", "a", CidOf(2), StampAt(20), {1, 2});
+    CHECK(f.Listed("") == NameList{"a.1", "a.2", "keep.1"});
+  }
+  SUBCASE("other pieces") {
+    f.Put("", "a", CidOf(2), StampAt(20), {1, 3});
+    CHECK(f.Listed("") == NameList{"a.1", "a.3", "keep.1"});
+  }
+  const std::vector<ListEntry> listed = ListOf(*f.store, "");
+  const PieceHeader h = ListedHeader(listed, "a", 1);
+  CHECK(h.cid == CidOf(2));
+  CHECK(h.stamp == StampAt(20));
+  CHECK(ListedHeader(listed, "keep", 1).cid == CidOf(9));
+}
+
+TEST_CASE("list cache: a delete is listed") {
+  CacheFixture f;
+  f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
+  f.Put("", "b", CidOf(2), StampAt(10), {1});
+  CHECK(f.Listed("") == NameList{"a.1", "a.2", "b.1"});
+  REQUIRE(f.Delete("", "a", StampAt(20)).ok());
+  CHECK(f.Listed("") == NameList{"a.0", "b.1"});
+  CHECK(ListedHeader(ListOf(*f.store, ""), "a", 0).stamp == StampAt(20));
+  // A newer delete replaces the tombstone: the same name, another header.
+  REQUIRE(f.Delete("", "a", StampAt(30)).ok());
+  CHECK(f.Listed("") == NameList{"a.0", "b.1"});
+  CHECK(ListedHeader(ListOf(*f.store, ""), "a", 0).stamp == StampAt(30));
+  // A delete that loses to a newer file changes nothing.
+  REQUIRE(f.Delete("", "b", StampAt(5)).ok());
+  CHECK(f.Listed("") == NameList{"a.0", "b.1"});
+}
+
+TEST_CASE("list cache: a rename within a folder is listed") {
+  CacheFixture f;
+  REQUIRE(f.store->Mkdir(kUser, "d").ok());
+  f.Put("d", "from", CidOf(1), StampAt(10), {1, 2});
+  f.Put("d", "to", CidOf(2), StampAt(5), {3});
+  CHECK(f.Listed("d") == NameList{"from.1", "from.2", "to.3"});
+  REQUIRE(f.Rename("d", "from", "d", "to", CidOf(1), StampAt(20), {1, 2}).ok());
+  CHECK(f.Listed("d") == NameList{"from.0", "to.1", "to.2"});
+  const std::vector<ListEntry> listed = ListOf(*f.store, "d");
+  CHECK(ListedHeader(listed, "to", 1).stamp == StampAt(20));
+  CHECK(ListedHeader(listed, "to", 1).Verify(kRecordKey, "d/to"));
+  CHECK(ListedHeader(listed, "from", 0).tombstone());
+}
+
+TEST_CASE("list cache: a rename across folders is listed in both") {
+  CacheFixture f;
+  REQUIRE(f.store->Mkdir(kUser, "src").ok());
+  REQUIRE(f.store->Mkdir(kUser, "dst").ok());
+  f.Put("src", "x", CidOf(1), StampAt(10), {1, 4});
+  f.Put("dst", "other", CidOf(2), StampAt(10), {2});
+  CHECK(f.Listed("src") == NameList{"x.1", "x.4"});
+  CHECK(f.Listed("dst") == NameList{"other.2"});
+  CHECK(f.Listed("") == NameList{"dst/", "src/"});
+
+  REQUIRE(f.Rename("src", "x", "dst", "y", CidOf(1), StampAt(20), {1, 4}).ok());
+  CHECK(f.Listed("src") == NameList{"x.0"});
+  CHECK(f.Listed("dst") == NameList{"other.2", "y.1", "y.4"});
+  CHECK(ListedHeader(ListOf(*f.store, "dst"), "y", 4).Verify(kRecordKey, "dst/y"));
+  // And back into the user's own folder.
+  REQUIRE(f.Rename("dst", "y", "", "z", CidOf(1), StampAt(30), {1, 4}).ok());
+  CHECK(f.Listed("dst") == NameList{"other.2", "y.0"});
+  CHECK(f.Listed("") == NameList{"dst/", "src/", "z.1", "z.4"});
+  CHECK(f.Listed("src") == NameList{"x.0"});
+}
+
+TEST_CASE("list cache: a setattr is listed") {
+  // A setattr rewrites headers in place: the folder's mtime does not move,
+  // only the store's report of the change can show it.
+  CacheFixture f;
+  f.Put("", "a", CidOf(1), StampAt(10), {1, 2});
+  f.Put("", "b", CidOf(2), StampAt(10), {1});
+  const std::vector<ListEntry> before = ListOf(*f.store, "");
+  REQUIRE(ListOf(*f.store, "").size() == 3);
+  CHECK(ListedHeader(before, "a", 1).mode == 0644);
+
+  f.Setattr("", "a", CidOf(1), StampAt(20), {1, 2}, 0755);
+  CHECK(f.Listed("") == NameList{"a.1", "a.2", "b.1"});
+  std::vector<ListEntry> listed = ListOf(*f.store, "");
+  for (int k : {1, 2}) {
+    CAPTURE(k);
+    const PieceHeader h = ListedHeader(listed, "a", k);
+    CHECK(h.mode == 0755);
+    CHECK(h.uid == 1000);
+    CHECK(h.stamp == StampAt(20));
+  }
+  CHECK(ListedHeader(listed, "b", 1).mode == 0644);
+  // And again, in a subfolder, for one piece only.
+  REQUIRE(f.store->Mkdir(kUser, "d").ok());
+  f.Put("d", "c", CidOf(3), StampAt(10), {1, 2});
+  CHECK(f.Listed("d") == NameList{"c.1", "c.2"});
+  f.Setattr("d", "c", CidOf(3), StampAt(20), {2}, 0600);
+  CHECK(f.Listed("d") == NameList{"c.1", "c.2"});
+  listed = ListOf(*f.store, "d");
+  CHECK(ListedHeader(listed, "c", 1).mode == 0644);
+  CHECK(ListedHeader(listed, "c", 2).mode == 0600);
+  // A setattr older than the pieces changes nothing listed.
+  const std::vector<std::string> exact = Sorted(Exact(listed));
+  f.Setattr("d", "c", CidOf(3), StampAt(5), {1, 2}, 0700);
+  CHECK(Sorted(Exact(ListOf(*f.store, "d"))) == exact);
+}
+
+TEST_CASE("list cache: a purge is listed") {
+  CacheFixture f;
+  f.Put("", "a", CidOf(1), StampAt(10), {1});
+  f.Put("", "a", CidOf(2), StampAt(5), {2});  // older content on a free slot
+  f.Put("", "b", CidOf(3), StampAt(1), {1});
+  REQUIRE(f.Delete("", "b", StampAt(8)).ok());
+  CHECK(f.Listed("") == NameList{"a.1", "a.2", "b.0"});
+  REQUIRE(f.store->Purge(kUser, "", "a", CidOf(1), StampAt(10), false).ok());
+  CHECK(f.Listed("") == NameList{"a.1", "b.0"});
+  REQUIRE(f.store->Purge(kUser, "", "b", CidOf(1), StampAt(8), true).ok());
+  CHECK(f.Listed("") == NameList{"a.1"});
+}
+
+TEST_CASE("list cache: mkdir and rmdir of a subfolder are listed") {
+  CacheFixture f;
+  f.Put("", "a", CidOf(1), StampAt(10), {1});
+  REQUIRE(f.store->Mkdir(kUser, "p").ok());
+  CHECK(f.Listed("") == NameList{"a.1", "p/"});
+  CHECK(f.Listed("p").empty());
+
+  REQUIRE(f.store->Mkdir(kUser, "q").ok());
+  CHECK(f.Listed("") == NameList{"a.1", "p/", "q/"});
+  REQUIRE(f.store->Mkdir(kUser, "p/inner").ok());
+  CHECK(f.Listed("p") == NameList{"inner/"});
+  CHECK(f.Listed("") == NameList{"a.1", "p/", "q/"});
+
+  // The folder removed held pieces and a tombstone (rmdir removes them).
+  f.Put("p/inner", "x", CidOf(2), StampAt(10), {1});
+  f.Put("p/inner", "y", CidOf(3), StampAt(10), {2});
+  REQUIRE(f.Delete("p/inner", "y", StampAt(20)).ok());
+  CHECK(f.Listed("p/inner") == NameList{"x.1", "y.0"});
+  REQUIRE(f.store->Rmdir(kUser, "p/inner").ok());
+  CHECK(f.Listed("p").empty());
+  CHECK(f.store->List(kUser, "p/inner", [](ListEntry&&) { return Status::Ok(); }).code() ==
+        Code::kNotFound);
+  // A folder of the same name again starts empty.
+  REQUIRE(f.store->Mkdir(kUser, "p/inner").ok());
+  CHECK(f.Listed("p/inner").empty());
+  CHECK(f.Listed("p") == NameList{"inner/"});
+
+  REQUIRE(f.store->Rmdir(kUser, "q").ok());
+  CHECK(f.Listed("") == NameList{"a.1", "p/"});
+  // A failed rmdir changes nothing listed.
+  CHECK(f.store->Rmdir(kUser, "p").code() == Code::kNotEmpty);
+  CHECK(f.Listed("") == NameList{"a.1", "p/"});
+  CHECK(f.Listed("p") == NameList{"inner/"});
+}
+
+TEST_CASE("list cache: a listing through another spelling of the folder is the same folder") {
+  CacheFixture f;
+  REQUIRE(f.store->Mkdir(kUser, "a").ok());
+  REQUIRE(f.store->Mkdir(kUser, "a/b").ok());
+  f.Put("a/b", "x", CidOf(1), StampAt(10), {1});
+  CHECK(Names(ListOf(*f.store, "/a//b/")) == NameList{"x.1"});
+  f.Put("a//b/", "y", CidOf(2), StampAt(10), {1});
+  CHECK(Names(ListOf(*f.store, "a/b")) == NameList{"x.1", "y.1"});
+  REQUIRE(f.store->Mkdir(kUser, "/a/b//c").ok());
+  CHECK(Names(ListOf(*f.store, "a/b/")) == NameList{"c/", "x.1", "y.1"});
+  REQUIRE(f.store->Rmdir(kUser, "a/b/c/").ok());
+  CHECK(Names(ListOf(*f.store, "/a/b")) == NameList{"x.1", "y.1"});
+}
+
+TEST_CASE("list cache: piece files added, removed or renamed by hand are listed") {
+  CacheFixture f;
+  REQUIRE(f.store->Mkdir(kUser, "d").ok());
+  f.Put("d", "a", CidOf(1), StampAt(10), {1, 2});
+  CHECK(f.Listed("d") == NameList{"a.1", "a.2"});
+
+  // Added: a piece copied in, as an operator restoring it would.
+  LetTimePass();
+  fs::copy_file(f.UserPath("d/.a.1"), f.UserPath("d/.b.1"));
+  CHECK(f.Listed("d") == NameList{"a.1", "a.2", "b.1"});
+  // Removed.
+  LetTimePass();
+  fs::remove(f.UserPath("d/.a.2"));
+  CHECK(f.Listed("d") == NameList{"a.1", "b.1"});
+  // Renamed.
+  LetTimePass();
+  fs::rename(f.UserPath("d/.b.1"), f.UserPath("d/.c.1"));
+  CHECK(f.Listed("d") == NameList{"a.1", "c.1"});
+  // Replaced by another file through a rename over it: another header.
+  PieceHeader other = MakeHeader(CidOf(7), StampAt(70), 1);
+  other.mode = 0700;
+  LetTimePass();
+  fs::copy_file(f.UserPath("d/.a.1"), f.UserPath("d/tmp"));
+  RewriteHeaderByHand(f.UserPath("d/tmp"), other);
+  fs::rename(f.UserPath("d/tmp"), f.UserPath("d/.c.1"));
+  CHECK(f.Listed("d") == NameList{"a.1", "c.1"});
+  CHECK(ListedHeader(ListOf(*f.store, "d"), "c", 1).cid == CidOf(7));
+  // A folder made by hand.
+  LetTimePass();
+  fs::create_directory(f.UserPath("d/made"));
+  CHECK(f.Listed("d") == NameList{"a.1", "c.1", "made/"});
+  // The whole folder replaced by hand by another one of the same name.
+  LetTimePass();
+  fs::rename(f.UserPath("d"), f.UserPath("d.old"));
+  fs::create_directory(f.UserPath("d"));
+  fs::copy_file(f.UserPath("d.old/.a.1"), f.UserPath("d/.z.1"));
+  CHECK(f.Listed("d") == NameList{"z.1"});
+}
+
+TEST_CASE("list cache: a piece file touched by hand with utimensat on the folder is listed") {
+  // No sleep: the folder's times are set explicitly to another value.
+  CacheFixture f;
+  f.Put("", "a", CidOf(1), StampAt(10), {1});
+  CHECK(f.Listed("") == NameList{"a.1"});
+  fs::copy_file(f.UserPath(".a.1"), f.UserPath(".b.1"));
+  Age(f.UserPath(), std::chrono::seconds(3600));
+  CHECK(f.Listed("") == NameList{"a.1", "b.1"});
+  fs::remove(f.UserPath(".a.1"));
+  Age(f.UserPath(), std::chrono::seconds(7200));
+  CHECK(f.Listed("") == NameList{"b.1"});
+}
+
+TEST_CASE("list cache: a change made while a listing is under way is not kept") {
+  // The sink runs in the middle of the read: a setattr made from it lands
+  // after the header it changes was read, and leaves the folder's times as
+  // they were. Only the store's report of the change can spoil the read.
+  CacheFixture f;
+  f.Put("", "a", CidOf(1), StampAt(10), {1});
+  f.Put("", "b", CidOf(2), StampAt(10), {1});
+  bool changed = false;
+  std::vector<ListEntry> during;
+  REQUIRE(f.store
+              ->List(kUser, "",
+                     [&](ListEntry&& e) {
+                       if (!changed) {
+                         changed = true;
+                         f.Setattr("", e.name, e.header.cid, StampAt(20), {1}, 0701);
+                       }
+                       during.push_back(std::move(e));
+                       return Status::Ok();
+                     })
+              .ok());
+  REQUIRE(changed);
+  REQUIRE(during.size() == 2);
+  CHECK(during[0].header.mode == 0644);  // read before the change
+  const std::string name = during[0].name;
+  CHECK(ListedHeader(ListOf(*f.store, ""), name, 1).mode == 0701);
+  CHECK(f.Listed("") == NameList{"a.1", "b.1"});
+
+  // The same with a commit into the folder.
+  bool committed = false;
+  REQUIRE(f.store
+              ->List(kUser, "",
+                     [&](ListEntry&&) {
+                       if (!committed) {
+                         committed = true;
+                         f.Put("", "c", CidOf(3), StampAt(10), {2});
+                       }
+                       return Status::Ok();
+                     })
+              .ok());
+  CHECK(f.Listed("") == NameList{"a.1", "b.1", "c.2"});
+}
+
+TEST_CASE("list cache: a listing stopped by its sink keeps nothing") {
+  CacheFixture f;
+  for (int i = 0; i < 5; ++i) f.Put("", "f" + std::to_string(i), CidOf(1), StampAt(10), {1});
+  int seen = 0;
+  CHECK(f.store
+            ->List(kUser, "",
+                   [&](ListEntry&&) {
+                     return ++seen == 2 ? Status::IoError("stop") : Status::Ok();
+                   })
+            .code() == Code::kIoError);
+  CHECK(seen == 2);
+  // Not the two entries read so far: all of them, the headers as on disk.
+  PieceHeader changed = MakeHeader(CidOf(1), StampAt(10), 1);
+  changed.mode = 0711;
+  RewriteHeaderByHand(f.UserPath(".f3.1"), changed);
+  const std::vector<ListEntry> listed = ListOf(*f.store, "");
+  CHECK(Names(listed) == NameList{"f0.1", "f1.1", "f2.1", "f3.1", "f4.1"});
+  CHECK(ListedHeader(listed, "f3", 1).mode == 0711);
+  // A sink error on a listing served from memory comes back too.
+  seen = 0;
+  CHECK(f.store
+            ->List(kUser, "",
+                   [&](ListEntry&&) {
+                     return ++seen == 3 ? Status::IoError("stop") : Status::Ok();
+                   })
+            .code() == Code::kIoError);
+  CHECK(seen == 3);
+  CHECK(Exact(ListOf(*f.store, "")) == Exact(listed));
+}
+
+TEST_CASE("list cache: list_cache_entries bounds the folders kept, 0 keeps none") {
+  StoreOptions options;
+  size_t bound = 0;
+  SUBCASE("off") { bound = 0; }
+  SUBCASE("3 entries") { bound = 3; }
+  options.list_cache_entries = bound;
+  CacheFixture f(options);
+  REQUIRE(f.store->Mkdir(kUser, "three").ok());
+  REQUIRE(f.store->Mkdir(kUser, "four").ok());
+  f.Put("three", "a", CidOf(1), StampAt(10), {1, 2});
+  REQUIRE(f.store->Mkdir(kUser, "three/sub").ok());  // a folder is an entry too
+  f.Put("four", "a", CidOf(1), StampAt(10), {1, 2, 3, 4});
+  CHECK(f.Listed("three") == NameList{"a.1", "a.2", "sub/"});
+  CHECK(f.Listed("four") == NameList{"a.1", "a.2", "a.3", "a.4"});
+
+  // A header changed by hand shows whether a folder was kept.
+  PieceHeader changed = MakeHeader(CidOf(1), StampAt(10), 1);
+  changed.mode = 0711;
+  RewriteHeaderByHand(f.UserPath("three/.a.1"), changed);
+  RewriteHeaderByHand(f.UserPath("four/.a.1"), changed);
+  const uint32_t three = ListedHeader(ListOf(*f.store, "three"), "a", 1).mode;
+  const uint32_t four = ListedHeader(ListOf(*f.store, "four"), "a", 1).mode;
+  CHECK(three == (bound == 3 ? 0644u : 0711u));  // exactly the bound is kept
+  CHECK(four == 0711u);                          // one more is not
+}
+
+TEST_CASE("list cache: least recently listed folders go first") {
+  StoreOptions options;
+  options.list_cache_entries = 4;
+  CacheFixture f(options);
+  for (const char* dir : {"x", "y", "z"}) {
+    REQUIRE(f.store->Mkdir(kUser, dir).ok());
+    f.Put(dir, "a", CidOf(1), StampAt(10), {1, 2});
+  }
+  CHECK(f.Listed("x") == NameList{"a.1", "a.2"});
+  CHECK(f.Listed("y") == NameList{"a.1", "a.2"});
+  CHECK(f.Listed("x") == NameList{"a.1", "a.2"});  // x is now the most recent
+  CHECK(f.Listed("z") == NameList{"a.1", "a.2"});  // pushes y out
+  PieceHeader changed = MakeHeader(CidOf(1), StampAt(10), 1);
+  changed.mode = 0711;
+  for (const char* dir : {"x", "y", "z"})
+    RewriteHeaderByHand(f.UserPath(std::string(dir) + "/.a.1"), changed);
+  CHECK(ListedHeader(ListOf(*f.store, "x"), "a", 1).mode == 0644u);
+  CHECK(ListedHeader(ListOf(*f.store, "z"), "a", 1).mode == 0644u);
+  CHECK(ListedHeader(ListOf(*f.store, "y"), "a", 1).mode == 0711u);
+}
+
+TEST_CASE("list cache: users are cached apart") {
+  CacheFixture f;
+  REQUIRE(f.store->EnsureUser("bob").ok());
+  f.Put("", "a", CidOf(1), StampAt(10), {1});
+  CHECK(f.Listed("") == NameList{"a.1"});
+  std::vector<std::string> bob;
+  REQUIRE(f.store
+              ->List("bob", "",
+                     [&](ListEntry&& e) {
+                       bob.push_back(NameOf(e));
+                       return Status::Ok();
+                     })
+              .ok());
+  CHECK(bob.empty());
+  REQUIRE(StagePiece(*f.store, "bob", "", "b", MakeHeader(CidOf(2), StampAt(10), 1)).ok());
+  REQUIRE(f.store->Commit("bob", "", "b", CidOf(2), StampAt(10)).ok());
+  bob.clear();
+  REQUIRE(f.store
+              ->List("bob", "",
+                     [&](ListEntry&& e) {
+                       bob.push_back(NameOf(e));
+                       return Status::Ok();
+                     })
+              .ok());
+  CHECK(bob == NameList{"b.1"});
+  CHECK(f.Listed("") == NameList{"a.1"});
+}
+
+TEST_CASE("list cache: concurrent changes and listings end with what is on disk") {
+  CacheFixture f;
+  REQUIRE(f.store->Mkdir(kUser, "hot").ok());
+  f.Put("hot", "attr", CidOf(1), StampAt(10), {1, 2});
+  constexpr int kRounds = 60;
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  // Headers rewritten in place (no mtime change)...
+  threads.emplace_back([&] {
+    for (int r = 1; r <= kRounds; ++r) {
+      SetAttrRequest req;
+      req.dir = "hot";
+      req.name = "attr";
+      req.cid = CidOf(1);
+      req.headers = NewHeaders(CidOf(1), StampAt(static_cast<uint64_t>(10 + r)), {1, 2}, "hot",
+                               "attr", 0600 + static_cast<uint32_t>(r % 64));
+      if (!f.store->SetAttr(kUser, req).ok()) ++failures;
+    }
+  });
+  // ... files committed and deleted ...
+  threads.emplace_back([&] {
+    for (int r = 1; r <= kRounds; ++r) {
+      const std::string name = "n" + std::to_string(r % 7);
+      const Cid cid = CidOf(static_cast<uint8_t>(100 + r));
+      const Stamp stamp = StampAt(static_cast<uint64_t>(100 + 2 * r));
+      if (!StagePiece(*f.store, kUser, "hot", name, MakeHeader(cid, stamp, 1 + r % 4)).ok() ||
+          !f.store->Commit(kUser, "hot", name, cid, stamp).ok())
+        ++failures;
+      if (r % 3 == 0 && !f.Delete("hot", name, StampAt(static_cast<uint64_t>(101 + 2 * r))).ok())
+        ++failures;
+    }
+  });
+  // ... while others list.
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      while (!done.load()) {
+        if (!f.store->List(kUser, "hot", [](ListEntry&&) { return Status::Ok(); }).ok())
+          ++failures;
+      }
+    });
+  }
+  threads[0].join();
+  threads[1].join();
+  done = true;
+  for (size_t i = 2; i < threads.size(); ++i) threads[i].join();
+  CHECK(failures == 0);
+  f.Listed("hot");
+  const PieceHeader h = ListedHeader(ListOf(*f.store, "hot"), "attr", 2);
+  CHECK(h.stamp == StampAt(10 + kRounds));
+  CHECK(h.mode == static_cast<uint32_t>(0600 + kRounds % 64));
+}
+
 }  // namespace
 }  // namespace dfs::server
