@@ -116,6 +116,9 @@ struct FileSystem::Handle {
   Mutex reader_mu;  // guards reader; leaf lock
   // Remote reads while `file` has no spool.
   std::shared_ptr<client::Reader> reader GUARDED_BY(reader_mu);
+  // A folder's entries as read at offset 0, served by offset after that.
+  Mutex dir_mu;  // guards dir_entries; leaf lock
+  std::shared_ptr<const std::vector<DirEntry>> dir_entries GUARDED_BY(dir_mu);
 };
 
 FileSystem::FileSystem(client::Client* client, Spool spool, FsOptions options)
@@ -523,6 +526,25 @@ int FileSystem::ReadDir(uint64_t fh, std::vector<DirEntry>* out) {
     out->push_back(std::move(d));
   }
   for (const auto& name : local) out->push_back({name, S_IFREG | 0644});
+  return 0;
+}
+
+int FileSystem::ReadDirAt(uint64_t fh, uint64_t offset,
+                          std::shared_ptr<const std::vector<DirEntry>>* out) {
+  auto h = FindHandle(fh);
+  if (!h || !h->is_dir) return -EBADF;
+  if (offset > 0) {
+    MutexLock lock(&h->dir_mu);
+    if (h->dir_entries) {
+      *out = h->dir_entries;
+      return 0;
+    }
+  }
+  auto entries = std::make_shared<std::vector<DirEntry>>();
+  if (int rc = ReadDir(fh, entries.get()); rc != 0) return rc;
+  MutexLock lock(&h->dir_mu);
+  h->dir_entries = std::move(entries);
+  *out = h->dir_entries;
   return 0;
 }
 

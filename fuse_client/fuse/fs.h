@@ -95,6 +95,10 @@ class FileSystem {
   int OpenDir(std::string_view path, uint64_t* fh);
   // ".", ".." and every name, incomplete files as "NAME [incomplete]".
   int ReadDir(uint64_t fh, std::vector<DirEntry>* out);
+  // The same for readdir by offset: at offset 0 the folder is read (again,
+  // as rewinddir(3) asks) and kept in the handle; later offsets index into
+  // what was kept, so entries neither repeat nor go missing between calls.
+  int ReadDirAt(uint64_t fh, uint64_t offset, std::shared_ptr<const std::vector<DirEntry>>* out);
   int ReleaseDir(uint64_t fh);
 
   // `flags` as given to open(2) (the kernel strips O_CREAT/O_EXCL).

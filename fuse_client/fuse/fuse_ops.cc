@@ -63,6 +63,12 @@ void* Init(fuse_conn_info* conn, fuse_config* cfg) {
   cfg->direct_io = 0;
   conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  // Every readdir chunk with attributes, not only the first (the "auto"
+  // mode switches plus off until the reader stats something, and `ls -l`
+  // reads the whole folder before its first stat: one lookup per file).
+  // The attributes come from the listing either way.
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~static_cast<unsigned>(FUSE_CAP_READDIRPLUS_AUTO);
   return fuse_get_context()->private_data;
 }
 
@@ -74,17 +80,25 @@ int OpenDir(const char* path, fuse_file_info* fi) {
   return Guard("opendir", [&] { return Fs().OpenDir(PathOf(path), &fi->fh); });
 }
 
-int ReadDir(const char* /*path*/, void* buf, fuse_fill_dir_t filler, off_t /*offset*/,
-            fuse_file_info* fi, fuse_readdir_flags /*flags*/) {
+int ReadDir(const char* /*path*/, void* buf, fuse_fill_dir_t filler, off_t offset,
+            fuse_file_info* fi, fuse_readdir_flags flags) {
   return Guard("readdir", [&] {
-    std::vector<DirEntry> entries;
-    int rc = Fs().ReadDir(fi->fh, &entries);
+    // Offsets (index + 1) rather than one call with every entry: libfuse's
+    // high-level API passes attributes to the kernel's readdirplus only in
+    // this mode (3.14 sends the others with nodeid 0: one LOOKUP per name).
+    std::shared_ptr<const std::vector<DirEntry>> entries;
+    int rc = Fs().ReadDirAt(fi->fh, offset > 0 ? static_cast<uint64_t>(offset) : 0, &entries);
     if (rc != 0) return rc;
-    for (const auto& e : entries) {
+    const bool plus = (flags & FUSE_READDIR_PLUS) != 0;
+    for (size_t i = offset > 0 ? static_cast<size_t>(offset) : 0; i < entries->size(); ++i) {
+      const DirEntry& e = (*entries)[i];
       struct stat st {};
       st.st_mode = e.mode;
-      const fuse_fill_dir_flags plus = e.attrs ? FUSE_FILL_DIR_PLUS : fuse_fill_dir_flags{};
-      if (filler(buf, e.name.c_str(), e.attrs ? &e.st : &st, 0, plus) != 0) break;
+      const bool with_attrs = plus && e.attrs;
+      const fuse_fill_dir_flags fill = with_attrs ? FUSE_FILL_DIR_PLUS : fuse_fill_dir_flags{};
+      if (filler(buf, e.name.c_str(), with_attrs ? &e.st : &st, static_cast<off_t>(i + 1), fill) !=
+          0)
+        break;
     }
     return 0;
   });
