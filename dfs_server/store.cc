@@ -255,6 +255,8 @@ Result<std::optional<PieceHeader>> ReadHeaderAt(int dir_fd, const std::string& f
 // corrupt header are logged and treated as absent.
 struct NameFiles {
   std::array<std::optional<PieceHeader>, kMaxPieceIndex + 1> at;
+  // Which files exist, those with a corrupt header included.
+  std::array<bool, kMaxPieceIndex + 1> exists{};
   int last = kMaxPieceIndex;
 
   bool AnyPiece() const {
@@ -279,9 +281,11 @@ Result<NameFiles> LoadName(int dir_fd, std::string_view name, int last) {
     if (!h.ok()) {
       if (h.status().code() != Code::kCorrupt) return h.status();
       Log().warn("ignoring {}: {}", Escaped(file), h.status().message());
+      out.exists[static_cast<size_t>(k)] = true;
       continue;
     }
     out.at[static_cast<size_t>(k)] = *h;
+    out.exists[static_cast<size_t>(k)] = h->has_value();
   }
   return out;
 }
@@ -977,11 +981,12 @@ Status Store::Delete(std::string_view user, std::string_view dir, std::string_vi
     }
   }
   DFS_RETURN_IF_ERROR(WriteTombstone(user, staging.get(), dfd.get(), name, tombstone));
-  // Also the pieces LoadName() skipped as corrupt. None above files.last
-  // exists: a piece of this name is created only under this stripe lock,
-  // after the bound covers it.
+  // Also the pieces LoadName() skipped as corrupt. No other exists: a piece
+  // of this name is created only under this stripe lock, after the bound
+  // covers it.
   for (int k = 1; k <= files.last; ++k)
-    DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, k)));
+    if (files.exists[static_cast<size_t>(k)])
+      DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, k)));
   return Status::Ok();
 }
 

@@ -78,7 +78,8 @@ Status Client::StreamListing(const std::string& dir, const NameSink& sink,
   const std::vector<bool> skipped = pool_->InBackoff();
   const bool any_skipped = std::find(skipped.begin(), skipped.end(), true) != skipped.end();
   // One listing from every server (probing those skipped for back-off when
-  // `probing`), merged into `sink` as it streams in.
+  // `probing`; otherwise Acquire() refuses them at once), merged into `sink`
+  // as it streams in.
   auto pass = [&](bool probing, bool* incomplete) {
     ListMerge merge(pool_->size(), kMaxListBytes,
                     [&](std::string&& name, NameRecords&& records) {
@@ -130,8 +131,7 @@ Status Client::StreamListing(const std::string& dir, const NameSink& sink,
       }
     };
     return ForEachServer<Empty>([&](int s) -> Result<Empty> {
-      Result<Empty> r = (probing || !skipped[s]) ? list_on(s)
-                                                 : Result<Empty>(Status::Unavailable("in back-off"));
+      Result<Empty> r = list_on(s);
       merge.Finish(s);
       return r;
     });
@@ -194,8 +194,9 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
 Result<Listing> Client::List(std::string_view dir_in) {
   DFS_ASSIGN_OR_RETURN(std::string dir, NormalizeDir(dir_in));
   Listing listing;
-  // The servers that listed each folder entry (by index in listing.entries).
-  std::vector<std::pair<size_t, std::vector<int>>> folders;
+  // What the servers sent of each folder entry (by index in listing.entries):
+  // a folder only a failed server listed falls back to its file records.
+  std::vector<std::pair<size_t, NameRecords>> folders;
   std::vector<bool> failed;
   DFS_RETURN_IF_ERROR(StreamListing(
       dir,
@@ -203,7 +204,7 @@ Result<Listing> Client::List(std::string_view dir_in) {
         Entry e;
         if (!records.dir_on.empty()) {
           e.is_dir = true;
-          folders.emplace_back(listing.entries.size(), std::move(records.dir_on));
+          folders.emplace_back(listing.entries.size(), std::move(records));
         } else {
           e.file = Resolve(dir, name, records.headers, std::move(records.rejected));
           if (!e.file.exists) return;
@@ -219,8 +220,13 @@ Result<Listing> Client::List(std::string_view dir_in) {
   if (std::find(failed.begin(), failed.end(), true) != failed.end()) {
     std::vector<bool> drop(listing.entries.size(), false);
     bool any = false;
-    for (auto& [index, dir_on] : folders)
-      if (!KeepFolder(&dir_on, failed)) drop[index] = any = true;
+    for (auto& [index, records] : folders) {
+      if (KeepFolder(&records.dir_on, failed)) continue;
+      Entry& e = listing.entries[index];
+      e.is_dir = false;
+      e.file = Resolve(dir, e.name, records.headers, std::move(records.rejected));
+      if (!e.file.exists) drop[index] = any = true;
+    }
     if (any) {
       size_t i = 0;
       std::erase_if(listing.entries, [&](const Entry&) { return drop[i++]; });

@@ -43,8 +43,10 @@ namespace dfs::client {
 inline constexpr char kIncompleteMessage[] = "File is incomplete.";
 // Most entries one server may send for one folder; more is kProtocol.
 inline constexpr size_t kMaxListEntries = size_t{1} << 20;
-// And what the entries kept from one server's listing may take in memory
-// (about 600,000 entries of short names: folders of ~300,000 files).
+// And what one server's listing may cost in memory while it is merged
+// (list_merge.h: records waiting, plus 256 bytes per name handed on; about
+// 500,000 names: folders of 500,000 files, or of 250,000 files and as many
+// subfolders).
 inline constexpr size_t kMaxListBytes = size_t{128} << 20;
 // A listing must deliver this many more bytes within Options::request_timeout
 // of the last such step (a folder of 100,000 files takes seconds to list; a

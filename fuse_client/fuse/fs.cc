@@ -29,6 +29,8 @@ constexpr uint32_t kPermBits = 0777;
 // larger ones read as stale (ESTALE) once deleted on the servers.
 constexpr uint64_t kKeepOnUnlinkMaxBytes = 256ull << 20;
 constexpr blksize_t kBlockSize = 65536;
+// How old a listing unlink may take a file's version from (see Unlink).
+constexpr std::chrono::seconds kUnlinkKnownAge{30};
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -783,8 +785,11 @@ int FileSystem::Unlink(std::string_view fuse_path) {
     if (auto r = Resolve(path, /*fresh=*/false); r.ok()) path = r->path;
   }
   const bool local = FindSpooled(path) != nullptr;
-  // `rm -r` lists the folder first: its listing names the version to delete.
-  const std::optional<client::Entry> known = cache_.GetEntry(path);
+  // `rm -r` lists the folder first: its listing names the version to delete,
+  // also once it is older than the TTL (removing a big folder takes
+  // longer): the tombstone only has to be newer than what was seen, and a
+  // name this mount changed since is not taken from it (touched).
+  const std::optional<client::Entry> known = cache_.GetRecentEntry(path, kUnlinkKnownAge);
   Status s = client_->Unlink(path, known ? &*known : nullptr);
   cache_.Invalidate(path);
   // A file created here and never uploaded exists only in the path table.

@@ -78,14 +78,27 @@ void MetaCache::PutListing(std::string_view dir, std::shared_ptr<const client::L
 }
 
 std::optional<client::Entry> MetaCache::GetEntry(std::string_view path) const {
-  auto now = Clock::now();
   MutexLock lock(&mu_);
-  if (auto it = entries_.find(path); it != entries_.end() && Fresh(it->second.fetched, now))
+  return EntryWithin(path, ttl_);
+}
+
+std::optional<client::Entry> MetaCache::GetRecentEntry(std::string_view path,
+                                                       Clock::duration max_age) const {
+  MutexLock lock(&mu_);
+  return EntryWithin(path, std::max(max_age, ttl_));
+}
+
+std::optional<client::Entry> MetaCache::EntryWithin(std::string_view path,
+                                                    Clock::duration max_age) const {
+  const auto now = Clock::now();
+  if (auto it = entries_.find(path); it != entries_.end() && now - it->second.fetched < max_age)
     return it->second.entry;
-  const CachedListing* dir = FreshListing(ParentOf(path), now);
+  auto it = listings_.find(ParentOf(path));
+  if (it == listings_.end() || now - it->second.fetched >= max_age) return std::nullopt;
+  const CachedListing& dir = it->second;
   const std::string_view base = BaseOf(path);
-  if (dir == nullptr || dir->touched.contains(base)) return std::nullopt;
-  if (const client::Entry* e = FindIn(*dir->listing, base)) return *e;
+  if (dir.touched.contains(base)) return std::nullopt;
+  if (const client::Entry* e = FindIn(*dir.listing, base)) return *e;
   return std::nullopt;
 }
 

@@ -50,6 +50,11 @@ class MetaCache {
   // The entry for `path` from a fresh lookup or from a fresh listing of its
   // parent. nullopt means "not known", never "does not exist".
   std::optional<client::Entry> GetEntry(std::string_view path) const EXCLUDES(mu_);
+  // The same from a listing or entry up to `max_age` old (past the TTL),
+  // for callers that need a lower bound of the version rather than the
+  // current one (unlink: its tombstone must be newer than what was seen).
+  std::optional<client::Entry> GetRecentEntry(std::string_view path, Clock::duration max_age) const
+      EXCLUDES(mu_);
   void PutEntry(std::string_view path, client::Entry entry, const Token& token) EXCLUDES(mu_);
   // True when `path` is known not to exist: a fresh lookup found nothing
   // (PutAbsent), or a fresh listing of its parent lacks the name and nothing
@@ -75,6 +80,8 @@ class MetaCache {
   };
   // The fresh listing of `dir`, touched or not; nullptr if none.
   const CachedListing* FreshListing(std::string_view dir, Clock::time_point now) const
+      REQUIRES(mu_);
+  std::optional<client::Entry> EntryWithin(std::string_view path, Clock::duration max_age) const
       REQUIRES(mu_);
   struct CachedEntry {
     client::Entry entry;

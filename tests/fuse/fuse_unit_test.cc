@@ -175,6 +175,25 @@ TEST_CASE("MetaCache expires entries after the TTL") {
   CHECK_FALSE(cache.GetEntry("a").has_value());
 }
 
+TEST_CASE("MetaCache gives recent entries past the TTL, never a name changed here") {
+  MetaCache cache(std::chrono::milliseconds(20));
+  cache.PutListing("d", ListingOf({FileEntry("a", 1), FileEntry("b", 2)}), cache.Begin());
+  cache.PutEntry("e", FileEntry("e", 3), cache.Begin());
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  CHECK_FALSE(cache.GetEntry("d/a").has_value());
+  const auto long_ago = std::chrono::seconds(30);
+  REQUIRE(cache.GetRecentEntry("d/a", long_ago).has_value());
+  CHECK(cache.GetRecentEntry("d/a", long_ago)->size() == 1);
+  CHECK(cache.GetRecentEntry("e", long_ago).has_value());
+  CHECK_FALSE(cache.GetRecentEntry("d/zz", long_ago).has_value());
+  // Too old for the caller's bound.
+  CHECK_FALSE(cache.GetRecentEntry("d/a", std::chrono::milliseconds(30)).has_value());
+  // A name changed in this mount since the listing is not taken from it.
+  cache.Invalidate("d/b");
+  CHECK_FALSE(cache.GetRecentEntry("d/b", long_ago).has_value());
+  CHECK(cache.GetRecentEntry("d/a", long_ago).has_value());
+}
+
 TEST_CASE("Spool files are nameless and private") {
   char tmpl[] = "/tmp/dfcfs-spool-test-XXXXXX";
   REQUIRE(::mkdtemp(tmpl) != nullptr);

@@ -1767,5 +1767,158 @@ TEST_CASE("list cache: concurrent changes and listings end with what is on disk"
   CHECK(h.mode == static_cast<uint32_t>(0600 + kRounds % 64));
 }
 
+// ---- The order of a listing: clients merge the servers' listings as they
+// stream in (messages.h kList), so entries come sorted bytewise by name,
+// then by piece index, a folder before any piece of the same name. --------
+
+// (name, piece) of a listed entry, -1 for a folder.
+struct Listed {
+  std::string name;
+  int piece = -1;
+  bool operator==(const Listed&) const = default;
+};
+
+std::vector<Listed> OrderOf(const std::vector<ListEntry>& entries) {
+  std::vector<Listed> out;
+  for (const ListEntry& e : entries) out.push_back({e.name, e.is_dir ? -1 : e.header.piece});
+  return out;
+}
+
+// a before b: names compared byte by byte as unsigned (not through
+// std::string's operator<, which the store may use), then pieces.
+bool ListedBefore(const Listed& a, const Listed& b) {
+  const auto byte = [](char c) { return static_cast<unsigned char>(c); };
+  const bool less = std::lexicographical_compare(
+      a.name.begin(), a.name.end(), b.name.begin(), b.name.end(),
+      [&](char x, char y) { return byte(x) < byte(y); });
+  const bool greater = std::lexicographical_compare(
+      b.name.begin(), b.name.end(), a.name.begin(), a.name.end(),
+      [&](char x, char y) { return byte(x) < byte(y); });
+  if (less || greater) return less;
+  return a.piece < b.piece;
+}
+
+// Each entry strictly after the one before it.
+bool InListOrder(const std::vector<Listed>& listed) {
+  for (size_t i = 1; i < listed.size(); ++i)
+    if (!ListedBefore(listed[i - 1], listed[i])) return false;
+  return true;
+}
+
+std::string Show(const std::vector<Listed>& listed) {
+  std::string out;
+  for (const Listed& l : listed)
+    out += Escaped(l.name) + (l.piece < 0 ? "/" : "." + std::to_string(l.piece)) + " ";
+  return out;
+}
+
+constexpr char kEAcute[] = "\xc3\xa9";                   // "é"
+constexpr char kEAcuteUpper[] = "\xc3\x89";              // "É"
+constexpr char kEte[] = "\xc3\xa9t\xc3\xa9";             // "été"
+
+// Fills folder "d" with names whose bytewise order differs from the order
+// of their piece files' names (".a-b.1" < ".a.1" but "a" < "a-b"; ".w.10"
+// < ".w.2"), from letter order ("B" < "a", "É" < "é") and from the order
+// they are made in; with prefixes of one another, a folder and a file of
+// one name, and tombstones next to pieces. Returns the listing expected.
+std::vector<Listed> FillUnordered(Fixture& f) {
+  REQUIRE(f.store->Mkdir(kUser, "d").ok());
+  f.Put("d", "aa", CidOf(1), StampAt(10), {1});
+  REQUIRE(f.store->Mkdir(kUser, std::string("d/") + kEte).ok());
+  f.Put("d", kEAcute, CidOf(2), StampAt(10), {2, 1});
+  f.Put("d", "a.b", CidOf(3), StampAt(10), {2, 1});
+  REQUIRE(f.store->Mkdir(kUser, "d/sub").ok());
+  f.Put("d/sub", "inner", CidOf(4), StampAt(10), {1});
+  f.Put("d", "b", CidOf(5), StampAt(10), {1, 2});
+  REQUIRE(f.Delete("d", "b", StampAt(20)).ok());  // only its tombstone is left
+  f.Put("d", "a", CidOf(6), StampAt(10), {4, 3, 1, 2});
+  REQUIRE(f.store->Mkdir(kUser, "d/a-").ok());
+  f.PutWide("d", "wide", CidOf(7), StampAt(10), {11, 2, 10}, 12);
+  f.Put("d", "a-b", CidOf(8), StampAt(10), {1});
+  REQUIRE(f.store->Mkdir(kUser, "d/Z").ok());
+  f.Put("d", "B", CidOf(9), StampAt(10), {4, 1});
+  f.Put("d", "z~", CidOf(10), StampAt(10), {1});
+  REQUIRE(f.store->Mkdir(kUser, "d/a b").ok());
+  f.Put("d", "a0", CidOf(11), StampAt(10), {3});
+  f.Put("d", kEAcuteUpper, CidOf(12), StampAt(10), {1});
+  REQUIRE(f.Delete("d", kEAcuteUpper, StampAt(20)).ok());
+  f.Put("d", "c", CidOf(13), StampAt(10), {1});
+  // By hand: a folder next to the file "c", and a tombstone next to the
+  // pieces of "B" (the store makes neither, but lists what is there).
+  REQUIRE(fs::create_directory(f.UserPath("d/c")));
+  fs::copy_file(f.UserPath("d/.b.0"), f.UserPath("d/.B.0"));
+  return {{"B", 0},      {"B", 1},       {"B", 4},      {"Z", -1},    {"a", 1},
+          {"a", 2},      {"a", 3},       {"a", 4},      {"a b", -1},  {"a-", -1},
+          {"a-b", 1},    {"a.b", 1},     {"a.b", 2},    {"a0", 3},    {"aa", 1},
+          {"b", 0},      {"c", -1},      {"c", 1},      {"sub", -1},  {"wide", 2},
+          {"wide", 10},  {"wide", 11},   {"z~", 1},     {kEAcuteUpper, 0},
+          {kEAcute, 1},  {kEAcute, 2},   {kEte, -1}};
+}
+
+TEST_CASE("list order: by name bytewise, then piece, a folder first, from disk and from memory") {
+  StoreOptions options;
+  bool cached = false;  // whether the second listing comes from memory
+  SUBCASE("cache on") { cached = true; }
+  SUBCASE("cache off") { options.list_cache_entries = 0; }
+  SUBCASE("folder larger than the cache") { options.list_cache_entries = 5; }
+  Fixture f(options);
+  const std::vector<Listed> expected = FillUnordered(f);
+  REQUIRE(InListOrder(expected));  // the expectation itself
+
+  const std::vector<ListEntry> first = ListOf(*f.store, "d");
+  INFO("first: ", Show(OrderOf(first)));
+  CHECK(InListOrder(OrderOf(first)));
+  CHECK(OrderOf(first) == expected);
+  CHECK(ListedHeader(first, "wide", 10).piece == 10);
+  CHECK(ListedHeader(first, "B", 0).tombstone());
+
+  // A header rewritten by hand shows whether the second listing was read
+  // again; it must be in the same order either way.
+  PieceHeader changed = ListedHeader(first, "a", 2);
+  changed.mode = 0751;
+  RewriteHeaderByHand(f.UserPath("d/.a.2"), changed);
+  const std::vector<ListEntry> second = ListOf(*f.store, "d");
+  INFO("second: ", Show(OrderOf(second)));
+  CHECK(OrderOf(second) == expected);
+  CHECK(ListedHeader(second, "a", 2).mode == (cached ? 0644u : 0751u));
+  if (cached) CHECK(Exact(second) == Exact(first));
+  CHECK(OrderOf(ListOf(*f.store, "d")) == expected);
+}
+
+TEST_CASE("list order: holds after changes to a cached folder") {
+  StoreOptions options;
+  SUBCASE("cache on") {}
+  SUBCASE("cache off") { options.list_cache_entries = 0; }
+  Fixture f(options);
+  std::vector<Listed> expected = FillUnordered(f);
+  REQUIRE(OrderOf(ListOf(*f.store, "d")) == expected);
+  REQUIRE(OrderOf(ListOf(*f.store, "d")) == expected);  // cached, when on
+
+  // A name in the middle, a name gone to a tombstone, a new folder, a piece
+  // added to a file, and a renamed file.
+  f.Put("d", "a+", CidOf(20), StampAt(30), {2, 1});
+  REQUIRE(f.Delete("d", "aa", StampAt(30)).ok());
+  REQUIRE(f.store->Mkdir(kUser, "d/Y").ok());
+  f.PutWide("d", "wide", CidOf(7), StampAt(10), {3}, 12);
+  REQUIRE(f.Rename("d", "z~", "d", "0z", CidOf(10), StampAt(40), {1}).ok());
+  expected = {{"0z", 1},     {"B", 0},      {"B", 1},      {"B", 4},     {"Y", -1},
+              {"Z", -1},     {"a", 1},      {"a", 2},      {"a", 3},     {"a", 4},
+              {"a b", -1},   {"a+", 1},     {"a+", 2},     {"a-", -1},   {"a-b", 1},
+              {"a.b", 1},    {"a.b", 2},    {"a0", 3},     {"aa", 0},    {"b", 0},
+              {"c", -1},     {"c", 1},      {"sub", -1},   {"wide", 2},  {"wide", 3},
+              {"wide", 10},  {"wide", 11},  {"z~", 0},     {kEAcuteUpper, 0},
+              {kEAcute, 1},  {kEAcute, 2},  {kEte, -1}};
+  REQUIRE(InListOrder(expected));
+  for (int i = 0; i < 2; ++i) {
+    INFO("listing ", i);
+    const std::vector<Listed> listed = OrderOf(ListOf(*f.store, "d"));
+    INFO("listed: ", Show(listed));
+    CHECK(listed == expected);
+  }
+  // The subfolder is in order too, and the root.
+  CHECK(OrderOf(ListOf(*f.store, "d/sub")) == std::vector<Listed>{{"inner", 1}});
+  CHECK(OrderOf(ListOf(*f.store, "")) == std::vector<Listed>{{"d", -1}});
+}
+
 }  // namespace
 }  // namespace dfs::server
