@@ -293,6 +293,11 @@ class Client {
 class Reader {
  public:
   Reader(Client* client, FileVersion version, const InlinePieces& inline_pieces = {});
+  // Waits for the background read-ahead still running (bounded by the
+  // client's deadlines).
+  ~Reader();
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
   const FileVersion& version() const { return version_; }
   // Reads up to `len` bytes at `offset` into `out`; returns the bytes read
   // (short only at end of file).
@@ -310,8 +315,16 @@ class Reader {
     uint64_t file_start;
   };
   // Fetches chunks [first, last) of `piece` into the cache (which the fetch
-  // locks as each chunk lands).
-  Status Fetch(int piece, uint64_t first, uint64_t last) EXCLUDES(mu_);
+  // locks as each chunk lands), from `server` first (-1: the preferred
+  // holder).
+  Status Fetch(int piece, uint64_t first, uint64_t last, int server = -1) EXCLUDES(mu_);
+  // Once reads are sequential, keeps kReadAheadChunks past `from` (a file
+  // offset) fetched or in flight: background requests of up to
+  // kReadAheadJobChunks, alternating between a piece's holders, so a
+  // sequential reader streams from two servers at once and never waits for
+  // a round trip it could have started earlier.
+  void StartReadAhead(uint64_t from) REQUIRES(mu_);
+  void ReadAheadJob(int piece, uint64_t first, uint64_t last, int server) EXCLUDES(mu_);
   // Read() in pieces small enough that their chunks always fit the cache.
   Result<size_t> ReadSegment(uint64_t offset, size_t len, char* out) EXCLUDES(mu_);
   // Drops the pins a read took on its chunks.
@@ -319,6 +332,9 @@ class Reader {
 
   static constexpr size_t kCacheChunks = 96;        // 6 MiB of 64 KiB chunks
   static constexpr uint64_t kMaxWindowChunks = 16;  // read-ahead up to 1 MiB per piece
+  static constexpr uint64_t kReadAheadChunks = 64;  // background: 4 MiB of 64 KiB chunks
+  static constexpr uint64_t kReadAheadJobChunks = 8;
+  static constexpr int kMaxReadAheadJobs = 4;
 
   Client* client_;
   const FileVersion version_;
@@ -334,6 +350,8 @@ class Reader {
   // End of the previous read, to detect sequential access.
   uint64_t next_offset_ GUARDED_BY(mu_) = 0;
   uint64_t window_chunks_ GUARDED_BY(mu_) = 1;
+  int jobs_ GUARDED_BY(mu_) = 0;  // read-ahead requests running
+  CondVar jobs_done_;             // signalled when jobs_ drops
 };
 
 template <typename T>

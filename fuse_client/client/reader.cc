@@ -64,6 +64,11 @@ Reader::Reader(Client* client, FileVersion version, const InlinePieces& inline_p
   }
 }
 
+Reader::~Reader() {
+  MutexLock lock(&mu_);
+  while (jobs_ > 0) jobs_done_.Wait(&mu_);
+}
+
 Result<size_t> Reader::Read(uint64_t offset, size_t len, char* out) {
   const uint64_t size = version_.size();
   if (offset >= size || len == 0) return size_t{0};
@@ -164,9 +169,63 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
     if (to <= from) continue;
     std::memcpy(out + (from - offset), c.plain->data() + (from - n.file_start), to - from);
     copied += static_cast<size_t>(to - from);
+    // A sequential reader is done with a chunk it read to the end: it goes
+    // first when the cache is full, before the chunks read ahead of it.
+    if (sequential && to == n.file_start + c.plain->size()) c.used = 0;
   }
   Unpin(needs);
+  if (sequential && window_chunks_ == kMaxWindowChunks) StartReadAhead(offset + len);
   return copied;
+}
+
+void Reader::StartReadAhead(uint64_t from) {
+  const int pieces = version_.pieces();
+  const uint64_t size = version_.size();
+  const uint64_t chunk = version_.newest.chunk_bytes;
+  const uint64_t until = std::min(size, from + kReadAheadChunks * chunk);
+  // Runs of missing chunks in file order: (piece, first, last).
+  struct Run {
+    int piece;
+    uint64_t first, last;
+  };
+  std::vector<Run> runs;
+  for (uint64_t pos = from; pos < until;) {
+    int k = 1;
+    while (k < pieces && PieceOffset(size, pieces, k + 1) <= pos) ++k;
+    const uint64_t poff = PieceOffset(size, pieces, k);
+    const uint64_t psize = PieceSize(size, pieces, k);
+    const uint64_t j = (pos - poff) / chunk;
+    pos = std::min(poff + psize, poff + (j + 1) * chunk);
+    const ChunkKey key{k, j};
+    if (cache_.count(key) || inflight_.count(key)) continue;
+    // A new run at a piece change, a gap, or the job size; jobs start at
+    // multiples of the job size so alternate jobs go to alternate holders.
+    if (runs.empty() || runs.back().piece != k || runs.back().last != j ||
+        j % kReadAheadJobChunks == 0)
+      runs.push_back({k, j, j + 1});
+    else
+      runs.back().last = j + 1;
+  }
+  for (const Run& r : runs) {
+    if (jobs_ >= kMaxReadAheadJobs) break;
+    const auto& holders = version_.holders[static_cast<size_t>(r.piece - 1)];
+    if (holders.empty()) continue;
+    const int server =
+        holders[static_cast<size_t>((r.first / kReadAheadJobChunks) % holders.size())];
+    for (uint64_t j = r.first; j < r.last; ++j) inflight_.insert({r.piece, j});
+    ++jobs_;
+    std::thread(&Reader::ReadAheadJob, this, r.piece, r.first, r.last, server).detach();
+  }
+}
+
+void Reader::ReadAheadJob(int piece, uint64_t first, uint64_t last, int server) {
+  // A failure is not reported: the read that needs a chunk fetches it again.
+  (void)Fetch(piece, first, last, server);
+  MutexLock lock(&mu_);
+  for (uint64_t j = first; j < last; ++j) inflight_.erase({piece, j});
+  --jobs_;
+  fetched_.SignalAll();
+  jobs_done_.SignalAll();
 }
 
 void Reader::Unpin(const std::vector<Need>& needs) {
@@ -174,14 +233,16 @@ void Reader::Unpin(const std::vector<Need>& needs) {
     if (--pins_[n.key] == 0) pins_.erase(n.key);
 }
 
-Status Reader::Fetch(int piece, uint64_t first, uint64_t last) {
+Status Reader::Fetch(int piece, uint64_t first, uint64_t last, int server) {
+  if (server < 0 || !client_->pool().MaybeUp(server))
+    server = client_->PreferredHolder(version_, piece);
   return client_->ReadChunks(
-      version_, piece, first, last, client_->PreferredHolder(version_, piece),
-      [&](uint64_t j, std::span<const uint8_t> plain) {
+      version_, piece, first, last, server, [&](uint64_t j, std::span<const uint8_t> plain) {
         auto data = std::make_shared<const std::string>(reinterpret_cast<const char*>(plain.data()),
                                                         plain.size());
         MutexLock lock(&mu_);
         cache_[{piece, j}] = {std::move(data), ++tick_};
+        fetched_.SignalAll();  // a read may be waiting for this very chunk
         while (cache_.size() > kCacheChunks) {
           auto victim = cache_.end();
           for (auto it = cache_.begin(); it != cache_.end(); ++it)

@@ -254,5 +254,106 @@ TEST_CASE("random reads fetch only the chunks they cover and return the right by
   CHECK(c->pool().traffic().received - before < 2 * 65536);
 }
 
+// Reads `reader` from `from` to the end in steps of `step` bytes, as the
+// kernel does for a sequential reader; the bytes, or the first failure.
+Result<std::string> ReadSequentially(client::Reader& reader, uint64_t from, uint64_t size,
+                                     size_t step) {
+  std::string out;
+  std::string buf(step, '\0');
+  for (uint64_t off = from; off < size;) {
+    auto n = reader.Read(off, step, buf.data());
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    out.append(buf, 0, *n);
+    off += *n;
+  }
+  return out;
+}
+
+TEST_CASE("sequential reads stream ahead and still fetch each chunk once") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string content = RandomBytes(12 * 1024 * 1024 + 7, 17);
+  REQUIRE(PutBytes(*c, "seq.bin", content).ok());
+  auto entry = c->Stat("seq.bin");
+  REQUIRE(entry.ok());
+  for (size_t step : {size_t{4096}, size_t{128 * 1024}, size_t{1024 * 1024}}) {
+    CAPTURE(step);
+    auto reader = c->Open(entry->file);
+    REQUIRE(reader.ok());
+    const uint64_t before = c->pool().traffic().received;
+    auto got = ReadSequentially(**reader, 0, content.size(), step);
+    REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+    CHECK(*got == content);
+    // Read-ahead crosses pieces and holders but never fetches a chunk twice:
+    // what arrives is the file plus tags and framing.
+    const uint64_t received = c->pool().traffic().received - before;
+    CHECK(received >= content.size());
+    CHECK(received < content.size() + content.size() / 50);
+  }
+}
+
+TEST_CASE("a reader closed while it reads ahead, and readers sharing one, stay correct") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string content = RandomBytes(8 * 1024 * 1024 + 3, 18);
+  REQUIRE(PutBytes(*c, "ra.bin", content).ok());
+  auto entry = c->Stat("ra.bin");
+  REQUIRE(entry.ok());
+  // Dropped right after a sequential start: the background requests finish
+  // (or fail) before the reader goes away.
+  for (int i = 0; i < 10; ++i) {
+    auto reader = c->Open(entry->file);
+    REQUIRE(reader.ok());
+    std::string buf(256 * 1024, '\0');
+    for (uint64_t off = 0; off < 2 * 1024 * 1024; off += buf.size()) {
+      auto n = (*reader)->Read(off, buf.size(), buf.data());
+      REQUIRE(n.ok());
+      CHECK(std::string_view(buf.data(), *n) == std::string_view(content).substr(off, *n));
+    }
+  }
+  // Three threads reading one reader sequentially from different places.
+  auto reader = c->Open(entry->file);
+  REQUIRE(reader.ok());
+  std::vector<std::string> parts(3);
+  std::vector<Status> errors(3);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      const uint64_t from = t * content.size() / 3;
+      const uint64_t to = (t + 1) * content.size() / 3;
+      auto got = ReadSequentially(**reader, from, to, 64 * 1024 + 1);
+      if (!got.ok()) {
+        errors[t] = got.status();
+        return;
+      }
+      parts[t] = got->substr(0, to - from);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (size_t t = 0; t < 3; ++t) {
+    CAPTURE(t);
+    CHECK(errors[t].ok());
+    const uint64_t from = t * content.size() / 3;
+    const uint64_t to = (t + 1) * content.size() / 3;
+    CHECK(parts[t] == content.substr(from, to - from));
+  }
+}
+
+TEST_CASE("sequential reads with one holder of every piece gone read from the other") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string content = RandomBytes(6 * 1024 * 1024 + 5, 19);
+  REQUIRE(PutBytes(*c, "down.bin", content).ok());
+  auto entry = c->Stat("down.bin");
+  REQUIRE(entry.ok());
+  cluster.Kill(1);
+  auto reader = c->Open(entry->file);
+  REQUIRE(reader.ok());
+  auto got = ReadSequentially(**reader, 0, content.size(), 128 * 1024);
+  REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  CHECK(*got == content);
+}
+
 }  // namespace
 }  // namespace dfs::testing
