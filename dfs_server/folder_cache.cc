@@ -59,6 +59,17 @@ std::shared_ptr<const FolderCache::Entries> FolderCache::Get(std::string_view us
   return nullptr;
 }
 
+std::shared_ptr<const FolderCache::Entries> FolderCache::Peek(std::string_view user,
+                                                              std::string_view dir,
+                                                              const Seen& now) {
+  const std::string key = Key(user, dir);
+  MutexLock lock(&mu_);
+  auto it = folders_.find(key);
+  if (it == folders_.end() || it->second.entries == nullptr || !(it->second.seen == now))
+    return nullptr;
+  return it->second.entries;
+}
+
 void FolderCache::Keep(const std::string& key, uint64_t generation, const Seen& seen,
                        Entries entries) {
   MutexLock lock(&mu_);

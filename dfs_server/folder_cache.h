@@ -82,6 +82,11 @@ class FolderCache {
   // shows it; else nullptr and *reading is set: read the folder, then Keep().
   std::shared_ptr<const Entries> Get(std::string_view user, std::string_view dir, const Seen& now,
                                      std::optional<Reading>* reading) EXCLUDES(mu_);
+  // The entries of user/dir if cached and the folder is still as `now`
+  // shows it, else nullptr (and nothing else happens). Sorted as Store::List
+  // sends them, so one name's entries are found by binary search.
+  std::shared_ptr<const Entries> Peek(std::string_view user, std::string_view dir,
+                                      const Seen& now) EXCLUDES(mu_);
   // user/dir changed on disk (call after the change, also after a failed one).
   void Changed(std::string_view user, std::string_view dir) EXCLUDES(mu_);
 

@@ -290,6 +290,10 @@ Result<NameFiles> LoadName(int dir_fd, std::string_view name, int last) {
   return out;
 }
 
+// The name of a listed entry or a name, for searches in a sorted listing.
+std::string_view NameOf(const ListEntry& e) { return e.name; }
+std::string_view NameOf(std::string_view name) { return name; }
+
 // Whether dir_fd/name exists and is a directory.
 Result<bool> IsDirAt(int dir_fd, std::string_view name) {
   struct stat st {};
@@ -781,10 +785,26 @@ Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::
   DFS_RETURN_IF_ERROR(ValidateName(name));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
   StatReply reply;
-  DFS_ASSIGN_OR_RETURN(reply.is_dir, IsDirAt(dfd.get(), name));
-  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
-  for (const auto& h : files.at)
-    if (h) reply.pieces.push_back(*h);
+  struct stat st {};
+  if (::fstat(dfd.get(), &st) != 0) return FromErrno(errno, "stat " + Quoted(d));
+  if (auto cached = folders_.Peek(user, d, FolderCache::Seen::Of(st))) {
+    // A folder listed lately and unchanged since: its entries are sorted by
+    // name (List), so this name's are one range, no file opened.
+    auto [first, last] =
+        std::equal_range(cached->begin(), cached->end(), name,
+                         [](const auto& a, const auto& b) { return NameOf(a) < NameOf(b); });
+    for (auto e = first; e != last; ++e) {
+      if (e->is_dir)
+        reply.is_dir = true;
+      else
+        reply.pieces.push_back(e->header);
+    }
+  } else {
+    DFS_ASSIGN_OR_RETURN(reply.is_dir, IsDirAt(dfd.get(), name));
+    DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
+    for (const auto& h : files.at)
+      if (h) reply.pieces.push_back(*h);
+  }
   if (!reply.is_dir && reply.pieces.empty())
     return Status::NotFound("no such file " + Quoted(d, name));
   return reply;

@@ -1266,6 +1266,28 @@ struct CacheFixture : Fixture {
     const std::vector<ListEntry> truth = ListOf(*plain, dir);
     CHECK(Sorted(Exact(first)) == Sorted(Exact(truth)));
     CHECK(Exact(second) == Exact(first));
+    // Stat of every listed name (and of one never there) answered from the
+    // cached listing is Stat read from disk.
+    std::vector<std::string> names;
+    for (const ListEntry& e : first) names.push_back(e.name);
+    names.push_back("never-there");
+    for (const std::string& name : names) {
+      CAPTURE(name);
+      auto cached = store->Stat(kUser, dir, name);
+      auto disk = plain->Stat(kUser, dir, name);
+      REQUIRE(cached.ok() == disk.ok());
+      if (!disk.ok()) {
+        CHECK(cached.status().code() == disk.status().code());
+        continue;
+      }
+      CHECK(cached->is_dir == disk->is_dir);
+      std::vector<std::string> a, b;
+      for (const auto& h : cached->pieces) a.push_back(h.Encode());
+      for (const auto& h : disk->pieces) b.push_back(h.Encode());
+      std::sort(a.begin(), a.end());
+      std::sort(b.begin(), b.end());
+      CHECK(a == b);
+    }
     return Names(first);
   }
   void Setattr(const std::string& dir, const std::string& name, const Cid& cid,
