@@ -3,6 +3,7 @@
 // each chunk once: concurrent readers wait for chunks already in flight.
 #include <algorithm>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "fuse_client/client/client.h"
@@ -212,9 +213,14 @@ void Reader::StartReadAhead(uint64_t from) {
     if (holders.empty()) continue;
     const int server =
         holders[static_cast<size_t>((r.first / kReadAheadJobChunks) % holders.size())];
-    for (uint64_t j = r.first; j < r.last; ++j) inflight_.insert({r.piece, j});
-    ++jobs_;
-    std::thread(&Reader::ReadAheadJob, this, r.piece, r.first, r.last, server).detach();
+    try {
+      std::thread job(&Reader::ReadAheadJob, this, r.piece, r.first, r.last, server);
+      for (uint64_t j = r.first; j < r.last; ++j) inflight_.insert({r.piece, j});
+      ++jobs_;
+      job.detach();
+    } catch (const std::system_error&) {
+      break;  // no thread to be had: the reads fetch what they need themselves
+    }
   }
 }
 
