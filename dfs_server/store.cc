@@ -553,15 +553,6 @@ Status PieceReader::ReadExact(uint64_t pos, char* out, size_t n) const {
 
 // ---- Store ----
 
-// Holds the stripe lock of one name, or of two names in the stripe lock
-// order (lower index first, a shared stripe once), for its scope.
-//
-// NO_THREAD_SAFETY_ANALYSIS: which stripe is locked is an index computed at
-// run time (StripeOf), which a capability expression cannot name, and no
-// member is guarded by a stripe (the stripes guard files on disk), so the
-// analysis has nothing to check here; it would only report the stripes as
-// still held at the end of the constructor and released unheld in the
-// destructor. The order and pairing live in these three functions alone.
 // Tells the listing cache that a folder changed when it goes out of scope:
 // declared before an operation's first change to the folder, it reports
 // after the last one, on every return path, failures included.
@@ -579,6 +570,15 @@ class Store::FolderChange {
   std::string dir_;
 };
 
+// Holds the stripe lock of one name, or of two names in the stripe lock
+// order (lower index first, a shared stripe once), for its scope.
+//
+// NO_THREAD_SAFETY_ANALYSIS: which stripe is locked is an index computed at
+// run time (StripeOf), which a capability expression cannot name, and no
+// member is guarded by a stripe (the stripes guard files on disk), so the
+// analysis has nothing to check here; it would only report the stripes as
+// still held at the end of the constructor and released unheld in the
+// destructor. The order and pairing live in these three functions alone.
 class Store::NameLock {
  public:
   NameLock(Store& store, size_t stripe) NO_THREAD_SAFETY_ANALYSIS
