@@ -290,6 +290,13 @@ Result<NameFiles> LoadName(int dir_fd, std::string_view name, int last) {
   return out;
 }
 
+// What the open folder `d` looks like now, for the listing cache.
+Result<FolderCache::Seen> SeenFolder(int dir_fd, const std::string& d) {
+  struct stat st {};
+  if (::fstat(dir_fd, &st) != 0) return FromErrno(errno, "stat " + Quoted(d));
+  return FolderCache::Seen::Of(st);
+}
+
 // The name of a listed entry or a name, for searches in a sorted listing.
 std::string_view NameOf(const ListEntry& e) { return e.name; }
 std::string_view NameOf(std::string_view name) { return name; }
@@ -712,9 +719,7 @@ Status Store::List(std::string_view user, std::string_view dir,
                    const std::function<Status(ListEntry&&)>& sink) {
   DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
-  struct stat st {};
-  if (::fstat(dfd.get(), &st) != 0) return FromErrno(errno, "stat " + Quoted(d));
-  const FolderCache::Seen seen = FolderCache::Seen::Of(st);
+  DFS_ASSIGN_OR_RETURN(const FolderCache::Seen seen, SeenFolder(dfd.get(), d));
   std::optional<FolderCache::Reading> reading;
   if (auto cached = folders_.Get(user, d, seen, &reading)) {
     for (const ListEntry& e : *cached) DFS_RETURN_IF_ERROR(sink(ListEntry(e)));
@@ -785,9 +790,8 @@ Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::
   DFS_RETURN_IF_ERROR(ValidateName(name));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
   StatReply reply;
-  struct stat st {};
-  if (::fstat(dfd.get(), &st) != 0) return FromErrno(errno, "stat " + Quoted(d));
-  if (auto cached = folders_.Peek(user, d, FolderCache::Seen::Of(st))) {
+  DFS_ASSIGN_OR_RETURN(const FolderCache::Seen seen, SeenFolder(dfd.get(), d));
+  if (auto cached = folders_.Peek(user, d, seen)) {
     // A folder listed lately and unchanged since: its entries are sorted by
     // name (List), so this name's are one range, no file opened.
     auto [first, last] =

@@ -325,6 +325,8 @@ class Reader {
   // a round trip it could have started earlier.
   void StartReadAhead(uint64_t from) REQUIRES(mu_);
   void ReadAheadJob(int piece, uint64_t first, uint64_t last, int server) EXCLUDES(mu_);
+  // The chunks covering file bytes [from, to), in file order.
+  std::vector<Need> ChunksCovering(uint64_t from, uint64_t to) const;
   // Read() in pieces small enough that their chunks always fit the cache.
   Result<size_t> ReadSegment(uint64_t offset, size_t len, char* out) EXCLUDES(mu_);
   // Drops the pins a read took on its chunks.

@@ -16,30 +16,28 @@ Status ListMerge::Add(int s, std::vector<Record> records) {
   if (st.done) return Status::Protocol("listing continues after it ended");
   for (Record& r : records) {
     if (st.last && r.entry.name < *st.last) {
-      st.done = true;  // what it sent before still counts
-      Drain();
-      return Status::Protocol("listing out of order: " + Escaped(r.entry.name) + " after " +
-                              Escaped(*st.last));
+      return CutOff(st, "listing out of order: " + Escaped(r.entry.name) + " after " +
+                            Escaped(*st.last));
     }
     if (!st.last || *st.last != r.entry.name) {
       st.last = r.entry.name;
       st.last_records = 0;
     }
-    if (++st.last_records > kMaxRecordsPerName) {
-      st.done = true;
-      Drain();
-      return Status::Protocol("listing repeats " + Escaped(r.entry.name));
-    }
+    if (++st.last_records > kMaxRecordsPerName)
+      return CutOff(st, "listing repeats " + Escaped(r.entry.name));
     st.held_bytes += Weight(r);
     st.queue.push_back(std::move(r));
   }
   Drain();
-  if (st.held_bytes + st.emitted_bytes > max_bytes_) {
-    st.done = true;
-    Drain();
-    return Status::Protocol("listing exceeds " + std::to_string(max_bytes_ >> 20) + " MiB");
-  }
+  if (st.held_bytes + st.emitted_bytes > max_bytes_)
+    return CutOff(st, "listing exceeds " + std::to_string(max_bytes_ >> 20) + " MiB");
   return Status::Ok();
+}
+
+Status ListMerge::CutOff(Stream& st, std::string why) {
+  st.done = true;  // what it sent before still counts
+  Drain();
+  return Status::Protocol(std::move(why));
 }
 
 void ListMerge::Finish(int s) {

@@ -71,6 +71,8 @@ class ListMerge {
     size_t emitted_bytes = 0;  // charged for the names handed on
     bool done = false;
   };
+  // Takes no more from `st` (what it sent still counts) and says why.
+  Status CutOff(Stream& st, std::string why) REQUIRES(mu_);
   // Hands on every name no server can still add to.
   void Drain() REQUIRES(mu_);
   static size_t Weight(const Record& r) { return sizeof(Record) + r.entry.name.size(); }

@@ -88,20 +88,8 @@ Result<size_t> Reader::Read(uint64_t offset, size_t len, char* out) {
 Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
   const int pieces = version_.pieces();
   const uint64_t size = version_.size();
-  const uint64_t chunk = version_.newest.chunk_bytes;
 
-  // The chunks covering [offset, offset + len), in file order.
-  std::vector<Need> needs;
-  for (uint64_t pos = offset; pos < offset + len;) {
-    int k = 1;
-    while (k < pieces && PieceOffset(size, pieces, k + 1) <= pos) ++k;
-    const uint64_t poff = PieceOffset(size, pieces, k);
-    const uint64_t psize = PieceSize(size, pieces, k);
-    const uint64_t j = (pos - poff) / chunk;
-    const uint64_t start = poff + j * chunk;
-    needs.push_back({{k, j}, start});
-    pos = std::min(poff + psize, start + chunk);
-  }
+  const std::vector<Need> needs = ChunksCovering(offset, offset + len);
 
   MutexLock lock(&mu_);
   for (const Need& n : needs) ++pins_[n.key];
@@ -180,25 +168,17 @@ Result<size_t> Reader::ReadSegment(uint64_t offset, size_t len, char* out) {
 }
 
 void Reader::StartReadAhead(uint64_t from) {
-  const int pieces = version_.pieces();
-  const uint64_t size = version_.size();
-  const uint64_t chunk = version_.newest.chunk_bytes;
-  const uint64_t until = std::min(size, from + kReadAheadChunks * chunk);
+  const uint64_t until =
+      std::min(version_.size(), from + kReadAheadChunks * version_.newest.chunk_bytes);
   // Runs of missing chunks in file order: (piece, first, last).
   struct Run {
     int piece;
     uint64_t first, last;
   };
   std::vector<Run> runs;
-  for (uint64_t pos = from; pos < until;) {
-    int k = 1;
-    while (k < pieces && PieceOffset(size, pieces, k + 1) <= pos) ++k;
-    const uint64_t poff = PieceOffset(size, pieces, k);
-    const uint64_t psize = PieceSize(size, pieces, k);
-    const uint64_t j = (pos - poff) / chunk;
-    pos = std::min(poff + psize, poff + (j + 1) * chunk);
-    const ChunkKey key{k, j};
-    if (cache_.count(key) || inflight_.count(key)) continue;
+  for (const Need& n : ChunksCovering(from, until)) {
+    const auto [k, j] = n.key;
+    if (cache_.count(n.key) || inflight_.count(n.key)) continue;
     // A new run at a piece change, a gap, or the job size; jobs start at
     // multiples of the job size so alternate jobs go to alternate holders.
     if (runs.empty() || runs.back().piece != k || runs.back().last != j ||
@@ -232,6 +212,24 @@ void Reader::ReadAheadJob(int piece, uint64_t first, uint64_t last, int server) 
   --jobs_;
   fetched_.SignalAll();
   jobs_done_.SignalAll();
+}
+
+std::vector<Reader::Need> Reader::ChunksCovering(uint64_t from, uint64_t to) const {
+  const int pieces = version_.pieces();
+  const uint64_t size = version_.size();
+  const uint64_t chunk = version_.newest.chunk_bytes;
+  std::vector<Need> out;
+  for (uint64_t pos = from; pos < to;) {
+    int k = 1;
+    while (k < pieces && PieceOffset(size, pieces, k + 1) <= pos) ++k;
+    const uint64_t poff = PieceOffset(size, pieces, k);
+    const uint64_t psize = PieceSize(size, pieces, k);
+    const uint64_t j = (pos - poff) / chunk;
+    const uint64_t start = poff + j * chunk;
+    out.push_back({{k, j}, start});
+    pos = std::min(poff + psize, start + chunk);
+  }
+  return out;
 }
 
 void Reader::Unpin(const std::vector<Need>& needs) {
