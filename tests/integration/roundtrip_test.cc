@@ -223,14 +223,21 @@ TEST_CASE("a whole-file get receives the file size plus small framing and tag ov
                     << static_cast<double>(received) / static_cast<double>(size) << ")");
 }
 
+// Uploads `content` as `name` and returns the version the servers hold.
+client::FileVersion PutAndStat(client::Client& c, const std::string& name,
+                               const std::string& content) {
+  REQUIRE(PutBytes(c, name, content).ok());
+  auto entry = c.Stat(name);
+  REQUIRE(entry.ok());
+  return entry->file;
+}
+
 TEST_CASE("random reads fetch only the chunks they cover and return the right bytes") {
   Cluster cluster;
   auto c = MakeClient(cluster);
   const std::string content = RandomBytes(3 * 1024 * 1024 + 11, 5);
-  REQUIRE(PutBytes(*c, "r.bin", content).ok());
-  auto entry = c->Stat("r.bin");
-  REQUIRE(entry.ok());
-  auto reader = c->Open(entry->file);
+  const client::FileVersion version = PutAndStat(*c, "r.bin", content);
+  auto reader = c->Open(version);
   REQUIRE(reader.ok());
   std::mt19937_64 rng(3);
   for (int i = 0; i < 200; ++i) {
@@ -244,7 +251,7 @@ TEST_CASE("random reads fetch only the chunks they cover and return the right by
     CHECK(buf.substr(0, *n) == content.substr(std::min<size_t>(off, content.size()), *n));
   }
   // A small read inside one chunk far into the file costs that chunk, not the file.
-  auto fresh = c->Open(entry->file);
+  auto fresh = c->Open(version);
   const uint64_t before = c->pool().traffic().received;
   std::string small(100, '\0');
   const uint64_t at = PieceOffset(content.size(), 4, 3) + 2 * 65536 + 10;
@@ -274,12 +281,10 @@ TEST_CASE("sequential reads stream ahead and still fetch each chunk once") {
   Cluster cluster;
   auto c = MakeClient(cluster);
   const std::string content = RandomBytes(12 * 1024 * 1024 + 7, 17);
-  REQUIRE(PutBytes(*c, "seq.bin", content).ok());
-  auto entry = c->Stat("seq.bin");
-  REQUIRE(entry.ok());
+  const client::FileVersion version = PutAndStat(*c, "seq.bin", content);
   for (size_t step : {size_t{4096}, size_t{128 * 1024}, size_t{1024 * 1024}}) {
     CAPTURE(step);
-    auto reader = c->Open(entry->file);
+    auto reader = c->Open(version);
     REQUIRE(reader.ok());
     const uint64_t before = c->pool().traffic().received;
     auto got = ReadSequentially(**reader, 0, content.size(), step);
@@ -297,13 +302,11 @@ TEST_CASE("a reader closed while it reads ahead, and readers sharing one, stay c
   Cluster cluster;
   auto c = MakeClient(cluster);
   const std::string content = RandomBytes(8 * 1024 * 1024 + 3, 18);
-  REQUIRE(PutBytes(*c, "ra.bin", content).ok());
-  auto entry = c->Stat("ra.bin");
-  REQUIRE(entry.ok());
+  const client::FileVersion version = PutAndStat(*c, "ra.bin", content);
   // Dropped right after a sequential start: the background requests finish
   // (or fail) before the reader goes away.
   for (int i = 0; i < 10; ++i) {
-    auto reader = c->Open(entry->file);
+    auto reader = c->Open(version);
     REQUIRE(reader.ok());
     std::string buf(256 * 1024, '\0');
     for (uint64_t off = 0; off < 2 * 1024 * 1024; off += buf.size()) {
@@ -313,7 +316,7 @@ TEST_CASE("a reader closed while it reads ahead, and readers sharing one, stay c
     }
   }
   // Three threads reading one reader sequentially from different places.
-  auto reader = c->Open(entry->file);
+  auto reader = c->Open(version);
   REQUIRE(reader.ok());
   std::vector<std::string> parts(3);
   std::vector<Status> errors(3);
@@ -344,11 +347,9 @@ TEST_CASE("sequential reads with one holder of every piece gone read from the ot
   Cluster cluster;
   auto c = MakeClient(cluster);
   const std::string content = RandomBytes(6 * 1024 * 1024 + 5, 19);
-  REQUIRE(PutBytes(*c, "down.bin", content).ok());
-  auto entry = c->Stat("down.bin");
-  REQUIRE(entry.ok());
+  const client::FileVersion version = PutAndStat(*c, "down.bin", content);
   cluster.Kill(1);
-  auto reader = c->Open(entry->file);
+  auto reader = c->Open(version);
   REQUIRE(reader.ok());
   auto got = ReadSequentially(**reader, 0, content.size(), 128 * 1024);
   REQUIRE_MESSAGE(got.ok(), got.status().ToString());

@@ -1634,14 +1634,18 @@ TEST_CASE("list cache: a change made while a listing is under way is not kept") 
 TEST_CASE("list cache: a listing stopped by its sink keeps nothing") {
   CacheFixture f;
   for (int i = 0; i < 5; ++i) f.Put("", "f" + std::to_string(i), CidOf(1), StampAt(10), {1});
-  int seen = 0;
-  CHECK(f.store
-            ->List(kUser, "",
-                   [&](ListEntry&&) {
-                     return ++seen == 2 ? Status::IoError("stop") : Status::Ok();
-                   })
-            .code() == Code::kIoError);
-  CHECK(seen == 2);
+  // Lists through a sink that fails at the stop-th entry; entries seen.
+  auto list_stopping_at = [&](int stop) {
+    int seen = 0;
+    CHECK(f.store
+              ->List(kUser, "",
+                     [&](ListEntry&&) {
+                       return ++seen == stop ? Status::IoError("stop") : Status::Ok();
+                     })
+              .code() == Code::kIoError);
+    return seen;
+  };
+  CHECK(list_stopping_at(2) == 2);
   // Not the two entries read so far: all of them, the headers as on disk.
   PieceHeader changed = MakeHeader(CidOf(1), StampAt(10), 1);
   changed.mode = 0711;
@@ -1650,14 +1654,7 @@ TEST_CASE("list cache: a listing stopped by its sink keeps nothing") {
   CHECK(Names(listed) == NameList{"f0.1", "f1.1", "f2.1", "f3.1", "f4.1"});
   CHECK(ListedHeader(listed, "f3", 1).mode == 0711);
   // A sink error on a listing served from memory comes back too.
-  seen = 0;
-  CHECK(f.store
-            ->List(kUser, "",
-                   [&](ListEntry&&) {
-                     return ++seen == 3 ? Status::IoError("stop") : Status::Ok();
-                   })
-            .code() == Code::kIoError);
-  CHECK(seen == 3);
+  CHECK(list_stopping_at(3) == 3);
   CHECK(Exact(ListOf(*f.store, "")) == Exact(listed));
 }
 
