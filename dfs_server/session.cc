@@ -214,8 +214,17 @@ Status Session::Dispatch(const Frame& f) {
       return Simple<Empty>(f, [&](const Empty&) { return store_.StatFs(); });
     case MsgType::kPurge:
       return Simple<PurgeRequest>(f, [&](const PurgeRequest& r) {
-        return store_.Purge(user_, r.dir, r.name, r.keep_cid, r.keep, r.drop_tombstone);
+        return store_.Purge(user_, r.dir, r.name, r.keep_cid, r.keep, r.drop_tombstone,
+                            r.drop_pieces);
       });
+    case MsgType::kHintAdd:
+      return Simple<Hint>(f, [&](const Hint& r) { return store_.AddHint(user_, r); });
+    case MsgType::kHintList:
+      return Simple<HintListRequest>(f, [&](const HintListRequest& r) {
+        return store_.ListHints(user_, r.target, r.after, kListBatchBytes);
+      });
+    case MsgType::kHintDrop:
+      return Simple<Hint>(f, [&](const Hint& r) { return store_.DropHint(user_, r); });
     default:
       break;
   }

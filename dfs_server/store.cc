@@ -18,6 +18,7 @@
 
 #include "dfs_server/usage_ledger.h"
 #include "shared/crypto/crypto.h"
+#include "shared/format/hint.h"
 #include "shared/util/file_io.h"
 #include "shared/util/log.h"
 #include "shared/util/names.h"
@@ -611,13 +612,14 @@ class Store::NameLock {
 };
 
 Store::Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_fd,
-             UniqueFd staging_fd, int max_piece)
+             UniqueFd staging_fd, UniqueFd hints_fd, int max_piece)
     : root_(std::move(root)),
       options_(std::move(options)),
       folders_(options_.list_cache_entries),
       usage_(std::make_shared<UsageLedger>(options_.quota_bytes)),
       root_fd_(std::move(root_fd)),
       staging_fd_(std::move(staging_fd)),
+      hints_fd_(std::move(hints_fd)),
       recorded_bound_(max_piece),
       max_piece_(max_piece) {}
 
@@ -632,6 +634,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root, StoreOptions
     return FromErrno(errno, "cannot create " + root + "/.staging");
   UniqueFd staging_fd = OpenDirBeneath(root_fd.get(), ".staging");
   if (!staging_fd) return FromErrno(errno, "cannot open " + root + "/.staging");
+  if (::mkdirat(root_fd.get(), ".hints", 0700) != 0 && errno != EEXIST)
+    return FromErrno(errno, "cannot create " + root + "/.hints");
+  UniqueFd hints_fd = OpenDirBeneath(root_fd.get(), ".hints");
+  if (!hints_fd) return FromErrno(errno, "cannot open " + root + "/.hints");
 
   // Leftovers of a crash: partial uploads, uncommitted pieces, temp files.
   const fs::path staging = fs::path(root) / ".staging";
@@ -647,7 +653,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root, StoreOptions
   // there is to bound.
   const int max_piece = LoadPieceBound(root_fd.get(), root);
   return std::make_unique<Store>(PrivateTag(), root, std::move(options), std::move(root_fd),
-                                 std::move(staging_fd), max_piece);
+                                 std::move(staging_fd), std::move(hints_fd), max_piece);
 }
 
 Status Store::RaiseBound(int piece) {
@@ -730,9 +736,7 @@ Status Store::List(std::string_view user, std::string_view dir,
   struct Name {
     std::string name;  // user-visible
     int piece = -1;    // -1: a folder
-    bool operator<(const Name& o) const {
-      return name != o.name ? name < o.name : piece < o.piece;
-    }
+    bool operator<(const Name& o) const { return name != o.name ? name < o.name : piece < o.piece; }
   };
   std::vector<Name> names;
   DFS_RETURN_IF_ERROR(ForEachEntry(dfd.get(), [&](std::string_view file, unsigned char type) {
@@ -1260,7 +1264,8 @@ Result<StatFsReply> Store::StatFs() {
 }
 
 Status Store::Purge(std::string_view user, std::string_view dir, std::string_view name,
-                    const Cid& keep_cid, const Stamp& keep, bool drop_tombstone) {
+                    const Cid& keep_cid, const Stamp& keep, bool drop_tombstone,
+                    const std::vector<uint8_t>& drop_pieces) {
   DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
   DFS_RETURN_IF_ERROR(ValidateName(name));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
@@ -1270,12 +1275,99 @@ Status Store::Purge(std::string_view user, std::string_view dir, std::string_vie
   DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
   for (int k = 1; k <= files.last; ++k) {
     const auto& h = files.at[static_cast<size_t>(k)];
-    if (h && h->stamp < keep && h->cid != keep_cid)
+    const bool extra = h && h->cid == keep_cid &&
+                       std::find(drop_pieces.begin(), drop_pieces.end(), k) != drop_pieces.end();
+    if (h && ((h->stamp < keep && h->cid != keep_cid) || extra))
       DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, k)));
   }
   if (drop_tombstone && files.at[0] && files.at[0]->stamp <= keep)
     DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, 0)));
   return Status::Ok();
+}
+
+// ---- hints ----
+
+Result<UniqueFd> Store::OpenHintDir(std::string_view user, std::string_view target, bool create) {
+  DFS_RETURN_IF_ERROR(ValidateUser(user));
+  DFS_RETURN_IF_ERROR(ValidateName(target));
+  const std::string u(user);
+  const std::string path = u + "/" + std::string(target);
+  for (int attempt = 0;; ++attempt) {
+    UniqueFd fd = OpenDirBeneath(hints_fd_.get(), path);
+    if (fd) return fd;
+    if (errno == ELOOP) return Status::Permission("refusing to follow a symbolic link in hints");
+    if (errno != ENOENT) return FromErrno(errno, "open hint folder");
+    if (!create) return UniqueFd();
+    if (attempt > 0) return FromErrno(errno, "open hint folder");
+    if (::mkdirat(hints_fd_.get(), u.c_str(), 0700) != 0 && errno != EEXIST)
+      return FromErrno(errno, "create hint folder");
+    UniqueFd mine = OpenDirBeneath(hints_fd_.get(), u);
+    if (!mine) return FromErrno(errno, "open hint folder");
+    const std::string t(target);
+    if (::mkdirat(mine.get(), t.c_str(), 0700) != 0 && errno != EEXIST)
+      return FromErrno(errno, "create hint folder");
+  }
+}
+
+Status Store::AddHint(std::string_view user, const Hint& hint) {
+  DFS_RETURN_IF_ERROR(ValidateHint(hint));
+  DFS_ASSIGN_OR_RETURN(UniqueFd dir, OpenHintDir(user, hint.target, /*create=*/true));
+  DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+  const std::string raw = EncodeMessage(hint);
+  TempFile temp(staging.get(), "~" + RandomSuffix());
+  {
+    UniqueFd fd(::openat(staging.get(), temp.name().c_str(),
+                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) return FromErrno(errno, "create hint");
+    DFS_RETURN_IF_ERROR(WriteAll(fd.get(), raw.data(), raw.size(), "write hint"));
+    DFS_RETURN_IF_ERROR(Fsync(fd.get(), "fsync hint"));
+  }
+  if (::renameat(staging.get(), temp.name().c_str(), dir.get(), HintId(hint).c_str()) != 0)
+    return FromErrno(errno, "place hint");
+  temp.Release();
+  return Fsync(dir.get(), "fsync hint folder");
+}
+
+Result<HintListReply> Store::ListHints(std::string_view user, std::string_view target,
+                                       std::string_view after, size_t max_bytes) {
+  HintListReply reply;
+  DFS_ASSIGN_OR_RETURN(UniqueFd dir, OpenHintDir(user, target, /*create=*/false));
+  if (!dir) return reply;
+  std::vector<std::string> ids;
+  DFS_RETURN_IF_ERROR(ForEachEntry(dir.get(), [&](std::string_view file, unsigned char type) {
+    if (type == DT_REG && file.size() == 64 && file > after) ids.emplace_back(file);
+    return Status::Ok();
+  }));
+  std::sort(ids.begin(), ids.end());
+  size_t bytes = 5;
+  for (const std::string& id : ids) {
+    UniqueFd fd = OpenFileAt(dir.get(), id, O_RDONLY);
+    if (!fd) continue;  // dropped meanwhile
+    char buf[2 * kMaxPathBytes];
+    auto got = PreadFull(fd.get(), buf, sizeof buf, 0, "read hint");
+    auto hint =
+        got.ok() ? DecodeMessage<Hint>(std::string_view(buf, *got)) : Result<Hint>(got.status());
+    if (!hint.ok() || HintId(*hint) != id || hint->target != target) {
+      Log().warn("user {}: skipping unreadable hint {}: {}", Escaped(user), id,
+                 hint.ok() ? "does not match its name" : hint.status().message());
+      continue;
+    }
+    const size_t size = EncodeMessage(*hint).size();
+    if (!reply.hints.empty() && bytes + size > max_bytes) {
+      reply.more = true;
+      break;
+    }
+    bytes += size;
+    reply.hints.push_back(std::move(*hint));
+  }
+  return reply;
+}
+
+Status Store::DropHint(std::string_view user, const Hint& hint) {
+  DFS_RETURN_IF_ERROR(ValidateHint(hint));
+  DFS_ASSIGN_OR_RETURN(UniqueFd dir, OpenHintDir(user, hint.target, /*create=*/false));
+  if (!dir) return Status::Ok();
+  return UnlinkIfExists(dir.get(), HintId(hint));
 }
 
 Status Store::CheckFreeSpace(uint64_t bytes) {

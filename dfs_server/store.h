@@ -8,10 +8,12 @@
 //   ROOT/.staging/USER/CIDHEX.K        a complete, fsync'ed staged piece
 //   ROOT/.staging/USER/CIDHEX.K.part-R a piece being uploaded
 //   ROOT/.staging/USER/~R              temporary file of a tombstone or rename
+//   ROOT/.hints/USER/TARGET/ID         a hint for server TARGET (messages.h
+//                                      Hint; ID = HintId(), its MAC in hex)
 //   ROOT/.max_piece                    the piece bound (below)
 //   ROOT/.max_piece.tmp                the bound file being replaced
-// Usernames never start with '.', so ".staging" and ".max_piece" never
-// collide with a user.
+// Usernames never start with '.', so ".staging", ".hints" and ".max_piece"
+// never collide with a user.
 // A piece reaches its final name only complete and fsync'ed, by rename(2),
 // followed by an fsync of the directory.
 //
@@ -157,7 +159,7 @@ class Store {
 
   // Use Open().
   Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_fd, UniqueFd staging_fd,
-        int max_piece);
+        UniqueFd hints_fd, int max_piece);
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
@@ -261,13 +263,31 @@ class Store {
   // Returns how many files were removed.
   [[nodiscard]] Result<size_t> SweepStaging(std::chrono::seconds max_age);
 
+  // Hints (hinted handoff, messages.h Hint). A server keeps them for its
+  // clients and never acts on them: it checks their form (ValidateHint),
+  // not their MAC, which only clients can.
+  // Stores `hint` durably (write, fsync, rename, fsync the folder); storing
+  // the same hint again is OK.
+  [[nodiscard]] Status AddHint(std::string_view user, const Hint& hint);
+  // The hints for `target` whose HintId() sorts after `after`, in that
+  // order, as many as fit in about `max_bytes` of reply (at least one);
+  // more is set when some are left. Unreadable hint files are logged and
+  // skipped.
+  [[nodiscard]] Result<HintListReply> ListHints(std::string_view user, std::string_view target,
+                                                std::string_view after, size_t max_bytes);
+  // Removes `hint` (OK if it is not there).
+  [[nodiscard]] Status DropHint(std::string_view user, const Hint& hint);
+
   // Sizes of the file system holding the root.
   [[nodiscard]] Result<StatFsReply> StatFs();
 
   // Removes pieces of dir/name older than `keep` whose cid is not
-  // `keep_cid`; with drop_tombstone also a tombstone not newer than `keep`.
+  // `keep_cid`; with drop_tombstone also a tombstone not newer than `keep`;
+  // and the pieces of `keep_cid` whose index is in `drop_pieces` (extra
+  // copies, messages.h PurgeRequest).
   [[nodiscard]] Status Purge(std::string_view user, std::string_view dir, std::string_view name,
-                             const Cid& keep_cid, const Stamp& keep, bool drop_tombstone);
+                             const Cid& keep_cid, const Stamp& keep, bool drop_tombstone,
+                             const std::vector<uint8_t>& drop_pieces = {});
 
  private:
   class NameLock;
@@ -279,6 +299,9 @@ class Store {
   // `dir` is validated and normalized (NormalizeDir) by the caller.
   Result<UniqueFd> OpenUserDir(std::string_view user, std::string_view dir);
   Result<UniqueFd> OpenStagingDir(std::string_view user);
+  // ROOT/.hints/USER/TARGET, created when `create`; an absent one without
+  // `create` is an invalid descriptor (no hints), not an error.
+  Result<UniqueFd> OpenHintDir(std::string_view user, std::string_view target, bool create);
   // The folder that holds (or will hold) the pieces of file dir/name: validates
   // both, normalizes dir into *normalized, and refuses a name that is a folder.
   Result<UniqueFd> OpenFileDir(std::string_view user, std::string_view dir, std::string_view name,
@@ -322,6 +345,7 @@ class Store {
   std::shared_ptr<UsageLedger> usage_;
   UniqueFd root_fd_;     // ROOT
   UniqueFd staging_fd_;  // ROOT/.staging
+  UniqueFd hints_fd_;    // ROOT/.hints
 
   // Stripe locks over names. Stripe i guards the metadata changes (renames
   // into place, unlinks, header rewrites, tombstones) of every name

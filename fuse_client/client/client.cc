@@ -38,7 +38,14 @@ Client::Client(ClientConfig config, Options options)
   workers_ = std::make_unique<WorkPool>(std::max(8, 4 * scheme_.servers));
 }
 
-Client::~Client() = default;
+Client::~Client() {
+  {
+    MutexLock lock(&handoff_mu_);
+    handoff_stop_ = true;
+  }
+  handoff_cv_.SignalAll();
+  if (handoff_thread_.joinable()) handoff_thread_.join();
+}
 
 // Collects the outcome of a fan-out: the first authentication failure (exactly
 // kAuthFailedMessage) or untrusted server key (its message intact: it names
@@ -73,24 +80,22 @@ Status Client::Ping() {
 }
 
 Status Client::StreamListing(const std::string& dir, const NameSink& sink,
-                             const std::function<void()>& restart,
-                             std::vector<int>* unreachable, std::vector<bool>* failed) {
+                             const std::function<void()>& restart, std::vector<int>* unreachable,
+                             std::vector<bool>* failed) {
   const std::vector<bool> skipped = pool_->InBackoff();
   const bool any_skipped = std::find(skipped.begin(), skipped.end(), true) != skipped.end();
   // One listing from every server (probing those skipped for back-off when
   // `probing`; otherwise Acquire() refuses them at once), merged into `sink`
   // as it streams in.
   auto pass = [&](bool probing, bool* incomplete) {
-    ListMerge merge(pool_->size(), kMaxListBytes,
-                    [&](std::string&& name, NameRecords&& records) {
-                      ReportRejected(dir, name, records.rejected);
-                      if (any_skipped && !probing && records.dir_on.empty() &&
-                          !records.headers.empty()) {
-                        FileVersion v = Resolve(dir, name, records.headers);
-                        if (v.exists && !v.complete()) *incomplete = true;
-                      }
-                      sink(std::move(name), std::move(records));
-                    });
+    ListMerge merge(pool_->size(), kMaxListBytes, [&](std::string&& name, NameRecords&& records) {
+      ReportRejected(dir, name, records.rejected);
+      if (any_skipped && !probing && records.dir_on.empty() && !records.headers.empty()) {
+        FileVersion v = Resolve(dir, name, records.headers);
+        if (v.exists && !v.complete()) *incomplete = true;
+      }
+      sink(std::move(name), std::move(records));
+    });
     auto list_on = [&](int s) -> Result<Empty> {
       DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, probing && skipped[s]));
       ListRequest req{dir};
@@ -121,7 +126,8 @@ Status Client::StreamListing(const std::string& dir, const NameSink& sink,
           // heal), so a server sending forged records costs memory for the
           // genuine ones alone.
           RecordCheck check = RecordCheck::kAccepted;
-          if (!e.is_dir) check = CheckRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_);
+          if (!e.is_dir)
+            check = CheckRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_);
           if (check != RecordCheck::kAccepted && ++rejected_kept > kMaxRejectedKept) continue;
           batch.push_back({std::move(e), check});
         }
@@ -164,11 +170,20 @@ Status Client::StreamListing(const std::string& dir, const NameSink& sink,
   return Status::Ok();
 }
 
+// Whether a folder that `have` of the `answered` servers hold stands.
+// Folders carry no versions yet: a folder at least half of the servers that
+// answered hold stands; one fewer hold is a folder removed while those few
+// were down (it does not come back), or one made while most servers were
+// down (it appears once hints make it on the others).
+static bool FolderStands(size_t have, size_t answered) { return have > 0 && 2 * have >= answered; }
+
 // Whether a folder of this name stands once the servers that failed midway
-// are left out (see StreamListing); drops them from dir_on.
+// are left out (see StreamListing; they are dropped from dir_on) and the
+// majority of those that answered is asked (FolderStands).
 static bool KeepFolder(std::vector<int>* dir_on, const std::vector<bool>& failed) {
   std::erase_if(*dir_on, [&](int s) { return failed[static_cast<size_t>(s)]; });
-  return !dir_on->empty();
+  const auto answered = static_cast<size_t>(std::count(failed.begin(), failed.end(), false));
+  return FolderStands(dir_on->size(), answered);
 }
 
 Result<RawListing> Client::ListRaw(const std::string& dir) {
@@ -180,11 +195,15 @@ Result<RawListing> Client::ListRaw(const std::string& dir) {
         raw.names.emplace_hint(raw.names.end(), std::move(name), std::move(records));
       },
       [&] { raw.names.clear(); }, &raw.unreachable, &failed));
+  // Raw: folders that only a minority holds are kept (heal settles them);
+  // those only failed servers sent are not.
   if (std::find(failed.begin(), failed.end(), true) != failed.end()) {
     for (auto it = raw.names.begin(); it != raw.names.end();) {
       RawListing::Name& slot = it->second;
-      const bool gone = !slot.dir_on.empty() && !KeepFolder(&slot.dir_on, failed) &&
-                        slot.headers.empty() && slot.rejected.empty();
+      const bool had_dir = !slot.dir_on.empty();
+      std::erase_if(slot.dir_on, [&](int s) { return failed[static_cast<size_t>(s)]; });
+      const bool gone =
+          had_dir && slot.dir_on.empty() && slot.headers.empty() && slot.rejected.empty();
       it = gone ? raw.names.erase(it) : std::next(it);
     }
   }
@@ -217,7 +236,7 @@ Result<Listing> Client::List(std::string_view dir_in) {
         folders.clear();
       },
       &listing.unreachable, &failed));
-  if (std::find(failed.begin(), failed.end(), true) != failed.end()) {
+  if (!folders.empty()) {
     std::vector<bool> drop(listing.entries.size(), false);
     bool any = false;
     for (auto& [index, records] : folders) {
@@ -273,6 +292,7 @@ Result<Entry> Client::StatRecords(const std::string& dir, const std::string& nam
     Entry e;
     e.name = name;
     std::vector<Observed> seen;
+    size_t dirs = 0;
     for (size_t i = 0; i < results.size(); ++i) {
       if (!results[i].ok()) {
         Code c = results[i].status().code();
@@ -281,9 +301,10 @@ Result<Entry> Client::StatRecords(const std::string& dir, const std::string& nam
           return results[i].status();
         continue;
       }
-      if (results[i]->is_dir) e.is_dir = true;
+      if (results[i]->is_dir) ++dirs;
       for (const auto& h : results[i]->pieces) seen.push_back({static_cast<int>(i), h});
     }
+    e.is_dir = FolderStands(dirs, static_cast<size_t>(answered));
     if (e.is_dir) return e;
     const bool any = !seen.empty();
     ScreenedRecords screened = Screen(dir, name, std::move(seen));
@@ -380,8 +401,11 @@ Status Client::MakeDirEverywhere(const std::string& path) {
   });
   int answered = 0;
   DFS_RETURN_IF_ERROR(FanOutStatus(*pool_, results, &answered));
-  for (const auto& r : results)
-    if (r.ok()) return Status::Ok();
+  for (const auto& r : results) {
+    if (!r.ok()) continue;
+    HintFailed(results, path, Stamp::Now());
+    return Status::Ok();
+  }
   for (const auto& r : results)
     if (!IsNetworkFailure(r.status())) return r.status();
   return results.front().status();
@@ -419,15 +443,20 @@ Status Client::Rmdir(std::string_view path) {
   for (const auto& r : results)
     if (!r.ok() && !IsNetworkFailure(r.status()) && r.status().code() != Code::kNotFound)
       return r.status();
+  HintFailed(results, full, Stamp::Now());
   return Status::Ok();
 }
 
 // Sends one request to every server; succeeds when at least one server did
 // it and no reachable server refused it.
+// *results (when given): each server's outcome.
 template <typename Req>
 static Status Broadcast(Client& c, MsgType type, const Req& req, Millis timeout,
-                        const std::function<bool(const Status&)>& ignorable = nullptr) {
-  auto results = c.ForEachServer<Empty>([&](int s) -> Result<Empty> {
+                        const std::function<bool(const Status&)>& ignorable = nullptr,
+                        std::vector<Result<Empty>>* outcomes = nullptr) {
+  std::vector<Result<Empty>> local;
+  std::vector<Result<Empty>>& results = outcomes != nullptr ? *outcomes : local;
+  results = c.ForEachServer<Empty>([&](int s) -> Result<Empty> {
     DFS_ASSIGN_OR_RETURN(Lease lease, c.pool().Acquire(s));
     return lease.Check(lease->Call<Req, Empty>(type, req, DeadlineIn(timeout)));
   });
@@ -497,8 +526,12 @@ Status Client::Unlink(std::string_view path, const Entry* known) {
   if (e.is_dir) return Status::IsDir(Escaped(full) + " is a folder");
   DeleteRequest req{p.dir, p.name, MakeTombstone(full, NewStamp(e.file.newest.stamp))};
   // A server lacking the folder holds nothing to delete.
-  return Broadcast(*this, MsgType::kDelete, req, options_.request_timeout,
-                   [](const Status& s) { return s.code() == Code::kNotFound; });
+  std::vector<Result<Empty>> results;
+  DFS_RETURN_IF_ERROR(Broadcast(
+      *this, MsgType::kDelete, req, options_.request_timeout,
+      [](const Status& s) { return s.code() == Code::kNotFound; }, &results));
+  HintFailed(results, full, req.tombstone.stamp);
+  return Status::Ok();
 }
 
 Status Client::RenameFile(const FileVersion& v, const std::string& to_dir,
@@ -529,6 +562,37 @@ Status Client::RenameFile(const FileVersion& v, const std::string& to_dir,
   DFS_RETURN_IF_ERROR(FanOutStatus(*pool_, results, &answered));
   for (const auto& r : results)
     if (!r.ok() && !IsNetworkFailure(r.status())) return r.status();
+  const std::string to_path = JoinName(to_dir, to_name);
+  bool any_missed = false;
+  for (const auto& r : results) any_missed = any_missed || !r.ok();
+  if (!any_missed) return Status::Ok();
+  // A server that missed the rename: the moved pieces it holds have one
+  // copy left under the new name; each gets one on a substitute, and the
+  // server gets hints for both names.
+  FileVersion moved = v;
+  moved.dir = to_dir;
+  moved.name = to_name;
+  moved.newest = req.headers.front();
+  for (auto& holders : moved.holders)
+    std::erase_if(holders, [&](int s) { return !results[static_cast<size_t>(s)].ok(); });
+  const int n = pool_->size();
+  for (int k = 1; k <= moved.pieces(); ++k) {
+    auto& holders = moved.holders[static_cast<size_t>(k - 1)];
+    if (holders.empty()) continue;
+    for (int s1 : ServersForPiece(scheme_, v.newest.x, k)) {
+      const int failed = s1 - 1;
+      if (results[static_cast<size_t>(failed)].ok()) continue;
+      for (int i = 1; i < n && static_cast<int>(holders.size()) < scheme_.copies; ++i) {
+        const int sub = (failed + i) % n;
+        if (!results[static_cast<size_t>(sub)].ok() ||
+            std::find(holders.begin(), holders.end(), sub) != holders.end())
+          continue;
+        if (CopyPiece(moved, k, holders.front(), sub).ok()) holders.push_back(sub);
+      }
+    }
+  }
+  HintFailed(results, to_path, stamp);
+  HintFailed(results, JoinName(v.dir, v.name), stamp);
   return Status::Ok();
 }
 
@@ -544,8 +608,12 @@ Status Client::MoveTree(const std::string& from, const std::string& to) {
     if (!v.exists) continue;  // deleted: its tombstone goes with the old folder
     DFS_RETURN_IF_ERROR(RenameFile(v, to, name, Stamp{}));
   }
-  return Broadcast(*this, MsgType::kRmdir, PathRequest{from}, options_.request_timeout,
-                   [](const Status& st) { return st.code() == Code::kNotFound; });
+  std::vector<Result<Empty>> results;
+  DFS_RETURN_IF_ERROR(Broadcast(
+      *this, MsgType::kRmdir, PathRequest{from}, options_.request_timeout,
+      [](const Status& st) { return st.code() == Code::kNotFound; }, &results));
+  HintFailed(results, from, Stamp::Now());
+  return Status::Ok();
 }
 
 Status Client::Rename(std::string_view from, std::string_view to) {
@@ -593,8 +661,12 @@ Status Client::SetAttr(std::string_view path, std::optional<uint32_t> mode,
   req.name = p.name;
   req.cid = base.cid;
   req.headers = PieceHeadersFor(base, NewStamp(base.stamp), JoinName(p.dir, p.name));
-  return Broadcast(*this, MsgType::kSetAttr, req, options_.request_timeout,
-                   [](const Status& s) { return s.code() == Code::kNotFound; });
+  std::vector<Result<Empty>> results;
+  DFS_RETURN_IF_ERROR(Broadcast(
+      *this, MsgType::kSetAttr, req, options_.request_timeout,
+      [](const Status& s) { return s.code() == Code::kNotFound; }, &results));
+  HintFailed(results, JoinName(p.dir, p.name), req.headers.front().stamp);
+  return Status::Ok();
 }
 
 Result<FsStats> Client::StatFs() {

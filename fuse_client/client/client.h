@@ -18,6 +18,7 @@
 // enough servers), kCorrupt, kTimeout, kProtocol, kIoError (local file errors).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -106,6 +107,9 @@ struct HealReport {
   int pieces_copied = 0;
   int stale_removed = 0;
   int unrepairable = 0;
+  int hints_handed_off = 0;  // paths a server missed, brought up to date (handoff.cc)
+  int extra_removed = 0;     // extra copies hinted handoff had made, dropped
+  int hints_pending = 0;     // hinted paths that could not be settled yet
   std::vector<std::string> notes;
 };
 
@@ -198,9 +202,27 @@ class Client {
   // Human-readable state of a file: complete or which pieces/servers are
   // missing, and which servers sent records that failed verification.
   Result<std::string> Describe(std::string_view path);
-  // Re-copies missing pieces to their placement servers, removes stale pieces
-  // and collects tombstones once every server has them. Recurses into subdirectories.
+  // Hands off every hint (HandOff() for each server), then re-copies
+  // missing pieces to their placement servers, removes stale pieces and
+  // extra copies, and collects tombstones once every server has them.
+  // Recurses into subdirectories.
   Result<HealReport> Heal(std::string_view dir);
+
+  // ---- hinted handoff (handoff.cc; DESIGN.md "Versions") ----
+
+  // Brings every path that server `target` missed (the hints for it that the
+  // other servers keep) up to date on `target`, deepest paths first, and
+  // drops each hint once its path is settled. kUnavailable when `target`
+  // does not answer. Hints that fail verification are logged and left
+  // alone. Returns how many paths were settled.
+  Result<int> HandOff(int target, HealReport* report);
+  // Starts a thread that hands hints off by itself: every kHandOffPoll while
+  // this client wrote hints that are not handed off yet, and every
+  // kHandOffScan for hints other clients left. Logs what it did. Stopped by
+  // the destructor. For long-running clients (the mount, dfc heal --watch).
+  void StartHandOffThread() EXCLUDES(handoff_mu_);
+  static constexpr std::chrono::seconds kHandOffPoll{3};
+  static constexpr std::chrono::seconds kHandOffScan{60};
 
   // ---- internals shared with Reader and transfers ----
 
@@ -261,8 +283,35 @@ class Client {
   // Moves folder `from` to `to` (absent or an empty folder), file by file.
   Status MoveTree(const std::string& from, const std::string& to);
   Status HealDir(const std::string& dir, HealReport* report);
+  // Settles one file on every server that answered. *settled (when given)
+  // is false when something could not be done now (a copy, a purge, a piece
+  // with no holder).
+  // *after (when given): the version with the holders it has now.
   Status HealFile(const std::string& dir, const std::string& name, const RawListing::Name& slot,
-                  bool all_up, HealReport* report);
+                  bool all_up, HealReport* report, bool* settled = nullptr,
+                  FileVersion* after = nullptr);
+  // Drops the copies of v's pieces on servers outside their placement once
+  // every placement holder of that piece has it. Returns how many servers
+  // dropped some; false in *settled when a drop failed.
+  int DropExtraCopies(const FileVersion& v, bool* settled);
+
+  // Hints that server `target` missed the change of `path` made at `stamp`:
+  // stored on two other servers that answer (fewer when fewer answer;
+  // logged at warn when none does), and remembered for the handoff thread.
+  void AddHints(int target, const std::string& path, const Stamp& stamp) EXCLUDES(handoff_mu_);
+  // AddHints() for every server whose result in `results` is a network failure.
+  template <typename T>
+  void HintFailed(const std::vector<Result<T>>& results, const std::string& path,
+                  const Stamp& stamp) {
+    for (size_t s = 0; s < results.size(); ++s)
+      if (!results[s].ok() && IsNetworkFailure(results[s].status()))
+        AddHints(static_cast<int>(s), path, stamp);
+  }
+  // Brings `path` on `target` up to date (one hint's work); *settled false
+  // when it has to be tried again later.
+  Status SettlePath(int target, const std::string& path, HealReport* report, bool* settled);
+  void HandOffLoop() EXCLUDES(handoff_mu_);
+  bool HandOffStopping() EXCLUDES(handoff_mu_);
   // OK when a GET reply of `server` is for the requested range and carries a
   // header of piece `piece` of v's content that verifies for v's path; else
   // kProtocol (range) or kCorrupt (header). The caller breaks the connection.
@@ -271,7 +320,9 @@ class Client {
   Status CopyPiece(const FileVersion& v, int piece, int from, int to);
   // Copies each piece of `v` to every reachable placement server lacking it.
   // Returns the number of pieces copied; failures are noted in `notes`.
-  int RepairPieces(const FileVersion& v, std::vector<std::string>* notes);
+  // With `after`, each copy made is added to after->holders.
+  int RepairPieces(const FileVersion& v, std::vector<std::string>* notes,
+                   FileVersion* after = nullptr);
   Status Purge(int server, const PurgeRequest& req);
 
   ClientConfig config_;
@@ -281,6 +332,14 @@ class Client {
   std::unique_ptr<ServerPool> pool_;
   // Every fan-out (one request per server, one transfer per piece) runs here.
   std::unique_ptr<WorkPool> workers_;
+
+  Mutex handoff_mu_;  // guards the handoff thread's state; leaf lock, never held across I/O
+  CondVar handoff_cv_;
+  // Targets this client wrote hints for, with a count of hints written (a
+  // round that saw count c clears the target only if it is still c).
+  std::map<int, uint64_t> hinted_ GUARDED_BY(handoff_mu_);
+  bool handoff_stop_ GUARDED_BY(handoff_mu_) = false;
+  std::thread handoff_thread_;
 
   static constexpr size_t kMaxWarned = 4096;
   Mutex warned_mu_;  // guards warned_; leaf lock, never held across I/O or logging

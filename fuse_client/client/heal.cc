@@ -16,6 +16,12 @@ Result<HealReport> Client::Heal(std::string_view dir_in) {
   DFS_ASSIGN_OR_RETURN(std::string dir, NormalizeDir(dir_in));
   HealReport report;
   pool_->ClearBackoff();  // an explicit repair tries every server now
+  // What servers missed while they were down, as their hints say; then the
+  // full scan, for what no hint names (a wiped server, a lost hint).
+  for (int s = 0; s < pool_->size(); ++s) {
+    auto handed = HandOff(s, &report);
+    if (!handed.ok() && !IsNetworkFailure(handed.status())) return handed.status();
+  }
   DFS_RETURN_IF_ERROR(HealDir(dir, &report));
   return report;
 }
@@ -82,11 +88,15 @@ Status Client::Purge(int server, const PurgeRequest& req) {
 }
 
 Status Client::HealFile(const std::string& dir, const std::string& name,
-                        const RawListing::Name& slot, bool all_up, HealReport* report) {
+                        const RawListing::Name& slot, bool all_up, HealReport* report,
+                        bool* settled, FileVersion* after) {
+  bool done = true;
+  if (settled == nullptr) settled = &done;
   ++report->files_checked;
   // Only records that verified: a forged one never decides what is stale.
   const std::vector<Observed>& seen = slot.headers;
   FileVersion v = Resolve(dir, name, seen, slot.rejected);
+  if (after != nullptr) *after = v;
   if (!v.rejected.empty())
     report->notes.push_back(Escaped(JoinName(dir, name)) + ": " +
                             DescribeRejected(v.rejected, [&](int s) { return pool_->name(s); }));
@@ -119,6 +129,7 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
         ++report->stale_removed;
       } else {
         pieces_left = true;
+        *settled = false;
       }
     }
     if (all_up && !pieces_left && slot.rejected.empty()) {
@@ -130,20 +141,92 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
   }
 
   if (!v.complete()) {
+    *settled = false;
     ++report->unrepairable;
     std::string missing;
     for (int k : v.missing_pieces()) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
     report->notes.push_back(Escaped(JoinName(dir, name)) + ": incomplete, missing piece(s) " +
                             missing);
   }
-  report->pieces_copied += RepairPieces(v, &report->notes);
+  FileVersion now = v;
+  report->pieces_copied += RepairPieces(v, &report->notes, &now);
+  // Servers that hold this content under an older stamp missed an
+  // attribute change (or a rename's new headers): they get the newest.
+  std::vector<int> outdated;
+  for (const auto& o : seen)
+    if (!o.header.tombstone() && o.header.cid == v.newest.cid && o.header.stamp < v.newest.stamp &&
+        std::find(outdated.begin(), outdated.end(), o.server) == outdated.end())
+      outdated.push_back(o.server);
+  if (!outdated.empty()) {
+    SetAttrRequest req;
+    req.dir = dir;
+    req.name = name;
+    req.cid = v.newest.cid;
+    req.headers = PieceHeadersFor(v.newest, v.newest.stamp, JoinName(dir, name));
+    for (int s : outdated) {
+      auto lease = pool_->Acquire(s);
+      Status st =
+          lease.ok()
+              ? lease->Check(lease.value()
+                                 ->Call<SetAttrRequest, Empty>(MsgType::kSetAttr, req,
+                                                               DeadlineIn(options_.request_timeout))
+                                 .status())
+              : lease.status();
+      if (!st.ok()) *settled = false;
+    }
+  }
   purge.drop_tombstone = true;
-  for (int s : stale)
-    if (Purge(s, purge).ok()) ++report->stale_removed;
+  for (int s : stale) {
+    if (Purge(s, purge).ok())
+      ++report->stale_removed;
+    else
+      *settled = false;
+  }
+  report->extra_removed += DropExtraCopies(now, settled);
+  // Every placement server that answers holds its pieces now.
+  for (int k = 1; k <= now.pieces(); ++k)
+    for (int s1 : ServersForPiece(scheme_, now.newest.x, k)) {
+      const auto& holders = now.holders[static_cast<size_t>(k - 1)];
+      if (pool_->MaybeUp(s1 - 1) &&
+          std::find(holders.begin(), holders.end(), s1 - 1) == holders.end())
+        *settled = false;
+    }
+  if (after != nullptr) *after = std::move(now);
   return Status::Ok();
 }
 
-int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes) {
+int Client::DropExtraCopies(const FileVersion& v, bool* settled) {
+  // Piece indexes to drop, by server.
+  std::map<int, std::vector<uint8_t>> extra;
+  for (int k = 1; k <= v.pieces(); ++k) {
+    const auto& holders = v.holders[static_cast<size_t>(k - 1)];
+    const std::vector<int> placement = ServersForPiece(scheme_, v.newest.x, k);
+    const bool placed = std::all_of(placement.begin(), placement.end(), [&](int s1) {
+      return std::find(holders.begin(), holders.end(), s1 - 1) != holders.end();
+    });
+    if (!placed) continue;  // an extra copy still stands in for a missing one
+    for (int s : holders)
+      if (std::find(placement.begin(), placement.end(), s + 1) == placement.end())
+        extra[s].push_back(static_cast<uint8_t>(k));
+  }
+  int dropped = 0;
+  for (auto& [server, pieces] : extra) {
+    PurgeRequest req;
+    req.dir = v.dir;
+    req.name = v.name;
+    req.keep_cid = v.newest.cid;
+    req.keep = v.newest.stamp;
+    req.drop_pieces = std::move(pieces);
+    if (Purge(server, req).ok())
+      ++dropped;
+    else
+      *settled = false;
+  }
+  return dropped;
+}
+
+int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes,
+                         FileVersion* after) {
   int copied = 0;
   for (int k = 1; k <= v.pieces(); ++k) {
     const auto& holders = v.holders[static_cast<size_t>(k - 1)];
@@ -160,6 +243,7 @@ int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes) 
       }
       if (st.ok()) {
         ++copied;
+        if (after != nullptr) after->holders[static_cast<size_t>(k - 1)].push_back(target);
       } else if (notes) {
         notes->push_back(Escaped(JoinName(v.dir, v.name)) + ": piece " + std::to_string(k) +
                          " to " + pool_->name(target) + ": " + st.ToString());

@@ -180,6 +180,29 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
   if (base.file_size <= kSealOnceMaxBytes) {
     DFS_ASSIGN_OR_RETURN(sealed, SealAll(fd, base, keys_.content));
   }
+  auto header_of = [&](int k) {
+    PieceHeader h = base;
+    h.piece = static_cast<uint8_t>(k);
+    h.piece_size = PieceSize(base.file_size, n, k);
+    h.Sign(keys_.record, path);
+    return h;
+  };
+  // Stages `headers` on server s, making the folder there if it lacks it.
+  auto stage_on = [&](int s, Lease& lease, const std::vector<PieceHeader>& headers) {
+    Status st = StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed);
+    if (st.code() == Code::kNotFound && !lease->broken()) {
+      // The folder is missing on this server (it was down when the folder was made).
+      st = EnsureDirOn(s, dir);
+      if (st.ok())
+        st = StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed);
+    }
+    if (!st.ok()) {
+      // A stream cut short leaves the connection unusable.
+      lease->MarkBroken();
+      (void)lease.Check(st);
+    }
+    return st;
+  };
   // Phase 1: stage the pieces of each server in one request, servers in parallel.
   auto staged = ForEachServer<StageOutcome>([&](int s) -> Result<StageOutcome> {
     StageOutcome out;
@@ -191,36 +214,68 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
       return out;
     }
     std::vector<PieceHeader> headers;
-    for (int k : PiecesOnServer(scheme_, base.x, s + 1)) {
-      PieceHeader h = base;
-      h.piece = static_cast<uint8_t>(k);
-      h.piece_size = PieceSize(base.file_size, n, k);
-      h.Sign(keys_.record, path);
-      headers.push_back(h);
-    }
+    for (int k : PiecesOnServer(scheme_, base.x, s + 1)) headers.push_back(header_of(k));
     if (headers.empty()) return out;
-    Status st = StagePieces(**lease, options_, fd, dir, name, headers, keys_.content, sealed);
-    if (st.code() == Code::kNotFound && !(*lease)->broken()) {
-      // The folder is missing on this server (it was down when the folder was made).
-      st = EnsureDirOn(s, dir);
-      if (st.ok())
-        st = StagePieces(**lease, options_, fd, dir, name, headers, keys_.content, sealed);
-    }
-    if (!st.ok()) {
-      // A stream cut short leaves the connection unusable.
-      (*lease)->MarkBroken();
-      (void)lease->Check(st);
+    if (Status st = stage_on(s, *lease, headers); !st.ok()) {
       out.error = st.Annotate(pool_->name(s));
       return out;
     }
     for (const PieceHeader& h : headers) out.staged.push_back(h.piece);
     return out;
   });
+  for (int s = 0; s < n; ++s)
+    if (!staged[s].ok()) return staged[s].status();  // authentication or an untrusted key
+
+  // Hinted handoff: each piece a server failed to stage gets a copy on a
+  // substitute, another server that staged its own pieces, so that it still
+  // has its copies; the server that failed gets a hint (below, before the
+  // commit, so that no committed change goes without one).
+  std::vector<std::vector<PieceHeader>> extra(static_cast<size_t>(n));
+  std::vector<int> missed;  // servers that staged none of their pieces
+  {
+    std::vector<std::vector<int>> holding(static_cast<size_t>(n));
+    for (int s = 0; s < n; ++s)
+      for (int k : staged[s]->staged) holding[k - 1].push_back(s);
+    for (int k = 1; k <= n; ++k) {
+      auto& have = holding[k - 1];
+      for (int s1 : ServersForPiece(scheme_, base.x, k)) {
+        const int failed = s1 - 1;
+        if (staged[failed]->error.ok()) continue;
+        if (std::find(missed.begin(), missed.end(), failed) == missed.end())
+          missed.push_back(failed);
+        for (int i = 1; i < n && static_cast<int>(have.size()) < scheme_.copies; ++i) {
+          const int sub = (failed + i) % n;
+          if (!staged[sub]->error.ok() || staged[sub]->staged.empty() ||
+              std::find(have.begin(), have.end(), sub) != have.end())
+            continue;
+          have.push_back(sub);
+          extra[sub].push_back(header_of(k));
+        }
+      }
+    }
+  }
+  if (!missed.empty()) {
+    auto substituted = ForEachServer<Empty>([&](int s) -> Result<Empty> {
+      if (extra[s].empty()) return Empty{};
+      DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
+      DFS_RETURN_IF_ERROR(stage_on(s, lease, extra[s]));
+      return Empty{};
+    });
+    for (int s = 0; s < n; ++s) {
+      if (extra[s].empty()) continue;
+      if (!substituted[s].ok()) {
+        Logger("client")->info("{}: no copy in place of a server that is down: {}", Escaped(path),
+                               substituted[s].status().Annotate(pool_->name(s)).message());
+        continue;
+      }
+      for (const PieceHeader& h : extra[s]) staged[s]->staged.push_back(h.piece);
+    }
+    for (int s : missed) AddHints(s, path, base.stamp);
+  }
 
   std::vector<std::vector<int>> holders(static_cast<size_t>(n));
   std::vector<std::pair<std::string, Status>> errors;
   for (int s = 0; s < n; ++s) {
-    if (!staged[s].ok()) return staged[s].status();  // authentication or an untrusted key
     for (int k : staged[s]->staged) holders[k - 1].push_back(s);
     if (!staged[s]->error.ok()) errors.emplace_back(pool_->name(s), staged[s]->error);
   }
@@ -263,6 +318,9 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
                       "upload failed: " + committed[s].status().Annotate(pool_->name(s)).message());
       }
       errors.emplace_back(pool_->name(s), committed[s].status().Annotate(pool_->name(s)));
+      // It staged but may not have committed: what it holds is settled
+      // once it answers again.
+      if (IsNetworkFailure(committed[s].status())) AddHints(s, path, base.stamp);
       continue;
     }
     // Only what this server staged counts, whatever it claims.

@@ -292,6 +292,8 @@ int RunDfcfs(int argc, char** argv) {
       return Fail(kExitFailure, "cannot install signal handlers");
     }
     log->info("mounted {} on {}", username, mountpoint);
+    // What servers miss while they are down is handed to them once they are back.
+    client.StartHandOffThread();
     if (ready) FinishDaemon(std::move(ready));
 
     int rc = 0;

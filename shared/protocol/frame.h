@@ -28,7 +28,7 @@
 namespace dfs {
 
 inline constexpr uint32_t kFrameMagic = 0x44465321;  // "DFS!"
-inline constexpr uint8_t kProtocolVersion = 2;
+inline constexpr uint8_t kProtocolVersion = 3;       // 3: hints, PurgeRequest::drop_pieces
 inline constexpr size_t kFrameHeaderBytes = 16;
 inline constexpr uint32_t kMaxControlBody = 64 * 1024;
 inline constexpr uint32_t kMaxDataBody = 1024 * 1024;
@@ -57,6 +57,9 @@ enum class MsgType : uint8_t {
   kPurge = 17,      // PurgeRequest; reply Empty
   kStage = 18,      // StageRequest, then kData... kDataEnd at once (no reply in
                     // between); one reply Empty when every piece is staged
+  kHintAdd = 19,    // Hint; reply Empty once it is durable
+  kHintList = 20,   // HintListRequest; reply HintListReply
+  kHintDrop = 21,   // Hint; reply Empty (also when there was no such hint)
   // Both directions.
   kData = 32,     // raw bytes of a piece stream
   kDataEnd = 33,  // Empty: end of a piece stream

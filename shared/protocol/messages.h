@@ -315,12 +315,16 @@ struct StatFsReply {
 
 // kPurge (repair): delete pieces of `name` older than `keep` whose cid is not
 // `keep_cid`, and the tombstone too when `drop_tombstone` and it is not newer.
+// With `drop_pieces`, also the pieces of `keep_cid` with those indexes: extra
+// copies that hinted handoff put outside a piece's placement, dropped once
+// its placement holders have it again.
 struct PurgeRequest {
   std::string dir;
   std::string name;
   Cid keep_cid{};
   Stamp keep;
   bool drop_tombstone = false;
+  std::vector<uint8_t> drop_pieces;
   template <typename A>
   void Fields(A& a) {
     a(dir);
@@ -328,6 +332,48 @@ struct PurgeRequest {
     a(keep_cid);
     a(keep);
     a(drop_tombstone);
+    a(drop_pieces);
+  }
+};
+
+// A hint (DESIGN.md "Versions", hinted handoff): server `target` missed a
+// change to `path` while it was unreachable. Clients write each hint to two
+// live servers (kHintAdd) and hand it off once `target` answers again:
+// bring `path` on `target` up to the newest version, then kHintDrop it
+// everywhere. A hint names no content: handing it off reads the path's
+// records, which are verified as always; the MAC (HintMac() in
+// shared/format/hint.h) only keeps a server from inventing work.
+struct Hint {
+  std::string target;  // the server that missed the change, as clients name it ("DFS2")
+  std::string path;    // "a/b.txt": a file or folder in the user's space
+  Stamp stamp;         // when the change was made
+  Key mac{};
+  template <typename A>
+  void Fields(A& a) {
+    a(target);
+    a(path);
+    a(stamp);
+    a(mac);
+  }
+};
+// kHintList: the hints for `target` stored here, in order of HintId(),
+// those after `after` ("" = from the start); more: another page follows.
+struct HintListRequest {
+  std::string target;
+  std::string after;
+  template <typename A>
+  void Fields(A& a) {
+    a(target);
+    a(after);
+  }
+};
+struct HintListReply {
+  bool more = false;
+  std::vector<Hint> hints;
+  template <typename A>
+  void Fields(A& a) {
+    a(more);
+    a(hints);
   }
 };
 
@@ -354,6 +400,8 @@ template <>
 inline constexpr size_t kMinWireBytes<PieceHeader> = kPieceHeaderBytes;
 template <>
 inline constexpr size_t kMinWireBytes<ListEntry> = 3;
+template <>
+inline constexpr size_t kMinWireBytes<Hint> = 2 + 2 + 16 + 32;
 
 class EncodeArchive {
  public:

@@ -267,13 +267,36 @@ TEST_CASE("round-trips the namespace messages") {
   CHECK(sb.headers[0].Verify(kRecordKey, "d/n"));
   CheckSameHeader(sb.headers[1], set.headers[1]);
 
-  PurgeRequest pr{"d", "n", CidOf(10), {7, 8}, true};
-  auto pb = RoundTrip(pr, 2 + 1 + 2 + 1 + 16 + 16 + 1);
+  PurgeRequest pr{"d", "n", CidOf(10), {7, 8}, true, {2, 3}};
+  auto pb = RoundTrip(pr, 2 + 1 + 2 + 1 + 16 + 16 + 1 + 4 + 2);
   CHECK(pb.dir == "d");
   CHECK(pb.name == "n");
   CHECK(pb.keep_cid == CidOf(10));
   CHECK(pb.keep == Stamp{7, 8});
   CHECK(pb.drop_tombstone);
+  CHECK(pb.drop_pieces == std::vector<uint8_t>{2, 3});
+}
+
+TEST_CASE("round-trips the hint messages") {
+  Hint h{"DFS2", "a/b.txt", {5, 6}, KeyOf(0x33)};
+  auto hb = RoundTrip(h, 2 + 4 + 2 + 7 + 16 + 32);
+  CHECK(hb.target == "DFS2");
+  CHECK(hb.path == "a/b.txt");
+  CHECK(hb.stamp == Stamp{5, 6});
+  CHECK(hb.mac == KeyOf(0x33));
+  HintListRequest lr{"DFS2", "ab"};
+  auto lb = RoundTrip(lr, 2 + 4 + 2 + 2);
+  CHECK(lb.target == "DFS2");
+  CHECK(lb.after == "ab");
+  HintListReply reply{true, {h, h}};
+  auto rb = RoundTrip(reply, 1 + 4 + 2 * (2 + 4 + 2 + 7 + 16 + 32));
+  CHECK(rb.more);
+  REQUIRE(rb.hints.size() == 2);
+  CHECK(rb.hints[1].path == "a/b.txt");
+  // A count of more hints than the body can hold is refused before anything is allocated.
+  std::string wire = EncodeMessage(HintListReply{});
+  wire[1] = 0x7f;
+  CHECK(DecodeMessage<HintListReply>(wire).status().code() == Code::kProtocol);
 }
 
 TEST_CASE("round-trips StatFsReply and ErrorReply") {
@@ -439,7 +462,7 @@ TEST_CASE("refuses a bool byte other than 0 or 1") {
     CHECK(DecodeMessage<ListReply>(is_dir).status().code() == Code::kProtocol);
 
     std::string drop = EncodeMessage(PurgeRequest{});
-    drop.back() = static_cast<char>(b);
+    drop[drop.size() - 5] = static_cast<char>(b);  // drop_tombstone, before the piece count
     CHECK(DecodeMessage<PurgeRequest>(drop).status().code() == Code::kProtocol);
   }
 }

@@ -1,0 +1,303 @@
+// The 'faults' suite: self-healing (DESIGN.md "Versions") against real
+// dfs_server processes and a real mount. Servers are killed, restarted and
+// compared on disk with what placement (Table 1) says they must hold.
+// Bounds on elapsed time only catch hangs; they are generous.
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shared/format/piece_header.h"
+#include "shared/placement/placement.h"
+#include "shared/util/names.h"
+#include "tests/integration/helpers.h"
+#include "tests/support/mount.h"
+
+namespace dfs::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const std::string kUser = "Alice";
+
+// Every file of the user in the servers' view (newest versions), by path.
+void Walk(client::Client& c, const std::string& dir,
+          std::map<std::string, client::FileVersion>* files, std::set<std::string>* folders) {
+  auto listing = c.List(dir);
+  REQUIRE_MESSAGE(listing.ok(), listing.status().ToString());
+  for (const auto& e : listing->entries) {
+    const std::string path = JoinName(dir, e.name);
+    if (e.is_dir) {
+      folders->insert(path);
+      Walk(c, path, files, folders);
+    } else {
+      files->emplace(path, e.file);
+    }
+  }
+}
+
+// What server `s` must hold once everything is settled: each folder, and
+// for each file the pieces Table 1 gives it, of the newest content. As
+// "path" for folders and "dir/.name.K:CIDHEX" for pieces.
+std::set<std::string> Expected(client::Client& c, int s) {
+  std::map<std::string, client::FileVersion> files;
+  std::set<std::string> out;
+  Walk(c, "", &files, &out);
+  for (const auto& [path, v] : files) {
+    const Scheme scheme{v.newest.servers, v.newest.copies, v.newest.scheme};
+    for (int k : PiecesOnServer(scheme, v.newest.x, s + 1))
+      out.insert(JoinName(v.dir, PieceFileName(v.name, k)) + ":" + ToHex(v.newest.cid));
+  }
+  return out;
+}
+
+// What server `s` holds on disk, in the form of Expected() (tombstones as
+// "dir/.name.0:tombstone").
+std::set<std::string> Held(const Cluster& cluster, int s) {
+  std::set<std::string> out;
+  const fs::path root = fs::path(cluster.server_dir(s)) / kUser;
+  if (!fs::exists(root)) return out;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+       ++it) {
+    const std::string rel = fs::relative(it->path(), root).string();
+    if (it->is_directory()) {
+      out.insert(rel);
+      continue;
+    }
+    const std::string raw = ReadFile(it->path().string()).substr(0, kPieceHeaderBytes);
+    auto h = PieceHeader::Decode(raw);
+    out.insert(rel + ":" + (!h.ok() ? "corrupt" : h->tombstone() ? "tombstone" : ToHex(h->cid)));
+  }
+  return out;
+}
+
+// Hint files left on any server.
+size_t HintsLeft(const Cluster& cluster) {
+  size_t n = 0;
+  for (int s = 0; s < cluster.size(); ++s) {
+    const fs::path dir = fs::path(cluster.server_dir(s)) / ".hints";
+    if (!fs::exists(dir)) continue;
+    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
+         ++it)
+      if (it->is_regular_file()) ++n;
+  }
+  return n;
+}
+
+std::string Describe(const std::set<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += "  " + i + "\n";
+  return out;
+}
+
+// Whether server s holds exactly what placement says; logs the difference.
+bool Settled(client::Client& c, const Cluster& cluster, int s) {
+  const auto want = Expected(c, s);
+  const auto have = Held(cluster, s);
+  if (want == have) return true;
+  std::set<std::string> missing, extra;
+  std::set_difference(want.begin(), want.end(), have.begin(), have.end(),
+                      std::inserter(missing, missing.end()));
+  std::set_difference(have.begin(), have.end(), want.begin(), want.end(),
+                      std::inserter(extra, extra.end()));
+  MESSAGE("DFS" << s + 1 << " missing:\n" << Describe(missing) << "extra:\n" << Describe(extra));
+  return false;
+}
+
+TEST_CASE("overwritten while DFS2 was down, the newest version survives each other server's loss") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string old_content = RandomBytes(300000, 1);
+  const std::string new_content = RandomBytes(310000, 2);
+  REQUIRE(PutBytes(*c, "f.bin", old_content).ok());
+  cluster.Kill(1);
+  auto put = PutBytes(*c, "f.bin", new_content);
+  REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+  CHECK_FALSE(put->degraded);
+  cluster.Restart(1);
+  // No repair has run: the copies DFS2 missed live on substitutes.
+  for (int down : {0, 2, 3}) {
+    CAPTURE(down);
+    cluster.Kill(down);
+    auto fresh = MakeClient(cluster);
+    auto got = GetBytes(*fresh, "f.bin");
+    REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+    CHECK(got->size() == new_content.size());
+    CHECK(*got == new_content);
+    cluster.Restart(down);
+  }
+}
+
+TEST_CASE("hints bring a returning server to exactly what placement says") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  REQUIRE(PutBytes(*c, "keep.txt", "unchanged").ok());
+  REQUIRE(PutBytes(*c, "over.txt", "old").ok());
+  REQUIRE(PutBytes(*c, "gone.txt", "to be removed").ok());
+  REQUIRE(PutBytes(*c, "moved.txt", "to be renamed").ok());
+  REQUIRE(c->Mkdir("old").ok());
+  REQUIRE(PutBytes(*c, "old/inner.txt", "inside").ok());
+  REQUIRE(c->Mkdir("empty").ok());
+  cluster.Kill(1);
+  REQUIRE(PutBytes(*c, "over.txt", "new content").ok());
+  REQUIRE(PutBytes(*c, "fresh.txt", "made while DFS2 was down").ok());
+  REQUIRE(c->Unlink("gone.txt").ok());
+  REQUIRE(c->Rename("moved.txt", "renamed.txt").ok());
+  REQUIRE(c->Unlink("old/inner.txt").ok());
+  REQUIRE(c->Rmdir("old").ok());
+  REQUIRE(c->Rmdir("empty").ok());
+  REQUIRE(c->Mkdir("new").ok());
+  REQUIRE(PutBytes(*c, "new/a.txt", "in a new folder").ok());
+  REQUIRE(c->SetAttr("keep.txt", 0600, std::nullopt).ok());
+  CHECK(HintsLeft(cluster) > 0);
+  cluster.Restart(1);
+
+  client::HealReport report;
+  auto handed = c->HandOff(1, &report);
+  REQUIRE_MESSAGE(handed.ok(), handed.status().ToString());
+  for (const auto& n : report.notes) MESSAGE(n);
+  CHECK(*handed > 0);
+  CHECK(report.hints_pending == 0);
+  CHECK(HintsLeft(cluster) == 0);
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    CHECK(Settled(*c, cluster, s));
+  }
+  // The attribute change reached DFS2 too: DFS2 alone can say it (with its
+  // neighbours of keep.txt's pieces down, what DFS2 holds is read).
+  auto st = c->Stat("keep.txt");
+  REQUIRE(st.ok());
+  CHECK((st->file.newest.mode & 0777) == 0600);
+  CHECK(*GetBytes(*c, "over.txt") == "new content");
+  CHECK(*GetBytes(*c, "renamed.txt") == "to be renamed");
+  CHECK_FALSE(c->Stat("old").ok());
+  CHECK_FALSE(c->Stat("gone.txt").ok());
+}
+
+TEST_CASE("dfc heal hands off hints before its full scan") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  auto c = MakeClient(cluster);
+  REQUIRE(PutBytes(*c, "a.txt", "first").ok());
+  REQUIRE(PutBytes(*c, "c.txt", "sea").ok());
+  cluster.Kill(2);
+  REQUIRE(PutBytes(*c, "a.txt", "second").ok());
+  REQUIRE(c->Unlink("c.txt").ok());
+  REQUIRE(PutBytes(*c, "b.txt", "bee").ok());
+  cluster.Restart(2);
+  CHECK(HintsLeft(cluster) > 0);
+  auto r = Dfc(conf, {"heal"});
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(HintsLeft(cluster) == 0);
+  auto fresh = MakeClient(cluster);
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    CHECK(Settled(*fresh, cluster, s));
+  }
+}
+
+TEST_CASE("folders and files removed while a server was down do not come back") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  auto c = MakeClient(cluster);
+  REQUIRE(c->Mkdir("a").ok());
+  REQUIRE(c->Mkdir("b").ok());
+  REQUIRE(PutBytes(*c, "b/inner", "inside b").ok());
+  cluster.Kill(2);
+  REQUIRE(c->Rmdir("a").ok());
+  REQUIRE(c->Unlink("b/inner").ok());
+  REQUIRE(c->Rmdir("b").ok());
+  cluster.Restart(2);
+  // Before any repair, with DFS3 back and holding both folders and the file.
+  auto fresh = MakeClient(cluster);
+  auto listing = fresh->List("");
+  REQUIRE(listing.ok());
+  CHECK(listing->unreachable.empty());
+  CHECK(listing->entries.empty());
+  CHECK_FALSE(fresh->Stat("a").ok());
+  CHECK_FALSE(fresh->Stat("b").ok());
+  auto list = Dfc(conf, {"list"});
+  CHECK(list.exit_code == 0);
+  CHECK(list.out == "");
+  auto heal = Dfc(conf, {"heal"});
+  CHECK_MESSAGE(heal.exit_code == 0, heal.out << heal.err);
+  CHECK(HintsLeft(cluster) == 0);
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    CHECK(Held(cluster, s).empty());
+  }
+  // A folder made while a server was down is there for everyone, and on it after a heal.
+  cluster.Kill(0);
+  REQUIRE(fresh->Mkdir("made").ok());
+  cluster.Restart(0);
+  auto again = MakeClient(cluster);
+  auto st = again->Stat("made");
+  REQUIRE(st.ok());
+  CHECK(st->is_dir);
+  CHECK(Dfc(conf, {"heal"}).exit_code == 0);
+  CHECK(Held(cluster, 0) == std::set<std::string>{"made"});
+}
+
+// A cluster with one mount of Alice's files.
+struct MountFixture {
+  MountFixture() : conf(cluster.WriteClientConfig("Alice", "SimplePassword")) { RequireFuse(); }
+  Cluster cluster;
+  std::string conf;
+  TempDir local{"dfcfs-faults"};
+};
+
+TEST_CASE("the mount hands what DFS2 missed back to it within 30 s, without dfc heal") {
+  MountFixture f;
+  Mount m(f.conf, f.local / "mnt");
+  WriteFile(m / "keep.txt", "unchanged");
+  WriteFile(m / "over.txt", "old");
+  WriteFile(m / "gone.txt", "to be removed");
+  WriteFile(m / "moved.txt", "to be renamed");
+  REQUIRE(Run({"/bin/mkdir", "-p", m / "dir/sub"}).exit_code == 0);
+  WriteFile(m / "dir/sub/x.txt", "deep");
+  f.cluster.Kill(1);
+  WriteFile(m / "over.txt", "new content, longer than before");
+  WriteFile(m / "fresh.txt", "made while DFS2 was down");
+  REQUIRE(Run({"/bin/rm", m / "gone.txt"}).exit_code == 0);
+  REQUIRE(Run({"/bin/rm", "-r", m / "dir"}).exit_code == 0);
+  REQUIRE(Run({"/bin/mv", m / "moved.txt", m / "renamed.txt"}).exit_code == 0);
+  REQUIRE(Run({"/bin/mkdir", m / "made"}).exit_code == 0);
+  WriteFile(m / "made/in.txt", "in a folder made while DFS2 was down");
+  CHECK(HintsLeft(f.cluster) > 0);
+  f.cluster.Restart(1);
+
+  auto c = MakeClient(f.cluster);
+  const auto t0 = Clock::now();
+  bool settled = false;
+  while (!settled && Clock::now() - t0 < std::chrono::seconds(30)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    settled = HintsLeft(f.cluster) == 0 && Expected(*c, 1) == Held(f.cluster, 1);
+  }
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  MESSAGE("DFS2 settled after " << took << " s");
+  CHECK(settled);
+  CHECK(HintsLeft(f.cluster) == 0);
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    CHECK(Settled(*c, f.cluster, s));
+  }
+  const std::string log = m.Log();
+  CHECK(log.find("handed off") != std::string::npos);
+  // And what the user sees is what was written.
+  CHECK(ReadFile(m / "over.txt") == "new content, longer than before");
+  CHECK(ReadFile(m / "renamed.txt") == "to be renamed");
+  CHECK_FALSE(fs::exists(m / "gone.txt"));
+  CHECK_FALSE(fs::exists(m / "dir"));
+  CHECK(ReadFile(m / "made/in.txt") == "in a folder made while DFS2 was down");
+}
+
+}  // namespace
+}  // namespace dfs::testing
