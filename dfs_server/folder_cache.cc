@@ -36,8 +36,7 @@ void FolderCache::Reading::Keep(const Seen& seen, Entries entries) {
 }
 
 std::shared_ptr<const FolderCache::Entries> FolderCache::Get(std::string_view user,
-                                                             std::string_view dir,
-                                                             const Seen& now,
+                                                             std::string_view dir, const Seen& now,
                                                              std::optional<Reading>* reading) {
   std::string key = Key(user, dir);
   MutexLock lock(&mu_);

@@ -85,8 +85,8 @@ class FolderCache {
   // The entries of user/dir if cached and the folder is still as `now`
   // shows it, else nullptr (and nothing else happens). Sorted as Store::List
   // sends them, so one name's entries are found by binary search.
-  std::shared_ptr<const Entries> Peek(std::string_view user, std::string_view dir,
-                                      const Seen& now) EXCLUDES(mu_);
+  std::shared_ptr<const Entries> Peek(std::string_view user, std::string_view dir, const Seen& now)
+      EXCLUDES(mu_);
   // user/dir changed on disk (call after the change, also after a failed one).
   void Changed(std::string_view user, std::string_view dir) EXCLUDES(mu_);
 

@@ -242,6 +242,8 @@ void Server::SweepIfDue() {
     Log().warn("staging sweep: {}", swept.status().ToString());
   else if (*swept > 0)
     Log().info("removed {} abandoned upload file(s) from staging", *swept);
+  if (auto retired = store_->SweepRetired(); !retired.ok())
+    Log().warn("sweep of replaced pieces: {}", retired.status().ToString());
 }
 
 void Server::ReapFinished() {

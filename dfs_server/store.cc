@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <utility>
 
@@ -59,6 +60,25 @@ std::string RandomSuffix() {
   uint8_t bytes[8];
   RandomBytes(bytes, sizeof bytes);
   return ToHex(bytes);
+}
+
+// The name of a retired piece (store.h layout): content, piece index, and
+// a hash (FNV-1a, 64 bits) of the path it had, so that the same content
+// under two names (a rename) keeps two retired pieces.
+std::string RetiredName(const Cid& cid, int piece, std::string_view dir, std::string_view name) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&](std::string_view bytes) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(dir);
+  mix("/");
+  mix(name);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return ToHex(cid) + "." + std::to_string(piece) + "." + hex;
 }
 
 std::string StagedName(const Cid& cid, int piece) {
@@ -612,7 +632,7 @@ class Store::NameLock {
 };
 
 Store::Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_fd,
-             UniqueFd staging_fd, UniqueFd hints_fd, int max_piece)
+             UniqueFd staging_fd, UniqueFd hints_fd, UniqueFd retired_fd, int max_piece)
     : root_(std::move(root)),
       options_(std::move(options)),
       folders_(options_.list_cache_entries),
@@ -620,6 +640,7 @@ Store::Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_f
       root_fd_(std::move(root_fd)),
       staging_fd_(std::move(staging_fd)),
       hints_fd_(std::move(hints_fd)),
+      retired_fd_(std::move(retired_fd)),
       recorded_bound_(max_piece),
       max_piece_(max_piece) {}
 
@@ -638,6 +659,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root, StoreOptions
     return FromErrno(errno, "cannot create " + root + "/.hints");
   UniqueFd hints_fd = OpenDirBeneath(root_fd.get(), ".hints");
   if (!hints_fd) return FromErrno(errno, "cannot open " + root + "/.hints");
+  if (::mkdirat(root_fd.get(), ".retired", 0700) != 0 && errno != EEXIST)
+    return FromErrno(errno, "cannot create " + root + "/.retired");
+  UniqueFd retired_fd = OpenDirBeneath(root_fd.get(), ".retired");
+  if (!retired_fd) return FromErrno(errno, "cannot open " + root + "/.retired");
 
   // Leftovers of a crash: partial uploads, uncommitted pieces, temp files.
   const fs::path staging = fs::path(root) / ".staging";
@@ -653,7 +678,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root, StoreOptions
   // there is to bound.
   const int max_piece = LoadPieceBound(root_fd.get(), root);
   return std::make_unique<Store>(PrivateTag(), root, std::move(options), std::move(root_fd),
-                                 std::move(staging_fd), std::move(hints_fd), max_piece);
+                                 std::move(staging_fd), std::move(hints_fd), std::move(retired_fd),
+                                 max_piece);
 }
 
 Status Store::RaiseBound(int piece) {
@@ -898,6 +924,7 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
       continue;
     }
     const std::string target = PieceFileName(name, s.piece);
+    if (existing && existing->cid != cid) Retire(user, dfd.get(), target, *existing, d, name);
     DFS_RETURN_IF_ERROR(EnsureBound(s.piece));  // (it is: staged within the bound)
     DFS_RETURN_IF_ERROR(
         RenameCounted(user, staging.get(), s.file, dfd.get(), target, "commit " + Escaped(target)));
@@ -910,6 +937,7 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
   for (int j = 1; j <= files.last; ++j) {
     auto& h = files.at[static_cast<size_t>(j)];
     if (fresh[static_cast<size_t>(j)] || !h || h->stamp >= stamp || h->cid == cid) continue;
+    Retire(user, dfd.get(), PieceFileName(name, j), *h, d, name);
     DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, j)));
     h.reset();
   }
@@ -954,13 +982,23 @@ Result<PieceReader> Store::OpenPiece(std::string_view user, std::string_view dir
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
   PieceReader reader;
   reader.file_ = OpenFileAt(dfd.get(), PieceFileName(name, piece), O_RDONLY);
+  Status found = Status::Ok();
   if (!reader.file_) {
-    if (errno == ENOENT)
-      return Status::NotFound("no piece " + std::to_string(piece) + " of " + Quoted(d, name));
-    return FromErrno(errno, "open piece of " + Quoted(d, name));
+    if (errno != ENOENT) return FromErrno(errno, "open piece of " + Quoted(d, name));
+    found = Status::NotFound("no piece " + std::to_string(piece) + " of " + Quoted(d, name));
+  } else {
+    DFS_ASSIGN_OR_RETURN(reader.header_, ReadHeaderFd(reader.file_.get(), piece));
+    if (reader.header_.cid != cid) found = Status::Stale("piece holds other content");
   }
-  DFS_ASSIGN_OR_RETURN(reader.header_, ReadHeaderFd(reader.file_.get(), piece));
-  if (reader.header_.cid != cid) return Status::Stale("piece holds other content");
+  if (!found.ok()) {
+    // A reader of a version that an overwrite or delete replaced.
+    UniqueFd rdir = OpenDirBeneath(retired_fd_.get(), std::string(user));
+    reader.file_ =
+        rdir ? OpenFileAt(rdir.get(), RetiredName(cid, piece, d, name), O_RDONLY) : UniqueFd();
+    if (!reader.file_) return found;
+    DFS_ASSIGN_OR_RETURN(reader.header_, ReadHeaderFd(reader.file_.get(), piece));
+    if (reader.header_.cid != cid) return found;
+  }
   const uint64_t sealed = reader.header_.sealed_size();
   reader.offset_ = std::min(offset, sealed);
   reader.length_ = std::min(length, sealed - reader.offset_);
@@ -1012,9 +1050,12 @@ Status Store::Delete(std::string_view user, std::string_view dir, std::string_vi
   // Also the pieces LoadName() skipped as corrupt. No other exists: a piece
   // of this name is created only under this stripe lock, after the bound
   // covers it.
-  for (int k = 1; k <= files.last; ++k)
-    if (files.exists[static_cast<size_t>(k)])
-      DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, k)));
+  for (int k = 1; k <= files.last; ++k) {
+    if (!files.exists[static_cast<size_t>(k)]) continue;
+    if (const auto& h = files.at[static_cast<size_t>(k)])
+      Retire(user, dfd.get(), PieceFileName(name, k), *h, d, name);
+    DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, k)));
+  }
   return Status::Ok();
 }
 
@@ -1133,6 +1174,7 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
       continue;
     }
     const std::string dest = PieceFileName(to_name, k);
+    if (target && target->cid != cid) Retire(user, to_fd.get(), dest, *target, td_path, to_name);
     DFS_RETURN_IF_ERROR(RenameCounted(user, staging.get(), temp.name(), to_fd.get(), dest,
                                       "move to " + Escaped(dest)));
     temp.Release();
@@ -1145,6 +1187,7 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
   for (int j = 1; j <= to.last; ++j) {
     const auto& h = to.at[static_cast<size_t>(j)];
     if (!h || h->stamp >= stamp || h->cid == cid) continue;
+    Retire(user, to_fd.get(), PieceFileName(to_name, j), *h, td_path, to_name);
     DFS_RETURN_IF_ERROR(UnlinkCounted(user, to_fd.get(), PieceFileName(to_name, j)));
   }
   if (to.at[0] && to.at[0]->stamp < stamp)
@@ -1283,6 +1326,65 @@ Status Store::Purge(std::string_view user, std::string_view dir, std::string_vie
   if (drop_tombstone && files.at[0] && files.at[0]->stamp <= keep)
     DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), PieceFileName(name, 0)));
   return Status::Ok();
+}
+
+// ---- retired pieces ----
+
+void Store::Retire(std::string_view user, int dir_fd, const std::string& file, const PieceHeader& h,
+                   std::string_view dir, std::string_view name) {
+  if (options_.retire_for.count() <= 0 || h.tombstone()) return;
+  const std::string u(user);
+  UniqueFd rdir = OpenDirBeneath(retired_fd_.get(), u);
+  if (!rdir && errno == ENOENT) {
+    if (::mkdirat(retired_fd_.get(), u.c_str(), 0700) != 0 && errno != EEXIST) {
+      Log().warn("cannot keep replaced piece {}: {}", Escaped(file),
+                 FromErrno(errno, "create retired folder").message());
+      return;
+    }
+    rdir = OpenDirBeneath(retired_fd_.get(), u);
+  }
+  if (!rdir) {
+    Log().warn("cannot keep replaced piece {}: {}", Escaped(file),
+               FromErrno(errno, "open retired folder").message());
+    return;
+  }
+  const std::string target = RetiredName(h.cid, h.piece, dir, name);
+  // The same piece of the same content and path retired before: newer
+  // headers (an attribute change) describe the same bytes.
+  (void)::unlinkat(rdir.get(), target.c_str(), 0);
+  if (::linkat(dir_fd, file.c_str(), rdir.get(), target.c_str(), 0) != 0 && errno != ENOENT)
+    Log().warn("cannot keep replaced piece {}: {}", Escaped(file),
+               FromErrno(errno, "link").message());
+}
+
+Result<size_t> Store::SweepRetired() {
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t keep_s = std::clamp<int64_t>(options_.retire_for.count(), 0, 1'000'000'000);
+  std::vector<std::string> users;
+  DFS_RETURN_IF_ERROR(
+      ForEachEntry(retired_fd_.get(), [&](std::string_view entry, unsigned char type) {
+        if (type == DT_DIR && ValidateUser(entry).ok()) users.emplace_back(entry);
+        return Status::Ok();
+      }));
+  size_t removed = 0;
+  for (const std::string& user : users) {
+    UniqueFd dir = OpenDirBeneath(retired_fd_.get(), user);
+    if (!dir) continue;
+    std::vector<std::string> old;
+    (void)ForEachEntry(dir.get(), [&](std::string_view file, unsigned char) {
+      struct stat st {};
+      // Linking a file sets its ctime: when it was retired.
+      if (::fstatat(dir.get(), std::string(file).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          st.st_ctim.tv_sec + keep_s < now.tv_sec)
+        old.emplace_back(file);
+      return Status::Ok();
+    });
+    for (const std::string& file : old)
+      if (::unlinkat(dir.get(), file.c_str(), 0) == 0) ++removed;
+  }
+  if (removed > 0) Log().debug("sweep: removed {} retired piece(s)", removed);
+  return removed;
 }
 
 // ---- hints ----

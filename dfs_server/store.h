@@ -10,10 +10,13 @@
 //   ROOT/.staging/USER/~R              temporary file of a tombstone or rename
 //   ROOT/.hints/USER/TARGET/ID         a hint for server TARGET (messages.h
 //                                      Hint; ID = HintId(), its MAC in hex)
+//   ROOT/.retired/USER/CIDHEX.K.PATH   a piece an overwrite or delete replaced,
+//                                      kept (a hard link) for readers that
+//                                      opened it (PATH: a hash of dir/name)
 //   ROOT/.max_piece                    the piece bound (below)
 //   ROOT/.max_piece.tmp                the bound file being replaced
-// Usernames never start with '.', so ".staging", ".hints" and ".max_piece"
-// never collide with a user.
+// Usernames never start with '.', so ".staging", ".hints", ".retired" and
+// ".max_piece" never collide with a user.
 // A piece reaches its final name only complete and fsync'ed, by rename(2),
 // followed by an fsync of the directory.
 //
@@ -142,6 +145,10 @@ struct StoreOptions {
   // Entries (piece headers and subfolders) of recently listed folders kept
   // in memory, over all folders (folder_cache.h); ~160 bytes each. 0: none.
   size_t list_cache_entries = 65536;
+  // How long a piece that an overwrite or delete replaced stays readable
+  // (OpenPiece by its content id) for readers that opened that version:
+  // like an unlinked inode that is still open on a local disk. 0: not kept.
+  std::chrono::seconds retire_for{300};
 };
 
 // Thread-safe. Owns the root folder for the life of the process.
@@ -159,7 +166,7 @@ class Store {
 
   // Use Open().
   Store(PrivateTag, std::string root, StoreOptions options, UniqueFd root_fd, UniqueFd staging_fd,
-        UniqueFd hints_fd, int max_piece);
+        UniqueFd hints_fd, UniqueFd retired_fd, int max_piece);
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
@@ -213,9 +220,10 @@ class Store {
   [[nodiscard]] Status Abort(std::string_view user, const Cid& cid);
 
   // Opens piece `piece` (1..64) of dir/name holding `cid` and clips
-  // [offset, offset + length) to its sealed data. Errors: kNotFound (no such
-  // piece), kStale "piece holds other content" (different cid),
-  // kInvalidArgument (piece index out of range).
+  // [offset, offset + length) to its sealed data; a piece of `cid` that an
+  // overwrite or delete replaced less than retire_for ago is found too.
+  // Errors: kNotFound (no such piece), kStale "piece holds other content"
+  // (different cid), kInvalidArgument (piece index out of range).
   [[nodiscard]] Result<PieceReader> OpenPiece(std::string_view user, std::string_view dir,
                                               std::string_view name, int piece, const Cid& cid,
                                               uint64_t offset, uint64_t length);
@@ -278,6 +286,10 @@ class Store {
   // Removes `hint` (OK if it is not there).
   [[nodiscard]] Status DropHint(std::string_view user, const Hint& hint);
 
+  // Removes retired pieces (see OpenPiece) retired longer than
+  // StoreOptions::retire_for ago. Returns how many were removed.
+  [[nodiscard]] Result<size_t> SweepRetired();
+
   // Sizes of the file system holding the root.
   [[nodiscard]] Result<StatFsReply> StatFs();
 
@@ -299,6 +311,12 @@ class Store {
   // `dir` is validated and normalized (NormalizeDir) by the caller.
   Result<UniqueFd> OpenUserDir(std::string_view user, std::string_view dir);
   Result<UniqueFd> OpenStagingDir(std::string_view user);
+  // Keeps piece file dir_fd/file (header `h`, of dir/name) readable by its
+  // cid for StoreOptions::retire_for after it is replaced or unlinked: a
+  // hard link in ROOT/.retired/USER. Best effort (a failure is logged):
+  // call before the replace or unlink, under the name's stripe lock.
+  void Retire(std::string_view user, int dir_fd, const std::string& file, const PieceHeader& h,
+              std::string_view dir, std::string_view name);
   // ROOT/.hints/USER/TARGET, created when `create`; an absent one without
   // `create` is an invalid descriptor (no hints), not an error.
   Result<UniqueFd> OpenHintDir(std::string_view user, std::string_view target, bool create);
@@ -346,6 +364,7 @@ class Store {
   UniqueFd root_fd_;     // ROOT
   UniqueFd staging_fd_;  // ROOT/.staging
   UniqueFd hints_fd_;    // ROOT/.hints
+  UniqueFd retired_fd_;  // ROOT/.retired
 
   // Stripe locks over names. Stripe i guards the metadata changes (renames
   // into place, unlinks, header rewrites, tombstones) of every name

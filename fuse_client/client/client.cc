@@ -262,6 +262,17 @@ Result<Entry> Client::Stat(std::string_view path, InlinePieces* inline_pieces) {
     return root;
   }
   DFS_ASSIGN_OR_RETURN(Entry e, StatRecords(p.dir, p.name, inline_pieces));
+  // A version written moments ago that looks incomplete is most likely
+  // being committed right now, server by server: look again shortly
+  // rather than fail a reader because a writer is in progress.
+  const uint64_t now_ns = Stamp::Now().time_ns;
+  for (int wait_ms = 25; wait_ms <= 400 && !e.is_dir && e.file.exists && !e.file.complete() &&
+                         e.file.newest.stamp.time_ns + kCommitWindowNs > now_ns;
+       wait_ms *= 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    if (inline_pieces != nullptr) inline_pieces->clear();
+    DFS_ASSIGN_OR_RETURN(e, StatRecords(p.dir, p.name, inline_pieces));
+  }
   if (!e.is_dir && !e.file.exists)
     return Status::NotFound("no such file or folder " + Escaped(JoinName(p.dir, p.name)));
   return e;

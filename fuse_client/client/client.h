@@ -53,6 +53,9 @@ inline constexpr size_t kMaxListBytes = size_t{128} << 20;
 // of the last such step (a folder of 100,000 files takes seconds to list; a
 // hung server is still given up after request_timeout).
 inline constexpr uint64_t kListProgressBytes = 32 * 1024;
+// Stat() looks again (for up to ~0.8 s) at a version younger than this that
+// looks incomplete: its commit is most likely still under way.
+inline constexpr uint64_t kCommitWindowNs = 30'000'000'000ull;
 // Of those, records that fail CheckRecord kept per server listing (for
 // reports and heal); the rest are counted against the cap and dropped.
 inline constexpr size_t kMaxRejectedKept = 4096;

@@ -1,6 +1,8 @@
 // Connections, the handshake and the pool.
 #include "fuse_client/client/connection.h"
 
+#include <sys/socket.h>
+
 #include <poll.h>
 
 #include <cstdio>
@@ -142,6 +144,8 @@ Status Connection::Recv(Frame* out, Deadline deadline) {
 
 bool Connection::LooksAlive() const { return !broken_ && channel_->LooksIdle(); }
 
+void Connection::Abort() { ::shutdown(channel_->fd(), SHUT_RDWR); }
+
 Lease::~Lease() {
   if (conn_ && !conn_->broken()) pool_->Release(server_, std::move(conn_));
 }
@@ -169,8 +173,51 @@ ServerPool::ServerPool(const ClientConfig& config, const Key& auth_key, Options 
   }
 }
 
+ServerPool::~ServerPool() {
+  std::thread prober;
+  {
+    MutexLock lock(&probe_mu_);
+    probe_stop_ = true;
+    prober = std::move(prober_);
+  }
+  probe_cv_.SignalAll();
+  if (prober.joinable()) prober.join();
+}
+
 bool ServerPool::MaybeUp(int server) const {
-  return slots_[server]->down_until_ms.load() <= NowMs();
+  const Slot& slot = *slots_[server];
+  return !slot.hung.load() && slot.down_until_ms.load() <= NowMs();
+}
+
+void ServerPool::ProbeLoop() {
+  for (;;) {
+    {
+      MutexLock lock(&probe_mu_);
+      const auto until = std::chrono::steady_clock::now() + opts_.backoff;
+      while (!probe_stop_ && probe_cv_.WaitUntil(&probe_mu_, until)) {
+      }
+      if (probe_stop_) return;
+    }
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (!slots_[i]->hung.load()) continue;
+      {
+        MutexLock lock(&probe_mu_);
+        if (probe_stop_) return;
+      }
+      if (Probe(static_cast<int>(i))) Logger("net")->info("{} answers again", servers_[i].name);
+    }
+  }
+}
+
+bool ServerPool::Probe(int server) {
+  auto conn = Connection::Open(servers_[server], user_, verifiers_[server], *tls_, &known_, opts_,
+                               &traffic_);
+  if (!conn.ok()) return false;
+  Slot& slot = *slots_[server];
+  slot.down_until_ms = 0;
+  slot.hung = false;
+  Release(server, std::move(conn).value());
+  return true;
 }
 
 std::vector<bool> ServerPool::InBackoff() const {
@@ -180,10 +227,18 @@ std::vector<bool> ServerPool::InBackoff() const {
 }
 
 void ServerPool::MarkDown(int server, const Status& why) {
-  Logger("net")->info("{} unavailable for {} ms: {}", servers_[server].name, opts_.backoff.count(),
-                      why.ToString());
   Slot& slot = *slots_[server];
+  if (why.code() == Code::kTimeout)
+    Logger("net")->info("{} missed a deadline: skipped until it answers a probe: {}",
+                        servers_[server].name, why.ToString());
+  else
+    Logger("net")->info("{} unavailable for {} ms: {}", servers_[server].name,
+                        opts_.backoff.count(), why.ToString());
   slot.down_until_ms = NowMs() + opts_.backoff.count();
+  if (why.code() == Code::kTimeout && !slot.hung.exchange(true)) {
+    MutexLock lock(&probe_mu_);
+    if (!prober_.joinable() && !probe_stop_) prober_ = std::thread([this] { ProbeLoop(); });
+  }
   std::vector<std::unique_ptr<Connection>> dropped;  // closed on return, without the lock
   {
     MutexLock lock(&slot.mu);
@@ -192,7 +247,10 @@ void ServerPool::MarkDown(int server, const Status& why) {
 }
 
 void ServerPool::ClearBackoff() {
-  for (auto& slot : slots_) slot->down_until_ms = 0;
+  for (auto& slot : slots_) {
+    slot->down_until_ms = 0;
+    slot->hung = false;
+  }
 }
 
 Result<Lease> ServerPool::Acquire(int server, bool probe) {
@@ -224,6 +282,7 @@ Result<Lease> ServerPool::Acquire(int server, bool probe) {
     return s;
   }
   slot.down_until_ms = 0;  // it answered: no longer in back-off
+  slot.hung = false;
   return Lease(this, server, std::move(conn).value());
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fuse_client/client/known_servers.h"
@@ -82,6 +83,10 @@ class Connection {
   // A connection that saw an I/O or protocol error must not be reused.
   bool broken() const { return broken_; }
   void MarkBroken() { broken_ = true; }
+  // Shuts the socket down, so that a Send or Recv blocked on it in another
+  // thread returns at once with an error. The only method another thread
+  // may call while one uses the connection; the owner must then drop it.
+  void Abort();
 
  private:
   Connection(std::unique_ptr<TlsChannel> channel, Traffic* traffic)
@@ -155,6 +160,10 @@ class ServerPool {
   // One verifier per server is derived from `auth_key` and the server's name;
   // the known-servers file is config.known_servers (or the default path).
   ServerPool(const ClientConfig& config, const Key& auth_key, Options opts);
+  // Stops the prober (bounded by its connect and login deadlines).
+  ~ServerPool();
+  ServerPool(const ServerPool&) = delete;
+  ServerPool& operator=(const ServerPool&) = delete;
 
   int size() const { return static_cast<int>(servers_.size()); }
   const ServerAddress& address(int server) const { return servers_[server]; }
@@ -166,7 +175,11 @@ class ServerPool {
   // while the server is in back-off, unless `probe` (try it anyway: used when
   // a skipped server is the only way to make a file whole).
   Result<Lease> Acquire(int server, bool probe = false);
-  // Whether the server is outside its back-off window.
+  // Whether the server is outside its back-off window. A server that missed
+  // a deadline (kTimeout: hung, or its network gone quiet) stays in
+  // back-off until a background probe (one thread, every Options::backoff)
+  // gets an answer: foreground requests never wait on it again meanwhile.
+  // One that refused (killed) is tried again after the back-off.
   bool MaybeUp(int server) const;
   // For each server: whether it is in back-off now (requests skip it).
   std::vector<bool> InBackoff() const;
@@ -180,7 +193,11 @@ class ServerPool {
     Mutex mu;  // guards idle; leaf lock, never held across I/O (nor a connection's close)
     std::vector<std::unique_ptr<Connection>> idle GUARDED_BY(mu);
     std::atomic<int64_t> down_until_ms{0};  // steady clock ms
+    std::atomic<bool> hung{false};          // missed a deadline: only the prober tries it
   };
+  void ProbeLoop() EXCLUDES(probe_mu_);
+  // Connects to `server` for the prober; true when it answered.
+  bool Probe(int server);
   std::vector<ServerAddress> servers_;
   std::string user_;
   std::vector<Key> verifiers_;  // per server
@@ -189,6 +206,10 @@ class ServerPool {
   KnownServers known_;
   Traffic traffic_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  Mutex probe_mu_;  // guards the prober's state; leaf lock, never held across I/O
+  CondVar probe_cv_;
+  bool probe_stop_ GUARDED_BY(probe_mu_) = false;
+  std::thread prober_ GUARDED_BY(probe_mu_);
 };
 
 // True for failures that say the server (not the request) is the problem.

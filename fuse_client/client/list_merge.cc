@@ -16,8 +16,8 @@ Status ListMerge::Add(int s, std::vector<Record> records) {
   if (st.done) return Status::Protocol("listing continues after it ended");
   for (Record& r : records) {
     if (st.last && r.entry.name < *st.last) {
-      return CutOff(st, "listing out of order: " + Escaped(r.entry.name) + " after " +
-                            Escaped(*st.last));
+      return CutOff(
+          st, "listing out of order: " + Escaped(r.entry.name) + " after " + Escaped(*st.last));
     }
     if (!st.last || *st.last != r.entry.name) {
       st.last = r.entry.name;

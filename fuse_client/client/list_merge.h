@@ -67,8 +67,8 @@ class ListMerge {
     std::deque<Record> queue;
     std::optional<std::string> last;  // greatest name received
     size_t last_records = 0;          // records of it received
-    size_t held_bytes = 0;     // of the records in `queue`
-    size_t emitted_bytes = 0;  // charged for the names handed on
+    size_t held_bytes = 0;            // of the records in `queue`
+    size_t emitted_bytes = 0;         // charged for the names handed on
     bool done = false;
   };
   // Takes no more from `st` (what it sent still counts) and says why.

@@ -36,6 +36,64 @@ struct StageOutcome {
   Status error;             // why the rest was not
 };
 
+// Phase 1 of a put streams to every server at once. A server that hangs
+// (stopped, its disk stuck, its network gone quiet) must not hold the put
+// for a full data timeout: once a server has staged its pieces, those still
+// staging get a grace period (kMinStageGrace, or half of the time the put
+// has taken so far, whichever is longer), then their streams are cut off
+// (Connection::Abort) and their pieces go to substitutes, with hints.
+constexpr std::chrono::milliseconds kMinStageGrace{2000};
+
+class StageRace {
+ public:
+  explicit StageRace(int servers)
+      : start_(std::chrono::steady_clock::now()),
+        conns_(static_cast<size_t>(servers), nullptr),
+        cut_(static_cast<size_t>(servers), false) {}
+
+  // Server s is staging on `conn` (owned by the caller until End()).
+  void Begin(int s, Connection* conn) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    conns_[static_cast<size_t>(s)] = conn;
+  }
+  // Server s is done (staged when `staged`). A server that staged waits for
+  // the others still staging, for the grace period at most, then cuts them
+  // off. After End() no one touches s's connection.
+  void End(int s, bool staged) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    conns_[static_cast<size_t>(s)] = nullptr;
+    changed_.SignalAll();
+    if (!staged) return;
+    const auto now = std::chrono::steady_clock::now();
+    const auto grace =
+        std::max<std::chrono::steady_clock::duration>(kMinStageGrace, (now - start_) / 2);
+    const auto deadline = now + grace;
+    while (Staging() && changed_.WaitUntil(&mu_, deadline)) {
+    }
+    for (size_t i = 0; i < conns_.size(); ++i) {
+      if (conns_[i] == nullptr) continue;
+      conns_[i]->Abort();
+      cut_[i] = true;
+    }
+  }
+  // Whether server s was cut off.
+  bool Cut(int s) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return cut_[static_cast<size_t>(s)];
+  }
+
+ private:
+  bool Staging() const REQUIRES(mu_) {
+    return std::any_of(conns_.begin(), conns_.end(), [](Connection* c) { return c != nullptr; });
+  }
+
+  const std::chrono::steady_clock::time_point start_;
+  Mutex mu_;  // leaf lock; Abort() under it only shuts a socket down
+  CondVar changed_;
+  std::vector<Connection*> conns_ GUARDED_BY(mu_);
+  std::vector<bool> cut_ GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 // Sealed bytes of the pieces of one upload, by piece index - 1. A small
@@ -204,6 +262,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
     return st;
   };
   // Phase 1: stage the pieces of each server in one request, servers in parallel.
+  StageRace race(n);
   auto staged = ForEachServer<StageOutcome>([&](int s) -> Result<StageOutcome> {
     StageOutcome out;
     auto lease = pool_->Acquire(s);
@@ -216,7 +275,14 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
     std::vector<PieceHeader> headers;
     for (int k : PiecesOnServer(scheme_, base.x, s + 1)) headers.push_back(header_of(k));
     if (headers.empty()) return out;
-    if (Status st = stage_on(s, *lease, headers); !st.ok()) {
+    race.Begin(s, &**lease);
+    Status st = stage_on(s, *lease, headers);
+    race.End(s, st.ok());
+    if (!st.ok() && race.Cut(s)) {
+      st = Status::Timeout("cut off: still staging well after the other servers had finished");
+      pool_->MarkDown(s, st.Annotate(pool_->name(s)));
+    }
+    if (!st.ok()) {
       out.error = st.Annotate(pool_->name(s));
       return out;
     }

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -246,6 +248,158 @@ TEST_CASE("folders and files removed while a server was down do not come back") 
   CHECK(Held(cluster, 0) == std::set<std::string>{"made"});
 }
 
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Files left in a server's staging folder for Alice.
+size_t StagedFiles(const Cluster& cluster, int s) {
+  const fs::path dir = fs::path(cluster.server_dir(s)) / ".staging" / kUser;
+  if (!fs::exists(dir)) return 0;
+  return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+TEST_CASE("a put to a stopped server completes within seconds, with its copies elsewhere") {
+  Cluster cluster;
+  // The default deadlines, as users have them (10 s without progress on a stream).
+  auto c = std::make_unique<client::Client>(cluster.ClientConfigFor(kUser, "SimplePassword"));
+  REQUIRE(PutBytes(*c, "warm.txt", "opens a pooled connection to every server").ok());
+  cluster.Pause(1);
+  const auto t0 = Clock::now();
+  auto put = PutBytes(*c, "small.txt", "written while DFS2 is stopped");
+  const double took = SecondsSince(t0);
+  MESSAGE("put with DFS2 stopped: " << took << " s");
+  REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+  CHECK_FALSE(put->degraded);
+  CHECK(took < 8);  // was 3 x 10 s waiting for the stopped server's reply
+  // Metadata operations no longer wait on it: a probe in the background decides.
+  double worst = 0;
+  const auto until = Clock::now() + std::chrono::seconds(7);
+  while (Clock::now() < until) {
+    const auto t1 = Clock::now();
+    CHECK(c->Stat("small.txt").ok());
+    CHECK(c->List("").ok());
+    worst = std::max(worst, SecondsSince(t1));
+  }
+  MESSAGE("slowest stat + list while DFS2 is stopped: " << worst << " s");
+  CHECK(worst < 1.0);
+  cluster.Resume(1);
+  CHECK(*GetBytes(*c, "small.txt") == "written while DFS2 is stopped");
+}
+
+TEST_CASE(
+    "a server stopped in the middle of a put's stream costs seconds, and its late bytes are "
+    "dropped") {
+  Cluster cluster;
+  auto c = std::make_unique<client::Client>(cluster.ClientConfigFor(kUser, "SimplePassword"));
+  const std::string content = RandomBytes(96u << 20, 5);
+  REQUIRE(PutBytes(*c, "warm.txt", "x").ok());
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    cluster.Pause(2);
+  });
+  const auto t0 = Clock::now();
+  auto put = PutBytes(*c, "big.bin", content);
+  const double took = SecondsSince(t0);
+  stopper.join();
+  MESSAGE("96 MiB put with DFS3 stopped midway: " << took << " s");
+  REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+  CHECK(took < 20);
+  cluster.Resume(2);
+  auto got = GetBytes(*c, "big.bin");
+  REQUIRE(got.ok());
+  CHECK(*got == content);
+  // Once it runs again it reads what reached it, finds the stream cut, and
+  // drops the partial piece.
+  const auto t1 = Clock::now();
+  while (StagedFiles(cluster, 2) > 0 && SecondsSince(t1) < 15)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(StagedFiles(cluster, 2) == 0);
+}
+
+// Version `v` of a test file: every 8 bytes hold v and the offset, so a
+// read can tell which version it got and whether it is whole.
+std::string VersionBytes(uint32_t v, size_t size) {
+  std::string out(size, '\0');
+  for (size_t off = 0; off + 8 <= size; off += 8) {
+    const uint32_t words[2] = {v, static_cast<uint32_t>(off)};
+    std::memcpy(out.data() + off, words, 8);
+  }
+  return out;
+}
+// The version `bytes` are, or -1 when they are not one whole version.
+int64_t WhichVersion(const std::string& bytes, size_t size) {
+  if (bytes.size() != size || size < 8) return -1;
+  uint32_t v = 0;
+  std::memcpy(&v, bytes.data(), 4);
+  return bytes == VersionBytes(v, size) ? v : -1;
+}
+
+TEST_CASE("readers keep the version they opened while another client overwrites it 100 times") {
+  Cluster cluster;
+  auto writer = MakeClient(cluster);
+  auto reader = MakeClient(cluster);
+  constexpr size_t kSize = 1u << 20;
+  REQUIRE(PutBytes(*writer, "f.bin", VersionBytes(0, kSize)).ok());
+  // One reader opens version 0 and reads it slowly while the writer works.
+  auto opened = reader->Stat("f.bin");
+  REQUIRE(opened.ok());
+  auto slow = reader->Open(opened->file);
+  REQUIRE(slow.ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> gets{0}, failed{0}, torn{0};
+  std::string slow_read(kSize, '\0');
+  Status slow_status;
+  std::thread readers([&] {
+    size_t at = 0;
+    while (!done.load() || at < kSize) {
+      if (at < kSize) {
+        auto n = (*slow)->Read(at, 64 * 1024, slow_read.data() + at);
+        if (!n.ok()) {
+          slow_status = n.status();
+          at = kSize;
+        } else {
+          at += *n;
+        }
+      }
+      auto got = GetBytes(*reader, "f.bin");
+      ++gets;
+      if (!got.ok()) {
+        ++failed;
+        MESSAGE("get failed: " << got.status().ToString());
+      } else if (WhichVersion(*got, kSize) < 0) {
+        ++torn;
+      }
+    }
+  });
+  for (uint32_t v = 1; v <= 100; ++v) {
+    auto put = PutBytes(*writer, "f.bin", VersionBytes(v, kSize));
+    REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+  }
+  done = true;
+  readers.join();
+  MESSAGE(gets.load() << " whole-file reads during 100 overwrites");
+  CHECK(gets.load() > 10);
+  CHECK(failed.load() == 0);
+  CHECK(torn.load() == 0);
+  CHECK_MESSAGE(slow_status.ok(), slow_status.ToString());
+  CHECK(WhichVersion(slow_read, kSize) == 0);
+  // And a delete: an open reader still reads what it opened.
+  auto last = reader->Stat("f.bin");
+  REQUIRE(last.ok());
+  auto open_last = reader->Open(last->file);
+  REQUIRE(open_last.ok());
+  REQUIRE(writer->Unlink("f.bin").ok());
+  std::string after(kSize, '\0');
+  for (size_t at = 0; at < kSize;) {
+    auto n = (*open_last)->Read(at, kSize - at, after.data() + at);
+    REQUIRE_MESSAGE(n.ok(), n.status().ToString());
+    REQUIRE(*n > 0);
+    at += *n;
+  }
+  CHECK(WhichVersion(after, kSize) == 100);
+}
+
 // A cluster with one mount of Alice's files.
 struct MountFixture {
   MountFixture() : conf(cluster.WriteClientConfig("Alice", "SimplePassword")) { RequireFuse(); }
@@ -281,7 +435,7 @@ TEST_CASE("the mount hands what DFS2 missed back to it within 30 s, without dfc 
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     settled = HintsLeft(f.cluster) == 0 && Expected(*c, 1) == Held(f.cluster, 1);
   }
-  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double took = SecondsSince(t0);
   MESSAGE("DFS2 settled after " << took << " s");
   CHECK(settled);
   CHECK(HintsLeft(f.cluster) == 0);

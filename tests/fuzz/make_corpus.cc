@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shared/format/hint.h"
 #include "shared/format/piece_header.h"
 #include "shared/protocol/auth.h"
 #include "shared/protocol/frame.h"
@@ -140,10 +141,17 @@ void Messages() {
     EncodeMessage(SetAttrRequest{"docs", "a.txt", p1.cid, {Piece(1, 10, "docs/a.txt", kLater)}}));
   w(19, "stat_fs_reply", EncodeMessage(StatFsReply{1 << 30, 1 << 29, 1 << 28, 1000, 900}));
   w(20, "purge", EncodeMessage(PurgeRequest{"docs", "a.txt", p1.cid, kStamp, true}));
+  w(20, "purge_drop_pieces",
+    EncodeMessage(PurgeRequest{"docs", "a.txt", p1.cid, kStamp, false, {2, 3}}));
   w(21, "error_reply", EncodeMessage(ErrorReply{1, "no such file 'a.txt'"}));
   w(22, "decode_error", EncodeError(Status::AuthFailed(kAuthFailedMessage)));
   w(22, "decode_error_bad_code", EncodeMessage(ErrorReply{200, "?"}));
   w(23, "stage", EncodeMessage(StageRequest{"docs", "a.txt", {p1, p2}}));
+  const Hint hint = MakeHint(kRecordKey, "DFS2", "docs/a.txt", kStamp);
+  w(24, "hint", EncodeMessage(hint));
+  w(25, "hint_list_request", EncodeMessage(HintListRequest{"DFS2", HintId(hint)}));
+  w(26, "hint_list_reply",
+    EncodeMessage(HintListReply{true, {hint, MakeHint(kRecordKey, "DFS2", "docs", kLater)}}));
 }
 
 void PieceHeaders() {
@@ -286,6 +294,26 @@ void Sessions() {
             FrameOf(MsgType::kData, 3, "short") + FrameOf(MsgType::kDataEnd, 3, "") +
             FrameOf(MsgType::kAbort, 4, EncodeMessage(AbortRequest{p1.cid})));
   Write(t, "request_before_login", FrameOf(MsgType::kMkdir, 1, EncodeMessage(PathRequest{"x"})));
+  const Hint hint = MakeHint(kRecordKey, "DFS2", "docs/a.txt", kStamp);
+  const Hint folder_hint = MakeHint(kRecordKey, "DFS2", "docs", kLater);
+  Write(t, "hints_add_list_drop",
+        Login("alice") + FrameOf(MsgType::kHintAdd, 3, EncodeMessage(hint)) +
+            FrameOf(MsgType::kHintAdd, 4, EncodeMessage(folder_hint)) +
+            FrameOf(MsgType::kHintAdd, 5,
+                    EncodeMessage(MakeHint(kRecordKey, "DFS3", "b.txt", kStamp))) +
+            FrameOf(MsgType::kHintAdd, 6,
+                    EncodeMessage(MakeHint(kRecordKey, "../x", "a/../b", kStamp))) +
+            FrameOf(MsgType::kHintList, 7, EncodeMessage(HintListRequest{"DFS2", ""})) +
+            FrameOf(MsgType::kHintList, 8, EncodeMessage(HintListRequest{"DFS2", HintId(hint)})) +
+            FrameOf(MsgType::kHintDrop, 9, EncodeMessage(hint)) +
+            FrameOf(MsgType::kHintDrop, 10, EncodeMessage(hint)) +
+            FrameOf(MsgType::kHintList, 11, EncodeMessage(HintListRequest{"DFS2", ""})));
+  Write(t, "put_purge_drop_pieces",
+        Login("bob") + FrameOf(MsgType::kMkdir, 3, EncodeMessage(PathRequest{"docs"})) +
+            PutAndCommit(4, "docs", "a.txt", 1) + PutAndCommit(6, "docs", "a.txt", 2) +
+            FrameOf(MsgType::kPurge, 8,
+                    EncodeMessage(PurgeRequest{"docs", "a.txt", p1.cid, kStamp, false, {2}})) +
+            FrameOf(MsgType::kStat, 9, EncodeMessage(StatRequest{"docs", "a.txt"})));
 }
 
 }  // namespace

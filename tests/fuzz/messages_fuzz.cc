@@ -103,6 +103,9 @@ constexpr Decoder kDecoders[] = {
     &RoundTrip<ErrorReply>,       // 21 kError, as a plain message
     &ErrorRoundTrip,              // 22 kError, as the client reads it (DecodeError)
     &RoundTrip<StageRequest>,     // 23 kStage
+    &RoundTrip<Hint>,             // 24 kHintAdd, kHintDrop
+    &RoundTrip<HintListRequest>,  // 25 kHintList
+    &RoundTrip<HintListReply>,    // 26 reply to kHintList
 };
 
 }  // namespace

@@ -14,10 +14,14 @@
 // and decodes on the client to the same bytes (ListReply batches included);
 // a request error is a Status the wire can carry; the Store never leaves a
 // file under ROOT/USER that is not a valid directory or a piece file
-// ".NAME.K" with a valid name, nor anything outside ROOT/USER and
-// ROOT/.staging/USER, nor a symbolic link; every published piece file is
-// its header (for that index) followed by exactly its sealed bytes; a
-// commit's pieces are in place; the quota count equals the bytes on disk.
+// ".NAME.K" with a valid name, nor anything outside ROOT/USER,
+// ROOT/.staging/USER and ROOT/.hints/USER, nor a symbolic link; every
+// published piece file is its header (for that index) followed by exactly
+// its sealed bytes; a commit's pieces are in place; the quota count equals
+// the bytes on disk; every file under ROOT/.hints/USER/TARGET is a hint of
+// valid form for TARGET named by its HintId(), an added hint is there and a
+// dropped one gone; a hint listing is in order of id, after `after`, for
+// the target asked.
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,12 +29,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 #include "dfs_server/store.h"
+#include "shared/format/hint.h"
 #include "shared/format/piece_header.h"
 #include "shared/net/socket.h"
 #include "shared/protocol/messages.h"
@@ -224,11 +230,51 @@ class Connection {
         return Simple<Empty>(f, [&](const Empty&) { return store_.StatFs(); });
       case MsgType::kPurge:
         return Simple<PurgeRequest>(f, [&](const PurgeRequest& r) {
-          return store_.Purge(user_, r.dir, r.name, r.keep_cid, r.keep, r.drop_tombstone);
+          return store_.Purge(user_, r.dir, r.name, r.keep_cid, r.keep, r.drop_tombstone,
+                              r.drop_pieces);
+        });
+      case MsgType::kHintAdd:
+        return Simple<Hint>(f, [&](const Hint& r) {
+          const Status added = store_.AddHint(user_, r);
+          if (added.ok()) FUZZ_CHECK(HintStored(r));
+          return added;
+        });
+      case MsgType::kHintList:
+        return Simple<HintListRequest>(f, [&](const HintListRequest& r) {
+          auto listed = store_.ListHints(user_, r.target, r.after, kListBatchBytes);
+          if (listed.ok()) CheckHintList(r, *listed);
+          return listed;
+        });
+      case MsgType::kHintDrop:
+        return Simple<Hint>(f, [&](const Hint& r) {
+          const Status dropped = store_.DropHint(user_, r);
+          if (dropped.ok()) FUZZ_CHECK(!HintStored(r));
+          return dropped;
         });
       default:
         return false;  // "unexpected message type": closed
     }
+  }
+
+  // Whether ROOT/.hints/USER/TARGET/ID exists (as anything).
+  bool HintStored(const Hint& h) const {
+    std::error_code ec;
+    return fs::exists(
+        fs::symlink_status(fs::path(Root()) / ".hints" / user_ / h.target / HintId(h), ec));
+  }
+
+  // A listing holds hints for the target asked, after `after`, in strictly
+  // increasing order of id, each of a form AddHint takes.
+  static void CheckHintList(const HintListRequest& r, const HintListReply& reply) {
+    std::string last = r.after;
+    for (const Hint& h : reply.hints) {
+      FUZZ_CHECK(h.target == r.target);
+      FUZZ_CHECK_OK(ValidateHint(h));
+      const std::string id = HintId(h);
+      FUZZ_CHECK(id > last);
+      last = id;
+    }
+    FUZZ_CHECK(!reply.more || !reply.hints.empty());
   }
 
   // The pieces a commit reports in place hold its content.
@@ -343,9 +389,37 @@ class Connection {
   std::string user_;
 };
 
+// Nothing but folders ROOT/.hints/USER/TARGET holding hints for TARGET,
+// each named by its HintId(), in a form AddHint takes; no link.
+void CheckHints(const std::string& user) {
+  const fs::path hints = fs::path(Root()) / ".hints";
+  FUZZ_CHECK(fs::is_directory(fs::symlink_status(hints)));
+  for (const auto& e : fs::directory_iterator(hints)) {
+    FUZZ_CHECK(!user.empty() && e.path().filename().string() == user);
+    FUZZ_CHECK(fs::is_directory(fs::symlink_status(e.path())));
+    for (const auto& t : fs::directory_iterator(e.path())) {
+      const std::string target = t.path().filename().string();
+      FUZZ_CHECK_OK(ValidateName(target));
+      FUZZ_CHECK(fs::is_directory(fs::symlink_status(t.path())));
+      for (const auto& file : fs::directory_iterator(t.path())) {
+        FUZZ_CHECK(fs::is_regular_file(fs::symlink_status(file.path())));
+        std::ifstream in(file.path(), std::ios::binary);
+        const std::string raw((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+        Result<Hint> h = DecodeMessage<Hint>(raw);
+        FUZZ_CHECK_OK(h.status());
+        FUZZ_CHECK_OK(ValidateHint(*h));
+        FUZZ_CHECK(h->target == target);
+        FUZZ_CHECK(HintId(*h) == file.path().filename().string());
+      }
+    }
+  }
+}
+
 // Nothing but folders and piece files under ROOT/USER, nothing but files in
-// ROOT/.staging/USER, no link anywhere, nothing else under ROOT but the
-// store's piece bound (a regular file).
+// ROOT/.staging/USER, only hints under ROOT/.hints (CheckHints), no link
+// anywhere, nothing else under ROOT but the store's piece bound (a regular
+// file).
 void CheckTree(const std::string& user) {
   const fs::path root(Root());
   for (const auto& top : fs::directory_iterator(root)) {
@@ -354,8 +428,9 @@ void CheckTree(const std::string& user) {
       FUZZ_CHECK(fs::is_regular_file(fs::symlink_status(top.path())));
       continue;
     }
-    FUZZ_CHECK(name == ".staging" || (!user.empty() && name == user));
+    FUZZ_CHECK(name == ".staging" || name == ".hints" || (!user.empty() && name == user));
   }
+  CheckHints(user);
   for (const auto& e : fs::directory_iterator(root / ".staging")) {
     FUZZ_CHECK(!user.empty() && e.path().filename().string() == user);
     for (const auto& f : fs::recursive_directory_iterator(e.path()))
