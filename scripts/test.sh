@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds dfs and runs every test, then prints one summary line
 # "N passed, N failed, N skipped" counting test cases (and fuzz targets):
-#   1. the plain build (gcc): the unit, integration, security and fuse suites;
+#   1. the plain build (gcc): the unit, integration, security, fuse and faults
+#      suites;
 #   2. clang with AddressSanitizer + UndefinedBehaviorSanitizer (and
-#      -Werror=thread-safety): the same four suites;
+#      -Werror=thread-safety): the same five suites;
 #   3. clang with ThreadSanitizer: the unit and integration suites, whose code
 #      runs threads against each other (pool, fan-out, store stripes, sessions);
 #   4. every libFuzzer target: its corpus and past crashes replayed, then

@@ -9,11 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "shared/protocol/auth.h"
 #include "shared/util/fd.h"
@@ -182,15 +186,67 @@ int StatusCmd(Client& c, const std::vector<std::string>& args, std::ostream& out
   return 0;
 }
 
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int) { g_stop = true; }
+
+// dfc heal --watch: hands hints off as servers come back, until SIGINT or
+// SIGTERM, for deployments without a mount (which does it by itself).
+int HealWatch(Client& c, std::ostream& out) {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  out << "handing off what servers missed as they come back (Ctrl-C to stop)" << std::endl;
+  while (!g_stop) {
+    for (int s = 0; s < c.pool().size() && !g_stop; ++s) {
+      client::HealReport r;
+      auto handed = c.HandOff(s, &r);
+      if (handed.ok() && *handed > 0)
+        out << c.pool().name(s) << ": handed off " << *handed << " change(s): " << r.pieces_copied
+            << " piece(s) copied, " << r.stale_removed << " stale cop(ies) removed, "
+            << r.extra_removed << " extra cop(ies) dropped" << std::endl;
+      for (const auto& n : r.notes) out << "  " << EscapeControl(n) << std::endl;
+    }
+    for (int i = 0; i < 30 && !g_stop; ++i) std::this_thread::sleep_for(Client::kHandOffPoll / 30);
+  }
+  return 0;
+}
+
 int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (args.size() > 1) return Usage(err, "heal [FOLDER/]");
-  auto r = c.Heal(args.empty() ? "" : args[0]);
+  if (args.size() == 1 && args[0] == "--watch") return HealWatch(c, out);
+  std::vector<std::string> rest;
+  bool verify = false;
+  for (const auto& a : args) {
+    if (a == "--verify")
+      verify = true;
+    else
+      rest.push_back(a);
+  }
+  if (rest.size() > 1 || (!rest.empty() && rest[0].rfind("--", 0) == 0))
+    return Usage(err, "heal [--verify] [FOLDER/] | heal --watch");
+  // Progress on a terminal: files checked and pieces copied so far.
+  const bool tty = ::isatty(STDERR_FILENO) == 1 && &err == &std::cerr;
+  auto shown = std::chrono::steady_clock::now();
+  auto progress = [&](const client::HealReport& r) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!tty || now - shown < std::chrono::milliseconds(200)) return;
+    shown = now;
+    err << "\rchecked " << r.files_checked << " files, copied " << r.pieces_copied << " pieces"
+        << std::flush;
+  };
+  auto r = c.Heal(rest.empty() ? "" : rest[0], progress, verify);
+  if (tty) err << "\r\033[K" << std::flush;
   if (!r.ok()) return Fail(err, "heal", r.status());
+  if (r->hints_handed_off > 0)
+    out << "handed off " << r->hints_handed_off << " change(s) servers missed while down\n";
   out << "checked " << r->files_checked << " files, copied " << r->pieces_copied
       << " pieces, removed stale copies on " << r->stale_removed << " servers, " << r->unrepairable
       << " files cannot be rebuilt now\n";
+  if (verify)
+    out << "verified " << r->copies_verified << " piece copies; " << r->corrupt_repaired
+        << " corrupt copies replaced, " << r->corrupt_left << " left\n";
   for (const auto& n : r->notes) out << "  " << EscapeControl(n) << "\n";
-  return r->unrepairable == 0 ? 0 : 1;
+  return r->unrepairable == 0 && r->corrupt_left == 0 ? 0 : 1;
 }
 
 std::vector<std::string> Words(const std::string& line) {
@@ -213,7 +269,11 @@ std::string CommandHelp() {
          "  rmdir FOLDER                 delete an empty folder\n"
          "  mv FROM TO                   rename a file or folder\n"
          "  status NAME [FOLDER/]        which pieces are on which servers\n"
-         "  heal [FOLDER/]               re-copy missing pieces, drop stale ones\n";
+         "  heal [--verify] [FOLDER/]    hand off what servers missed while down, re-copy\n"
+         "                               missing pieces, drop stale ones; --verify also\n"
+         "                               reads every copy, checks it and replaces bad ones\n"
+         "  heal --watch                 keep handing off what servers missed as they come\n"
+         "                               back (for deployments without a mount)\n";
 }
 
 int RunCommand(Client& client, const std::vector<std::string>& words, std::ostream& out,

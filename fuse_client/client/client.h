@@ -113,6 +113,9 @@ struct HealReport {
   int hints_handed_off = 0;  // paths a server missed, brought up to date (handoff.cc)
   int extra_removed = 0;     // extra copies hinted handoff had made, dropped
   int hints_pending = 0;     // hinted paths that could not be settled yet
+  int copies_verified = 0;   // with verify: piece copies read whole and checked (good or not)
+  int corrupt_repaired = 0;  // copies that failed the check, replaced from a good copy
+  int corrupt_left = 0;      // copies that failed the check and could not be replaced
   std::vector<std::string> notes;
 };
 
@@ -209,7 +212,13 @@ class Client {
   // missing pieces to their placement servers, removes stale pieces and
   // extra copies, and collects tombstones once every server has them.
   // Recurses into subdirectories.
-  Result<HealReport> Heal(std::string_view dir);
+  // `progress`, when given, is called after each file with the report so far.
+  // With `verify` (scrub), every copy of every piece is also read whole and
+  // each chunk's tag checked (decrypted in memory, never written), and a
+  // copy that fails is replaced from one that passes.
+  using HealProgress = std::function<void(const HealReport&)>;
+  Result<HealReport> Heal(std::string_view dir, const HealProgress& progress = nullptr,
+                          bool verify = false);
 
   // ---- hinted handoff (handoff.cc; DESIGN.md "Versions") ----
 
@@ -285,7 +294,13 @@ class Client {
                     const Stamp& after);
   // Moves folder `from` to `to` (absent or an empty folder), file by file.
   Status MoveTree(const std::string& from, const std::string& to);
-  Status HealDir(const std::string& dir, HealReport* report);
+  Status HealDir(const std::string& dir, HealReport* report, const HealProgress& progress,
+                 bool verify);
+  // Reads every copy of every piece of `v` whole, checking each chunk's
+  // tag, and replaces a copy that fails from one that passes.
+  void VerifyCopies(const FileVersion& v, HealReport* report);
+  // Reads piece `piece` of `v` from `server` alone, checking every chunk.
+  Status VerifyCopy(const FileVersion& v, int piece, int server);
   // Settles one file on every server that answered. *settled (when given)
   // is false when something could not be done now (a copy, a purge, a piece
   // with no holder).

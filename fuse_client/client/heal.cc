@@ -12,7 +12,8 @@
 
 namespace dfs::client {
 
-Result<HealReport> Client::Heal(std::string_view dir_in) {
+Result<HealReport> Client::Heal(std::string_view dir_in, const HealProgress& progress,
+                                bool verify) {
   DFS_ASSIGN_OR_RETURN(std::string dir, NormalizeDir(dir_in));
   HealReport report;
   pool_->ClearBackoff();  // an explicit repair tries every server now
@@ -22,11 +23,12 @@ Result<HealReport> Client::Heal(std::string_view dir_in) {
     auto handed = HandOff(s, &report);
     if (!handed.ok() && !IsNetworkFailure(handed.status())) return handed.status();
   }
-  DFS_RETURN_IF_ERROR(HealDir(dir, &report));
+  DFS_RETURN_IF_ERROR(HealDir(dir, &report, progress, verify));
   return report;
 }
 
-Status Client::HealDir(const std::string& dir, HealReport* report) {
+Status Client::HealDir(const std::string& dir, HealReport* report, const HealProgress& progress,
+                       bool verify) {
   DFS_ASSIGN_OR_RETURN(RawListing raw, ListRaw(dir));
   const bool all_up = raw.unreachable.empty();
   for (int s : raw.unreachable)
@@ -70,11 +72,14 @@ Status Client::HealDir(const std::string& dir, HealReport* report) {
           }
         }
       }
-      DFS_RETURN_IF_ERROR(HealDir(sub, report));
+      DFS_RETURN_IF_ERROR(HealDir(sub, report, progress, verify));
       continue;
     }
-    Status st = HealFile(dir, name, slot, all_up, report);
+    FileVersion after;
+    Status st = HealFile(dir, name, slot, all_up, report, nullptr, &after);
     if (!st.ok()) report->notes.push_back(Escaped(JoinName(dir, name)) + ": " + st.ToString());
+    if (verify && st.ok() && after.exists) VerifyCopies(after, report);
+    if (progress) progress(*report);
   }
   return Status::Ok();
 }
@@ -193,6 +198,47 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
     }
   if (after != nullptr) *after = std::move(now);
   return Status::Ok();
+}
+
+Status Client::VerifyCopy(const FileVersion& v, int piece, int server) {
+  FileVersion one = v;
+  one.holders[static_cast<size_t>(piece - 1)] = {server};
+  return ReadChunks(one, piece, 0, UINT64_MAX, server,
+                    [](uint64_t, std::span<const uint8_t>) { return Status::Ok(); });
+}
+
+void Client::VerifyCopies(const FileVersion& v, HealReport* report) {
+  const std::string path = Escaped(JoinName(v.dir, v.name));
+  for (int k = 1; k <= v.pieces(); ++k) {
+    std::vector<int> good, bad;
+    for (int s : v.holders[static_cast<size_t>(k - 1)]) {
+      Status st = VerifyCopy(v, k, s);
+      if (st.ok()) {
+        good.push_back(s);
+        ++report->copies_verified;
+      } else if (st.code() == Code::kCorrupt) {
+        bad.push_back(s);
+        ++report->copies_verified;
+      } else {
+        report->notes.push_back(path + ": piece " + std::to_string(k) + " on " + pool_->name(s) +
+                                " not checked: " + st.ToString());
+      }
+    }
+    for (int s : bad) {
+      Status fixed = good.empty() ? Status::Corrupt("no copy passes the check")
+                                  : CopyPiece(v, k, good.front(), s);
+      if (fixed.ok()) fixed = VerifyCopy(v, k, s);
+      if (fixed.ok()) {
+        ++report->corrupt_repaired;
+        report->notes.push_back(path + ": piece " + std::to_string(k) + " on " + pool_->name(s) +
+                                " was corrupt; replaced from " + pool_->name(good.front()));
+      } else {
+        ++report->corrupt_left;
+        report->notes.push_back(path + ": piece " + std::to_string(k) + " on " + pool_->name(s) +
+                                " is corrupt and could not be replaced: " + fixed.ToString());
+      }
+    }
+  }
 }
 
 int Client::DropExtraCopies(const FileVersion& v, bool* settled) {

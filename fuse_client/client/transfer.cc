@@ -476,6 +476,8 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
   };
   std::vector<uint8_t> plain(meta.chunk_bytes);
   ChunkCipher cipher(keys_.content, meta.cid);
+  std::vector<int> corrupt;  // servers whose copy failed a chunk's check
+  int finished_on = -1;      // the server that delivered the last chunk
   for (int server : order) {
     if (next >= last) break;
     auto acquired = pool_->Acquire(server);
@@ -574,10 +576,26 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
       Logger("client")->info("piece {} of {} from {} failed at chunk {}: {}", piece,
                              Escaped(JoinName(v.dir, v.name)), pool_->name(server), next,
                              EscapeControl(st.ToString()));
+      if (st.code() == Code::kCorrupt) corrupt.push_back(server);
       note_error(st);
     }
+    if (next >= last) finished_on = server;
   }
   if (next < last) return last_error;
+  // Read repair: a copy that failed its check is replaced from the one that
+  // passed, once that one passed whole (not only the chunks read here).
+  Status source_ok = corrupt.empty() ? Status::Ok() : VerifyCopy(v, piece, finished_on);
+  for (int bad : corrupt) {
+    Status fixed = source_ok.ok() ? CopyPiece(v, piece, finished_on, bad) : source_ok;
+    if (fixed.ok())
+      Logger("client")->warn("piece {} of {} on {} was corrupt: replaced from {}", piece,
+                             Escaped(JoinName(v.dir, v.name)), pool_->name(bad),
+                             pool_->name(finished_on));
+    else
+      Logger("client")->warn("piece {} of {} on {} is corrupt; replacing it failed: {}", piece,
+                             Escaped(JoinName(v.dir, v.name)), pool_->name(bad),
+                             EscapeControl(fixed.ToString()));
+  }
   return Status::Ok();
 }
 

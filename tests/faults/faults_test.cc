@@ -3,7 +3,10 @@
 // compared on disk with what placement (Table 1) says they must hold.
 // Bounds on elapsed time only catch hangs; they are generous.
 #include <dirent.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <atomic>
@@ -398,6 +401,168 @@ TEST_CASE("readers keep the version they opened while another client overwrites 
     at += *n;
   }
   CHECK(WhichVersion(after, kSize) == 100);
+}
+
+// Server `s` of `cluster` moved onto a small tmpfs of `mib` MiB (keeping its
+// key and data), restarted; undone (server killed, tmpfs unmounted) when
+// destroyed. ok() is false where this machine cannot mount a tmpfs.
+class SmallDisk {
+ public:
+  SmallDisk(Cluster& cluster, int s, int mib) : cluster_(cluster), s_(s) {
+    dir_ = cluster.server_dir(s);
+    cluster.Kill(s);
+    fs::rename(dir_, dir_ + ".orig");
+    fs::create_directory(dir_);
+    auto m = Run(
+        {"/bin/mount", "-t", "tmpfs", "-o", "size=" + std::to_string(mib) + "m", "tmpfs", dir_});
+    mounted_ = m.exit_code == 0;
+    if (!mounted_) {
+      why_ = m.err;
+      fs::remove(dir_);
+      fs::rename(dir_ + ".orig", dir_);
+    } else {
+      Run({"/bin/cp", "-a", dir_ + ".orig/.", dir_ + "/"});
+    }
+    cluster.Restart(s);
+  }
+  ~SmallDisk() {
+    if (!mounted_) return;
+    cluster_.Kill(s_);
+    Run({"/bin/umount", "-l", dir_});
+  }
+  bool ok() const { return mounted_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  Cluster& cluster_;
+  int s_;
+  std::string dir_;
+  std::string why_;
+  bool mounted_ = false;
+};
+
+TEST_CASE("a server whose disk is full gets a hint; the put's copies go elsewhere") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string v1 = RandomBytes(1000, 1);
+  REQUIRE(PutBytes(*c, "big.bin", v1).ok());
+  // 70 MiB, of which the server keeps 64 free: 6 MiB for pieces.
+  SmallDisk disk(cluster, 3, 70);
+  if (!disk.ok()) {
+    MESSAGE("SKIPPED: cannot mount a tmpfs here: " << disk.why());
+    return;
+  }
+  c = MakeClient(cluster);
+  const std::string v2 = RandomBytes(48u << 20, 2);  // DFS4's two pieces: 24 MiB
+  auto put = PutBytes(*c, "big.bin", v2);
+  REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+  CHECK_FALSE(put->degraded);
+  for (const auto& holders : put->version.holders) {
+    CHECK(holders.size() == 2);
+    CHECK(std::find(holders.begin(), holders.end(), 3) == holders.end());
+  }
+  CHECK(HintsLeft(cluster) > 0);
+  CHECK(StagedFiles(cluster, 3) == 0);  // nothing partial left on the full disk
+  auto got = GetBytes(*c, "big.bin");
+  REQUIRE(got.ok());
+  CHECK(*got == v2);
+}
+
+TEST_CASE(
+    "a client killed in the middle of an upload leaves the previous version and no staged bytes") {
+  Cluster::Options options;
+  options.extra_args = {"--staging-ttl", "2"};
+  Cluster cluster(options);
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  auto c = MakeClient(cluster);
+  const std::string v1 = RandomBytes(100000, 1);
+  REQUIRE(PutBytes(*c, "f.bin", v1).ok());
+  TempDir work;
+  WriteFile(work / "f.bin", RandomBytes(200u << 20, 2));
+  auto staged = [&] {
+    size_t n = 0;
+    for (int s = 0; s < 4; ++s) n += StagedFiles(cluster, s);
+    return n;
+  };
+  // dfc put, killed (SIGKILL) once its upload has reached the servers.
+  std::string dfc = BinaryPath("DFC"), file = work / "f.bin", put_cmd = "put";
+  char* argv[] = {dfc.data(), const_cast<char*>(conf.c_str()), put_cmd.data(), file.data(),
+                  nullptr};
+  pid_t pid = 0;
+  REQUIRE(::posix_spawn(&pid, argv[0], nullptr, nullptr, argv, environ) == 0);
+  auto t0 = Clock::now();
+  while (staged() == 0 && SecondsSince(t0) < 30)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(pid, SIGKILL);
+  int wstatus = 0;
+  ::waitpid(pid, &wstatus, 0);
+  CHECK(WIFSIGNALED(wstatus));  // killed mid-upload, not finished
+  CHECK(*GetBytes(*c, "f.bin") == v1);
+  // The sweep removes what the dead client staged (--staging-ttl 2).
+  t0 = Clock::now();
+  while (staged() > 0 && SecondsSince(t0) < 20)
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  CHECK(staged() == 0);
+  CHECK(*GetBytes(*c, "f.bin") == v1);
+}
+
+// Flips one byte of the sealed data of piece k of `name` on server s.
+void CorruptPiece(const Cluster& cluster, int s, const std::string& name, int k) {
+  const std::string path = cluster.server_dir(s) + "/" + kUser + "/" + PieceFileName(name, k);
+  std::string bytes = ReadFile(path);
+  REQUIRE(bytes.size() > kPieceHeaderBytes + 100);
+  bytes[kPieceHeaderBytes + 77] = static_cast<char>(bytes[kPieceHeaderBytes + 77] ^ 0x5a);
+  WriteFile(path, bytes);
+}
+
+std::string PieceBytes(const Cluster& cluster, int s, const std::string& name, int k) {
+  return ReadFile(cluster.server_dir(s) + "/" + kUser + "/" + PieceFileName(name, k));
+}
+
+TEST_CASE("dfc heal --verify finds a corrupted copy and replaces it from the good one") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  auto c = MakeClient(cluster);
+  const std::string content = RandomBytes(400000, 9);
+  REQUIRE(PutBytes(*c, "s.bin", content).ok());
+  auto st = c->Stat("s.bin");
+  REQUIRE(st.ok());
+  const auto holders = st->file.holders[1];  // piece 2
+  REQUIRE(holders.size() == 2);
+  const std::string good = PieceBytes(cluster, holders[1], "s.bin", 2);
+  CorruptPiece(cluster, holders[0], "s.bin", 2);
+  CHECK(PieceBytes(cluster, holders[0], "s.bin", 2) != good);
+  auto r = Dfc(conf, {"heal", "--verify"});
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK_MESSAGE(r.out.find("1 corrupt copies replaced, 0 left") != std::string::npos, r.out);
+  CHECK(r.out.find("verified 8 piece copies") != std::string::npos);
+  CHECK(PieceBytes(cluster, holders[0], "s.bin", 2) == good);
+  r = Dfc(conf, {"heal", "--verify"});
+  CHECK(r.out.find("0 corrupt copies replaced, 0 left") != std::string::npos);
+  CHECK(*GetBytes(*c, "s.bin") == content);
+}
+
+TEST_CASE("a read that meets a corrupted copy returns the right bytes and repairs it") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string content = RandomBytes(400000, 10);
+  REQUIRE(PutBytes(*c, "r.bin", content).ok());
+  auto st = c->Stat("r.bin");
+  REQUIRE(st.ok());
+  for (int k = 1; k <= 4; ++k) {
+    CAPTURE(k);
+    const auto holders = st->file.holders[static_cast<size_t>(k - 1)];
+    REQUIRE(holders.size() == 2);
+    // Corrupt the copy a read asks first (the preferred holder).
+    const int first = c->PreferredHolder(st->file, k);
+    const int other = first == holders[0] ? holders[1] : holders[0];
+    const std::string good = PieceBytes(cluster, other, "r.bin", k);
+    CorruptPiece(cluster, first, "r.bin", k);
+    auto got = GetBytes(*c, "r.bin");
+    REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+    CHECK(*got == content);
+    CHECK(PieceBytes(cluster, first, "r.bin", k) == good);
+  }
 }
 
 // A cluster with one mount of Alice's files.
