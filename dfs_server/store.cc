@@ -1401,21 +1401,28 @@ Result<UniqueFd> Store::OpenHintDir(std::string_view user, std::string_view targ
     if (errno != ENOENT) return FromErrno(errno, "open hint folder");
     if (!create) return UniqueFd();
     if (attempt > 0) return FromErrno(errno, "open hint folder");
-    if (::mkdirat(hints_fd_.get(), u.c_str(), 0700) != 0 && errno != EEXIST)
+    // Made durably: a hint acknowledged must survive a crash with its folders.
+    if (::mkdirat(hints_fd_.get(), u.c_str(), 0700) == 0)
+      DFS_RETURN_IF_ERROR(Fsync(hints_fd_.get(), "fsync hint folder"));
+    else if (errno != EEXIST)
       return FromErrno(errno, "create hint folder");
     UniqueFd mine = OpenDirBeneath(hints_fd_.get(), u);
     if (!mine) return FromErrno(errno, "open hint folder");
     const std::string t(target);
-    if (::mkdirat(mine.get(), t.c_str(), 0700) != 0 && errno != EEXIST)
+    if (::mkdirat(mine.get(), t.c_str(), 0700) == 0)
+      DFS_RETURN_IF_ERROR(Fsync(mine.get(), "fsync hint folder"));
+    else if (errno != EEXIST)
       return FromErrno(errno, "create hint folder");
   }
 }
 
 Status Store::AddHint(std::string_view user, const Hint& hint) {
   DFS_RETURN_IF_ERROR(ValidateHint(hint));
+  const std::string raw = EncodeMessage(hint);
+  // Hints are small and not charged to the quota, but a full disk refuses them too.
+  DFS_RETURN_IF_ERROR(CheckFreeSpace(raw.size()));
   DFS_ASSIGN_OR_RETURN(UniqueFd dir, OpenHintDir(user, hint.target, /*create=*/true));
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
-  const std::string raw = EncodeMessage(hint);
   TempFile temp(staging.get(), "~" + RandomSuffix());
   {
     UniqueFd fd(::openat(staging.get(), temp.name().c_str(),
@@ -1449,9 +1456,17 @@ Result<HintListReply> Store::ListHints(std::string_view user, std::string_view t
     auto got = PreadFull(fd.get(), buf, sizeof buf, 0, "read hint");
     auto hint =
         got.ok() ? DecodeMessage<Hint>(std::string_view(buf, *got)) : Result<Hint>(got.status());
-    if (!hint.ok() || HintId(*hint) != id || hint->target != target) {
-      Log().warn("user {}: skipping unreadable hint {}: {}", Escaped(user), id,
-                 hint.ok() ? "does not match its name" : hint.status().message());
+    if (hint.ok() && (HintId(*hint) != id || hint->target != target))
+      hint = Status::Corrupt("does not match its name");
+    if (hint.ok()) {
+      if (Status valid = ValidateHint(*hint); !valid.ok()) hint = valid;
+    }
+    if (!hint.ok()) {
+      // No client could drop it (DropHint names valid hints only): removed
+      // here, once, rather than skipped and logged on every listing.
+      Log().warn("user {}: removing unreadable hint {}: {}", Escaped(user), id,
+                 hint.status().message());
+      (void)UnlinkIfExists(dir.get(), id);
       continue;
     }
     const size_t size = EncodeMessage(*hint).size();

@@ -13,6 +13,8 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -616,6 +618,39 @@ TEST_CASE("the mount hands what DFS2 missed back to it within 30 s, without dfc 
   CHECK_FALSE(fs::exists(m / "gone.txt"));
   CHECK_FALSE(fs::exists(m / "dir"));
   CHECK(ReadFile(m / "made/in.txt") == "in a folder made while DFS2 was down");
+}
+
+TEST_CASE("a reader on a second mount reads whole versions while the first overwrites 100 times") {
+  MountFixture f;
+  Mount writer(f.conf, f.local / "w");
+  Mount reader(f.conf, f.local / "r");
+  constexpr size_t kSize = 4u << 20;
+  WriteFile(writer / "f.bin", VersionBytes(0, kSize));
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0}, failed{0}, torn{0};
+  std::thread reading([&] {
+    while (!done.load()) {
+      std::ifstream in(reader / "f.bin", std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      ++reads;
+      if (!in.good() && !in.eof()) {
+        ++failed;
+      } else if (WhichVersion(bytes, kSize) < 0) {
+        ++torn;
+        MESSAGE("read " << bytes.size() << " bytes that are not one whole version");
+      }
+    }
+  });
+  for (uint32_t v = 1; v <= 100; ++v) WriteFile(writer / "f.bin", VersionBytes(v, kSize));
+  done = true;
+  reading.join();
+  MESSAGE(reads.load() << " reads on the second mount during 100 overwrites");
+  CHECK(reads.load() > 10);
+  CHECK(failed.load() == 0);
+  CHECK(torn.load() == 0);
+  CHECK(WhichVersion(ReadFile(reader / "f.bin"), kSize) == 100);
+  const std::string log = reader.Log();
+  CHECK(log.find("piece holds other content") == std::string::npos);
 }
 
 }  // namespace

@@ -417,9 +417,9 @@ void CheckHints(const std::string& user) {
 }
 
 // Nothing but folders and piece files under ROOT/USER, nothing but files in
-// ROOT/.staging/USER, only hints under ROOT/.hints (CheckHints), no link
-// anywhere, nothing else under ROOT but the store's piece bound (a regular
-// file).
+// ROOT/.staging/USER and ROOT/.retired/USER (replaced pieces kept for
+// readers), only hints under ROOT/.hints (CheckHints), no link anywhere,
+// nothing else under ROOT but the store's piece bound (a regular file).
 void CheckTree(const std::string& user) {
   const fs::path root(Root());
   for (const auto& top : fs::directory_iterator(root)) {
@@ -428,13 +428,18 @@ void CheckTree(const std::string& user) {
       FUZZ_CHECK(fs::is_regular_file(fs::symlink_status(top.path())));
       continue;
     }
-    FUZZ_CHECK(name == ".staging" || name == ".hints" || (!user.empty() && name == user));
+    FUZZ_CHECK(name == ".staging" || name == ".hints" || name == ".retired" ||
+               (!user.empty() && name == user));
   }
   CheckHints(user);
-  for (const auto& e : fs::directory_iterator(root / ".staging")) {
-    FUZZ_CHECK(!user.empty() && e.path().filename().string() == user);
-    for (const auto& f : fs::recursive_directory_iterator(e.path()))
-      FUZZ_CHECK(f.is_regular_file() && !f.is_symlink());
+  for (const char* area : {".staging", ".retired"}) {
+    FUZZ_CHECK(fs::is_directory(fs::symlink_status(root / area)));
+    for (const auto& e : fs::directory_iterator(root / area)) {
+      FUZZ_CHECK(!user.empty() && e.path().filename().string() == user);
+      FUZZ_CHECK(fs::is_directory(fs::symlink_status(e.path())));
+      for (const auto& f : fs::recursive_directory_iterator(e.path()))
+        FUZZ_CHECK(f.is_regular_file() && !f.is_symlink());
+    }
   }
   if (user.empty()) return;
   for (const auto& e : fs::recursive_directory_iterator(root / user)) {

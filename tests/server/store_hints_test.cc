@@ -13,6 +13,7 @@
 #include "dfs_server/store.h"
 #include "shared/format/hint.h"
 #include "shared/protocol/messages.h"
+#include "shared/util/names.h"
 #include "tests/server/server_test_util.h"
 
 namespace dfs::server {
@@ -269,6 +270,25 @@ TEST_CASE("hints of the wrong form are refused as invalid arguments") {
   CHECK(f.All().size() == 2);
 }
 
+TEST_CASE("the largest hint is stored and listed, a longer one is refused") {
+  Fixture f;
+  const std::string target(kMaxNameBytes, 't');
+  std::string path;
+  while (path.size() + 1 + kMaxNameBytes <= kMaxPathBytes)
+    path += (path.empty() ? "" : "/") + std::string(kMaxNameBytes, 'p');
+  path += "/" + std::string(kMaxPathBytes - path.size() - 1, 'q');
+  REQUIRE(path.size() == kMaxPathBytes);
+  const Hint big = HintAt(10, path, target);
+  f.Add(big);
+  const std::vector<Hint> listed = f.All(target);
+  REQUIRE(listed.size() == 1);
+  CheckSameHint(listed[0], big);
+  // One byte more in the path or the target: refused, nothing stored.
+  CHECK_FALSE(f.store->AddHint(kUser, HintAt(11, path + "x", target)).ok());
+  CHECK_FALSE(f.store->AddHint(kUser, HintAt(11, path, target + "x")).ok());
+  CHECK(f.All(target).size() == 1);
+}
+
 TEST_CASE("corrupt hint files and hints not matching their name are skipped") {
   Fixture f;
   const Hint good = HintAt(10, "good");
@@ -303,19 +323,25 @@ TEST_CASE("corrupt hint files and hints not matching their name are skipped") {
   REQUIRE(page.ok());
   CHECK(IdsOf(page->hints) == std::vector<std::string>{HintId(good)});
   CHECK_FALSE(page->more);
-  // A corrupt file is left for a person to look at; the good hint still drops.
-  CHECK(fs::exists(dir / garbage_id));
+  // A corrupt file is removed once (no client could drop it), not logged
+  // on every listing; the good hint stays and still drops.
+  CHECK_FALSE(fs::exists(dir / garbage_id));
+  CHECK_FALSE(fs::exists(dir / forged_id));
+  CHECK(fs::exists(dir / "notes.txt"));  // not a hint's name: not the store's to judge
   REQUIRE(f.store->DropHint(kUser, good).ok());
   CHECK(f.All().empty());
 }
 
-TEST_CASE("hints survive a restart of the store, staging does not") {
+TEST_CASE("hints survive a restart of the store, which empties staging") {
   Fixture f;
   const Hint a = HintAt(10, "a");
   const Hint b = HintAt(11, "b", "DFS3");
   f.Add(a);
   f.Add(b);
+  const fs::path leftover = f.tmp.path() / ".staging" / kUser / "~leftover";
+  Plant(leftover, "a crash left this");
   f.Reopen();
+  CHECK_FALSE(fs::exists(leftover));  // staging was emptied, the hints are elsewhere
   const std::vector<Hint> dfs2 = f.All("DFS2");
   REQUIRE(dfs2.size() == 1);
   CheckSameHint(dfs2[0], a);
