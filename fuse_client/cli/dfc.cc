@@ -226,7 +226,7 @@ int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std
     return Usage(err, "heal [--verify] [FOLDER/] | heal --watch");
   // Progress on a terminal: files checked and pieces copied so far.
   const bool tty = ::isatty(STDERR_FILENO) == 1 && &err == &std::cerr;
-  auto shown = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point shown{};  // the first file shows at once
   auto progress = [&](const client::HealReport& r) {
     const auto now = std::chrono::steady_clock::now();
     if (!tty || now - shown < std::chrono::milliseconds(200)) return;

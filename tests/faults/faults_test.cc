@@ -567,6 +567,46 @@ TEST_CASE("a read that meets a corrupted copy returns the right bytes and repair
   }
 }
 
+TEST_CASE("after a server's data is wiped, dfc heal restores every piece it must hold") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  auto c = MakeClient(cluster);
+  REQUIRE(c->Mkdir("docs").ok());
+  REQUIRE(c->Mkdir("docs/deep").ok());
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(
+        PutBytes(*c, (i % 2 ? "docs/f" : "docs/deep/g") + std::to_string(i),
+                 RandomBytes(1000 + 977 * static_cast<size_t>(i), 40 + static_cast<uint64_t>(i)))
+            .ok());
+  cluster.Kill(1);
+  // Its disk replaced, its key kept (a new key is refused by clients until
+  // the new fingerprint is pinned: see Security).
+  fs::remove_all(fs::path(cluster.server_dir(1)) / kUser);
+  cluster.Restart(1);
+  CHECK(Held(cluster, 1).empty());
+  auto r = Dfc(conf, {"heal"});
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  // Two pieces of each of the 20 files.
+  CHECK_MESSAGE(r.out.find("checked 20 files, copied 40 pieces") != std::string::npos, r.out);
+  auto fresh = MakeClient(cluster);
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    CHECK(Settled(*fresh, cluster, s));
+  }
+  // Progress is shown on a terminal (script(1) gives dfc one), not when piped.
+  cluster.Kill(1);
+  fs::remove_all(fs::path(cluster.server_dir(1)) / kUser);
+  cluster.Restart(1);
+  auto tty =
+      Run({"/usr/bin/script", "-qec", BinaryPath("DFC") + " " + conf + " heal", "/dev/null"});
+  if (tty.exit_code == 127 || !fs::exists("/usr/bin/script")) {
+    MESSAGE("SKIPPED: script(1) is not installed");
+  } else {
+    CHECK_MESSAGE(tty.out.find("\rchecked ") != std::string::npos, tty.out);
+  }
+  CHECK(r.err.find("\rchecked") == std::string::npos);
+}
+
 // A cluster with one mount of Alice's files.
 struct MountFixture {
   MountFixture() : conf(cluster.WriteClientConfig("Alice", "SimplePassword")) { RequireFuse(); }
