@@ -3,6 +3,8 @@
 // compared on disk with what placement (Table 1) says they must hold.
 // Bounds on elapsed time only catch hangs; they are generous.
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <set>
@@ -691,6 +694,166 @@ TEST_CASE("a reader on a second mount reads whole versions while the first overw
   CHECK(WhichVersion(ReadFile(reader / "f.bin"), kSize) == 100);
   const std::string log = reader.Log();
   CHECK(log.find("piece holds other content") == std::string::npos);
+}
+
+// Server `i` of `cluster` moved into a network namespace of its own,
+// reached over a veth pair (10.213.N.2 from the host's 10.213.N.1), so its
+// packets can be dropped: the namespace side of the pair set down is a
+// black hole (no refusal, no reset). Undone when destroyed. ok() is false
+// where namespaces or veth pairs cannot be made here.
+class PartitionedServer {
+ public:
+  PartitionedServer(Cluster& cluster, int i) : cluster_(cluster), i_(i) {
+    const int tag = static_cast<int>(::getpid() % 200) + 20;
+    ns_ = "dfsns" + std::to_string(::getpid());
+    host_if_ = "dfh" + std::to_string(::getpid() % 100000);
+    ns_if_ = "dfn" + std::to_string(::getpid() % 100000);
+    host_ip_ = "10.213." + std::to_string(tag) + ".1";
+    ns_ip_ = "10.213." + std::to_string(tag) + ".2";
+    const std::vector<std::vector<std::string>> setup = {
+        {"ip", "netns", "add", ns_},
+        {"ip", "link", "add", host_if_, "type", "veth", "peer", "name", ns_if_},
+        {"ip", "link", "set", ns_if_, "netns", ns_},
+        {"ip", "addr", "add", host_ip_ + "/30", "dev", host_if_},
+        {"ip", "link", "set", host_if_, "up"},
+        {"ip", "netns", "exec", ns_, "ip", "addr", "add", ns_ip_ + "/30", "dev", ns_if_},
+        {"ip", "netns", "exec", ns_, "ip", "link", "set", ns_if_, "up"},
+        {"ip", "netns", "exec", ns_, "ip", "link", "set", "lo", "up"},
+    };
+    for (const auto& cmd : setup) {
+      std::vector<std::string> argv = cmd;
+      argv[0] = "/usr/sbin/ip";
+      auto r = Run(argv);
+      if (r.exit_code != 0) {
+        why_ = cmd[1] + " " + cmd[2] + ": " + r.err;
+        return;
+      }
+    }
+    cluster.Kill(i);
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return;
+    const std::string bin = BinaryPath("DFS_SERVER");
+    std::vector<std::string> args = {"/usr/sbin/ip",
+                                     "netns",
+                                     "exec",
+                                     ns_,
+                                     bin,
+                                     cluster.server_dir(i),
+                                     std::to_string(cluster.port(i)),
+                                     "-c",
+                                     cluster.server_conf(),
+                                     "--bind",
+                                     ns_ip_};
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      _exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (line.find("listening on") == std::string::npos && Clock::now() < deadline) {
+      pollfd p{out[0], POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0) continue;
+      char buf[512];
+      const ssize_t n = ::read(out[0], buf, sizeof buf);
+      if (n <= 0) break;
+      line.append(buf, static_cast<size_t>(n));
+    }
+    ::close(out[0]);
+    ok_ = line.find("listening on") != std::string::npos;
+    if (!ok_) why_ = "dfs_server in the namespace did not start: " + line;
+  }
+  ~PartitionedServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    Run({"/usr/sbin/ip", "netns", "del", ns_});  // takes the veth pair with it
+    Run({"/usr/sbin/ip", "link", "del", host_if_});
+    cluster_.Restart(i_);
+  }
+  bool ok() const { return ok_; }
+  const std::string& why() const { return why_; }
+  const std::string& address() const { return ns_ip_; }
+  // Drops every packet to and from the server (true), or lets them through.
+  void Cut(bool cut) {
+    Run({"/usr/sbin/ip", "netns", "exec", ns_, "/usr/sbin/ip", "link", "set", ns_if_,
+         cut ? "down" : "up"});
+  }
+
+ private:
+  Cluster& cluster_;
+  int i_;
+  std::string ns_, host_if_, ns_if_, host_ip_, ns_ip_, why_;
+  pid_t pid_ = -1;
+  bool ok_ = false;
+};
+
+TEST_CASE(
+    "a network partition never holds the mount beyond its deadlines, and heals without a remount") {
+  MountFixture f;
+  PartitionedServer part(f.cluster, 2);
+  if (!part.ok()) {
+    MESSAGE("SKIPPED: cannot put a server in a network namespace here: " << part.why());
+    return;
+  }
+  // The client config with DFS3 at its address in the namespace.
+  std::string conf_text = ReadFile(f.conf);
+  const std::string local = "127.0.0.1:" + std::to_string(f.cluster.port(2));
+  conf_text.replace(conf_text.find(local), local.size(),
+                    part.address() + ":" + std::to_string(f.cluster.port(2)));
+  WriteFile(f.conf, conf_text);
+  Mount m(f.conf, f.local / "mnt");
+  WriteFile(m / "before.txt", "written with every server reachable");
+  REQUIRE(ReadFile(m / "before.txt") == "written with every server reachable");
+
+  part.Cut(true);
+  // Every operation completes; the first one may pay the deadline of the
+  // server that went quiet, none pays it again.
+  std::vector<double> took;
+  auto timed = [&](const std::function<void()>& op) {
+    const auto t0 = Clock::now();
+    op();
+    took.push_back(SecondsSince(t0));
+  };
+  for (int round = 0; round < 3; ++round) {
+    const std::string name = "during" + std::to_string(round) + ".txt";
+    timed([&] {
+      WriteFile(m / name, "written while DFS3 is cut off, round " + std::to_string(round));
+    });
+    timed([&] { CHECK(ReadFile(m / "before.txt") == "written with every server reachable"); });
+    timed([&] { CHECK(fs::exists(m / name)); });
+    timed([&] { CHECK(Run({"/bin/ls", "-l", m.dir()}).exit_code == 0); });
+  }
+  std::string times;
+  for (double t : took) times += std::to_string(t).substr(0, 5) + " ";
+  MESSAGE("operations while DFS3 is cut off (s): " << times);
+  CHECK(took.front() < 12);  // one request deadline, and a connect
+  for (size_t k = 1; k < took.size(); ++k) CHECK(took[k] < 3);
+  CHECK(*std::max_element(took.begin() + 4, took.end()) < 1.0);
+
+  part.Cut(false);
+  auto c = MakeClient(f.cluster);
+  // (This client reaches DFS3 at its namespace address too.)
+  auto cfg = f.cluster.ClientConfigFor(kUser, "SimplePassword");
+  cfg.servers[2].host = part.address();
+  c = std::make_unique<client::Client>(cfg, FastOptions());
+  const auto t0 = Clock::now();
+  bool settled = false;
+  while (!settled && SecondsSince(t0) < 30) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    settled = HintsLeft(f.cluster) == 0 && Expected(*c, 2) == Held(f.cluster, 2);
+  }
+  MESSAGE("DFS3 settled " << SecondsSince(t0) << " s after the link came back");
+  CHECK(settled);
+  for (int round = 0; round < 3; ++round)
+    CHECK(ReadFile(m / ("during" + std::to_string(round) + ".txt")) ==
+          "written while DFS3 is cut off, round " + std::to_string(round));
 }
 
 }  // namespace
