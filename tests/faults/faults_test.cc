@@ -856,5 +856,41 @@ TEST_CASE(
           "written while DFS3 is cut off, round " + std::to_string(round));
 }
 
+TEST_CASE(
+    "dfcfs killed in the middle of an upload leaves the previous version and no staged bytes") {
+  Cluster::Options options;
+  options.extra_args = {"--staging-ttl", "2"};
+  Cluster cluster(options);
+  RequireFuse();
+  const std::string conf = cluster.WriteClientConfig(kUser, "SimplePassword");
+  TempDir local("dfcfs-kill");
+  auto c = MakeClient(cluster);
+  const std::string v1 = RandomBytes(100000, 1);
+  REQUIRE(PutBytes(*c, "f.bin", v1).ok());
+  WriteFile(local / "big.bin", RandomBytes(300u << 20, 2));
+  auto staged = [&] {
+    size_t n = 0;
+    for (int s = 0; s < 4; ++s) n += StagedFiles(cluster, s);
+    return n;
+  };
+  {
+    Mount m(conf, local / "mnt");
+    // cp over the file; dfcfs uploads on close, and is killed once the upload reached the servers.
+    std::thread copy([&] { Run({"/bin/cp", local / "big.bin", m / "f.bin"}, "", 120); });
+    const auto t0 = Clock::now();
+    while (staged() == 0 && SecondsSince(t0) < 60)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(staged() > 0);
+    ::kill(m.pid(), SIGKILL);
+    copy.join();  // cp fails: the file system it wrote to is gone
+  }
+  CHECK(*GetBytes(*c, "f.bin") == v1);
+  const auto t1 = Clock::now();
+  while (staged() > 0 && SecondsSince(t1) < 20)
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  CHECK(staged() == 0);
+  CHECK(*GetBytes(*c, "f.bin") == v1);
+}
+
 }  // namespace
 }  // namespace dfs::testing
