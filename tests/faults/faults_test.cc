@@ -3,8 +3,6 @@
 // compared on disk with what placement (Table 1) says they must hold.
 // Bounds on elapsed time only catch hangs; they are generous.
 #include <dirent.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -729,50 +727,15 @@ class PartitionedServer {
         return;
       }
     }
-    cluster.Kill(i);
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return;
-    const std::string bin = BinaryPath("DFS_SERVER");
-    std::vector<std::string> args = {"/usr/sbin/ip",
-                                     "netns",
-                                     "exec",
-                                     ns_,
-                                     bin,
-                                     cluster.server_dir(i),
-                                     std::to_string(cluster.port(i)),
-                                     "-c",
-                                     cluster.server_conf(),
-                                     "--bind",
-                                     ns_ip_};
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      _exit(127);
+    try {
+      cluster.RestartIn(i, {"/usr/sbin/ip", "netns", "exec", ns_}, ns_ip_);
+      ok_ = true;
+    } catch (const std::exception& e) {
+      why_ = e.what();
     }
-    ::close(out[1]);
-    std::string line;
-    const auto deadline = Clock::now() + std::chrono::seconds(20);
-    while (line.find("listening on") == std::string::npos && Clock::now() < deadline) {
-      pollfd p{out[0], POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0) continue;
-      char buf[512];
-      const ssize_t n = ::read(out[0], buf, sizeof buf);
-      if (n <= 0) break;
-      line.append(buf, static_cast<size_t>(n));
-    }
-    ::close(out[0]);
-    ok_ = line.find("listening on") != std::string::npos;
-    if (!ok_) why_ = "dfs_server in the namespace did not start: " + line;
   }
   ~PartitionedServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    cluster_.Kill(i_);
     Run({"/usr/sbin/ip", "netns", "del", ns_});  // takes the veth pair with it
     Run({"/usr/sbin/ip", "link", "del", host_if_});
     cluster_.Restart(i_);
@@ -790,7 +753,6 @@ class PartitionedServer {
   Cluster& cluster_;
   int i_;
   std::string ns_, host_if_, ns_if_, host_ip_, ns_ip_, why_;
-  pid_t pid_ = -1;
   bool ok_ = false;
 };
 

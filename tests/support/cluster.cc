@@ -185,13 +185,14 @@ Cluster::~Cluster() {
 
 std::string Cluster::server_dir(int i) const { return servers_[i].dir; }
 
-void Cluster::Start(int i) {
+void Cluster::Start(int i, const std::vector<std::string>& prefix, const std::string& bind) {
   Server& s = servers_[i];
   int out[2];
   if (::pipe2(out, O_CLOEXEC)) throw std::runtime_error("pipe failed");
-  std::string bin = BinaryPath("DFS_SERVER");
-  std::vector<std::string> args = {bin,      s.dir,      std::to_string(s.port), "-c", server_conf_,
-                                   "--bind", "127.0.0.1"};
+  std::vector<std::string> args = prefix;
+  for (const std::string& a : {BinaryPath("DFS_SERVER"), s.dir, std::to_string(s.port),
+                               std::string("-c"), server_conf_, std::string("--bind"), bind})
+    args.push_back(a);
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
@@ -203,7 +204,7 @@ void Cluster::Start(int i) {
   }
   ::close(out[1]);
   // Wait for "dfs_server: NAME key SHA256:..." and "dfs_server: listening on
-  // 127.0.0.1:PORT, ..." (up to 20 s: scrypt per plain password).
+  // BIND:PORT, ..." (up to 20 s: scrypt per plain password).
   std::string line;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   auto ready = [&] {
@@ -219,13 +220,13 @@ void Cluster::Start(int i) {
     line.append(buf, static_cast<size_t>(n));
   }
   ::close(out[0]);
-  auto at = line.find("127.0.0.1:");
+  auto at = line.find(bind + ":");
   if (at == std::string::npos) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     throw std::runtime_error("dfs_server did not start: '" + line + "'");
   }
-  s.port = static_cast<uint16_t>(std::stoi(line.substr(at + 10)));
+  s.port = static_cast<uint16_t>(std::stoi(line.substr(at + bind.size() + 1)));
   s.pid = pid;
   if (auto key = line.find(" key SHA256:"); key != std::string::npos)
     s.fingerprint = line.substr(key + 5, line.find('\n', key) - key - 5);
@@ -252,12 +253,14 @@ void Cluster::Terminate(int i) { (void)TerminateStatus(i); }
 void Cluster::Pause(int i) { ::kill(servers_[i].pid, SIGSTOP); }
 void Cluster::Resume(int i) { ::kill(servers_[i].pid, SIGCONT); }
 
-void Cluster::Restart(int i) {
+void Cluster::Restart(int i) { RestartIn(i, {}, "127.0.0.1"); }
+
+void Cluster::RestartIn(int i, const std::vector<std::string>& prefix, const std::string& bind) {
   Kill(i);
   // The port was ours a moment ago; retry briefly in case it lingers.
   for (int attempt = 0;; ++attempt) {
     try {
-      Start(i);
+      Start(i, prefix, bind);
       return;
     } catch (const std::exception&) {
       if (attempt >= 20) throw;

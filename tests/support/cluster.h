@@ -80,6 +80,9 @@ class Cluster {
   void Pause(int i);           // SIGSTOP
   void Resume(int i);          // SIGCONT
   void Restart(int i);         // start again on the same port and folder
+  // Restart, with the server run under `prefix` (e.g. {"/usr/sbin/ip",
+  // "netns", "exec", NS}) and listening on `bind`. Restart() undoes it.
+  void RestartIn(int i, const std::vector<std::string>& prefix, const std::string& bind);
 
   // A client config for the cluster with every server's key pinned
   // (Fingerprint lines), unless `pin` is false (then keys are remembered in
@@ -99,7 +102,8 @@ class Cluster {
     pid_t pid = -1;
     std::string fingerprint;
   };
-  void Start(int i);
+  void Start(int i, const std::vector<std::string>& prefix = {},
+             const std::string& bind = "127.0.0.1");
 
   Options options_;
   TempDir root_;
