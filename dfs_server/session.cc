@@ -223,6 +223,10 @@ Status Session::Dispatch(const Frame& f) {
       return Simple<HintListRequest>(f, [&](const HintListRequest& r) {
         return store_.ListHints(user_, r.target, r.after, kListBatchBytes);
       });
+    case MsgType::kRevert:
+      return Simple<RevertRequest>(f, [&](const RevertRequest& r) {
+        return store_.Revert(user_, r.dir, r.name, r.failed, r.restore);
+      });
     case MsgType::kHintDrop:
       return Simple<Hint>(f, [&](const Hint& r) { return store_.DropHint(user_, r); });
     default:

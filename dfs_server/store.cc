@@ -956,6 +956,43 @@ Result<std::vector<uint8_t>> Store::Commit(std::string_view user, std::string_vi
   return committed;
 }
 
+Status Store::Revert(std::string_view user, std::string_view dir, std::string_view name,
+                     const Cid& failed, const Cid& restore) {
+  std::string d;
+  DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenFileDir(user, dir, name, &d));
+  FolderChange change(*this, user, d);
+  UniqueFd rdir = OpenDirBeneath(retired_fd_.get(), std::string(user));
+  const bool restoring = rdir && restore != Cid{};
+
+  NameLock lock(*this, StripeOf(user, d, name));
+  DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
+  bool changed = false;
+  for (int k = 1; k <= files.last; ++k) {
+    const auto& h = files.at[static_cast<size_t>(k)];
+    const bool is_failed = h && h->cid == failed;
+    if (h && !is_failed) continue;  // some other content: not this commit's doing
+    const std::string target = PieceFileName(name, k);
+    const std::string kept = RetiredName(restore, k, d, name);
+    if (restoring && ::faccessat(rdir.get(), kept.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+      DFS_ASSIGN_OR_RETURN(auto back, ReadHeaderAt(rdir.get(), kept, k));
+      if (back && back->cid == restore) {
+        const uint64_t size = SizeAt(rdir.get(), kept);
+        DFS_RETURN_IF_ERROR(
+            RenameCounted(user, rdir.get(), kept, dfd.get(), target, "restore " + Escaped(target)));
+        usage_->Add(user, size);
+        changed = true;
+        continue;
+      }
+    }
+    if (is_failed) {
+      DFS_RETURN_IF_ERROR(UnlinkCounted(user, dfd.get(), target));
+      changed = true;
+    }
+  }
+  if (changed) DFS_RETURN_IF_ERROR(Fsync(dfd.get(), "fsync directory"));
+  return Status::Ok();
+}
+
 Status Store::Abort(std::string_view user, const Cid& cid) {
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
   const std::string prefix = ToHex(cid) + ".";

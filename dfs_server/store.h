@@ -216,6 +216,13 @@ class Store {
                                                     std::string_view name, const Cid& cid,
                                                     const Stamp& stamp);
 
+  // Undoes a commit of content `failed` (messages.h RevertRequest): its
+  // pieces under dir/name give way to the pieces of `restore` that the
+  // commit retired (StoreOptions::retire_for), or are dropped. OK when
+  // there is nothing to undo.
+  [[nodiscard]] Status Revert(std::string_view user, std::string_view dir, std::string_view name,
+                              const Cid& failed, const Cid& restore);
+
   // Removes every staged (or partial) piece of `cid`. OK if there is none.
   [[nodiscard]] Status Abort(std::string_view user, const Cid& cid);
 

@@ -261,6 +261,11 @@ class Client {
  private:
   Status PutPieces(int fd, const std::string& dir, const std::string& name, const PieceHeader& base,
                    PutResult* result);
+  // A put that failed after some servers committed (`committed`, by
+  // server) puts the previous version back on them (kRevert), so that it
+  // stays whole: DESIGN.md "a failed put never harms the previous version".
+  void RevertCommit(const std::string& dir, const std::string& name, const PieceHeader& base,
+                    const std::vector<Result<CommitReply>>& committed);
   Status EnsureDirOn(int server, const std::string& dir);
   // EnsureDirOn on every server: OK when one did it and none refused.
   Status MakeDirEverywhere(const std::string& path);

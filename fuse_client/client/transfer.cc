@@ -380,6 +380,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
       if (!IsNetworkFailure(committed[s].status()) &&
           committed[s].status().code() != Code::kNotFound) {
         abort_all();
+        RevertCommit(dir, name, base, committed);
         return Status(committed[s].status().code(),
                       "upload failed: " + committed[s].status().Annotate(pool_->name(s)).message());
       }
@@ -405,6 +406,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
         result->notes.push_back("superseded by a newer upload of the same name");
         return Status::Ok();
       }
+      RevertCommit(dir, name, base, committed);
       return Status::Unavailable("upload failed: piece " + std::to_string(k) +
                                  " could not be committed on any server");
     }
@@ -430,6 +432,35 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
   v.newest.piece_size = PieceSize(base.file_size, n, 1);
   v.holders = std::move(placed);
   return Status::Ok();
+}
+
+void Client::RevertCommit(const std::string& dir, const std::string& name, const PieceHeader& base,
+                          const std::vector<Result<CommitReply>>& committed) {
+  // The previous version: the newest verified record older than this upload.
+  const StatRequest req{dir, name, 0};
+  auto seen = ForEachServer<StatReply>([&](int s) -> Result<StatReply> {
+    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
+    return lease.Check(lease->Call<StatRequest, StatReply>(MsgType::kStat, req,
+                                                           DeadlineIn(options_.request_timeout)));
+  });
+  std::vector<Observed> older;
+  for (int s = 0; s < pool_->size(); ++s)
+    if (seen[s].ok())
+      for (const PieceHeader& h : seen[s]->pieces)
+        if (h.stamp < base.stamp) older.push_back({s, h});
+  const FileVersion previous = Resolve(dir, name, Screen(dir, name, std::move(older)).accepted);
+  RevertRequest revert{dir, name, base.cid, previous.exists ? previous.newest.cid : Cid{}};
+  ForEachServer<Empty>([&](int s) -> Result<Empty> {
+    if (!committed[s].ok() || committed[s]->committed.empty()) return Empty{};
+    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
+    auto r = lease.Check(lease->Call<RevertRequest, Empty>(MsgType::kRevert, revert,
+                                                           DeadlineIn(options_.request_timeout)));
+    if (!r.ok())
+      Logger("client")->warn("{}: could not undo the failed upload's commit on {}: {}",
+                             Escaped(JoinName(dir, name)), pool_->name(s),
+                             EscapeControl(r.status().ToString()));
+    return r;
+  });
 }
 
 int Client::PreferredHolder(const FileVersion& v, int piece) const {

@@ -60,6 +60,7 @@ enum class MsgType : uint8_t {
   kHintAdd = 19,    // Hint; reply Empty once it is durable
   kHintList = 20,   // HintListRequest; reply HintListReply
   kHintDrop = 21,   // Hint; reply Empty (also when there was no such hint)
+  kRevert = 22,     // RevertRequest; reply Empty
   // Both directions.
   kData = 32,     // raw bytes of a piece stream
   kDataEnd = 33,  // Empty: end of a piece stream

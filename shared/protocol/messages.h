@@ -336,6 +336,26 @@ struct PurgeRequest {
   }
 };
 
+// kRevert: undo a commit of content `failed` that could not be completed on
+// every piece's servers (DESIGN.md "Versions": a failed put never harms the
+// previous version). Each piece of `failed` under dir/name is replaced by
+// the piece of `restore` (the previous content) that the commit retired, or
+// dropped when there is none; pieces of `restore` the commit retired
+// without replacing come back too. `restore` all zero: nothing to restore.
+struct RevertRequest {
+  std::string dir;
+  std::string name;
+  Cid failed{};
+  Cid restore{};
+  template <typename A>
+  void Fields(A& a) {
+    a(dir);
+    a(name);
+    a(failed);
+    a(restore);
+  }
+};
+
 // A hint (DESIGN.md "Versions", hinted handoff): server `target` missed a
 // change to `path` while it was unreachable. Clients write each hint to two
 // live servers (kHintAdd) and hand it off once `target` answers again:

@@ -854,5 +854,37 @@ TEST_CASE(
   CHECK(*GetBytes(*c, "f.bin") == v1);
 }
 
+TEST_CASE("a put whose commit fails on a server leaves exactly the previous version") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string v1 = RandomBytes(300000, 1);
+  REQUIRE(PutBytes(*c, "f.bin", v1).ok());
+  // DFS2's folder of Alice read-only: staging (elsewhere) works, the commit
+  // (a rename into that folder) fails there after the others committed.
+  const std::string folder = cluster.server_dir(1) + "/" + kUser;
+  if (Run({"/bin/mount", "--bind", folder, folder}).exit_code != 0) {
+    MESSAGE("SKIPPED: cannot bind-mount here");
+    return;
+  }
+  struct Unbind {
+    std::string dir;
+    ~Unbind() { Run({"/bin/umount", dir}); }
+  } unbind{folder};
+  REQUIRE(Run({"/bin/mount", "-o", "remount,ro,bind", folder}).exit_code == 0);
+  auto put = PutBytes(*c, "f.bin", RandomBytes(310000, 2));
+  CHECK_FALSE(put.ok());
+  MESSAGE("the failed put said: " << put.status().ToString());
+  auto fresh = MakeClient(cluster);
+  auto got = GetBytes(*fresh, "f.bin");
+  REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  CHECK(got->size() == v1.size());
+  CHECK(*got == v1);
+  Run({"/bin/umount", folder});
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    CHECK(Settled(*fresh, cluster, s));
+  }
+}
+
 }  // namespace
 }  // namespace dfs::testing

@@ -152,6 +152,7 @@ void Messages() {
   w(25, "hint_list_request", EncodeMessage(HintListRequest{"DFS2", HintId(hint)}));
   w(26, "hint_list_reply",
     EncodeMessage(HintListReply{true, {hint, MakeHint(kRecordKey, "DFS2", "docs", kLater)}}));
+  w(27, "revert", EncodeMessage(RevertRequest{"docs", "a.txt", Cid{1, 2, 3}, Cid{4, 5, 6}}));
 }
 
 void PieceHeaders() {
@@ -314,6 +315,12 @@ void Sessions() {
             FrameOf(MsgType::kPurge, 8,
                     EncodeMessage(PurgeRequest{"docs", "a.txt", p1.cid, kStamp, false, {2}})) +
             FrameOf(MsgType::kStat, 9, EncodeMessage(StatRequest{"docs", "a.txt"})));
+  Write(
+      t, "put_revert",
+      Login("bob") + FrameOf(MsgType::kMkdir, 3, EncodeMessage(PathRequest{"docs"})) +
+          PutAndCommit(4, "docs", "a.txt", 1) +
+          FrameOf(MsgType::kRevert, 6, EncodeMessage(RevertRequest{"docs", "a.txt", p1.cid, {}})) +
+          FrameOf(MsgType::kStat, 7, EncodeMessage(StatRequest{"docs", "a.txt"})));
 }
 
 }  // namespace

@@ -106,6 +106,7 @@ constexpr Decoder kDecoders[] = {
     &RoundTrip<Hint>,             // 24 kHintAdd, kHintDrop
     &RoundTrip<HintListRequest>,  // 25 kHintList
     &RoundTrip<HintListReply>,    // 26 reply to kHintList
+    &RoundTrip<RevertRequest>,    // 27 kRevert
 };
 
 }  // namespace

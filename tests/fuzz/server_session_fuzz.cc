@@ -245,6 +245,10 @@ class Connection {
           if (listed.ok()) CheckHintList(r, *listed);
           return listed;
         });
+      case MsgType::kRevert:
+        return Simple<RevertRequest>(f, [&](const RevertRequest& r) {
+          return store_.Revert(user_, r.dir, r.name, r.failed, r.restore);
+        });
       case MsgType::kHintDrop:
         return Simple<Hint>(f, [&](const Hint& r) {
           const Status dropped = store_.DropHint(user_, r);

@@ -1290,8 +1290,8 @@ struct CacheFixture : Fixture {
     }
     return Names(first);
   }
-  void Setattr(const std::string& dir, const std::string& name, const Cid& cid,
-               const Stamp& stamp, std::vector<int> pieces, uint32_t mode) {
+  void Setattr(const std::string& dir, const std::string& name, const Cid& cid, const Stamp& stamp,
+               std::vector<int> pieces, uint32_t mode) {
     SetAttrRequest req;
     req.dir = dir;
     req.name = name;
@@ -1770,8 +1770,7 @@ TEST_CASE("list cache: concurrent changes and listings end with what is on disk"
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&] {
       while (!done.load()) {
-        if (!f.store->List(kUser, "hot", [](ListEntry&&) { return Status::Ok(); }).ok())
-          ++failures;
+        if (!f.store->List(kUser, "hot", [](ListEntry&&) { return Status::Ok(); }).ok()) ++failures;
       }
     });
   }
@@ -1807,12 +1806,12 @@ std::vector<Listed> OrderOf(const std::vector<ListEntry>& entries) {
 // std::string's operator<, which the store may use), then pieces.
 bool ListedBefore(const Listed& a, const Listed& b) {
   const auto byte = [](char c) { return static_cast<unsigned char>(c); };
-  const bool less = std::lexicographical_compare(
-      a.name.begin(), a.name.end(), b.name.begin(), b.name.end(),
-      [&](char x, char y) { return byte(x) < byte(y); });
-  const bool greater = std::lexicographical_compare(
-      b.name.begin(), b.name.end(), a.name.begin(), a.name.end(),
-      [&](char x, char y) { return byte(x) < byte(y); });
+  const bool less =
+      std::lexicographical_compare(a.name.begin(), a.name.end(), b.name.begin(), b.name.end(),
+                                   [&](char x, char y) { return byte(x) < byte(y); });
+  const bool greater =
+      std::lexicographical_compare(b.name.begin(), b.name.end(), a.name.begin(), a.name.end(),
+                                   [&](char x, char y) { return byte(x) < byte(y); });
   if (less || greater) return less;
   return a.piece < b.piece;
 }
@@ -1831,9 +1830,9 @@ std::string Show(const std::vector<Listed>& listed) {
   return out;
 }
 
-constexpr char kEAcute[] = "\xc3\xa9";                   // "é"
-constexpr char kEAcuteUpper[] = "\xc3\x89";              // "É"
-constexpr char kEte[] = "\xc3\xa9t\xc3\xa9";             // "été"
+constexpr char kEAcute[] = "\xc3\xa9";        // "é"
+constexpr char kEAcuteUpper[] = "\xc3\x89";   // "É"
+constexpr char kEte[] = "\xc3\xa9t\xc3\xa9";  // "été"
 
 // Fills folder "d" with names whose bytewise order differs from the order
 // of their piece files' names (".a-b.1" < ".a.1" but "a" < "a-b"; ".w.10"
@@ -1866,12 +1865,11 @@ std::vector<Listed> FillUnordered(Fixture& f) {
   // pieces of "B" (the store makes neither, but lists what is there).
   REQUIRE(fs::create_directory(f.UserPath("d/c")));
   fs::copy_file(f.UserPath("d/.b.0"), f.UserPath("d/.B.0"));
-  return {{"B", 0},      {"B", 1},       {"B", 4},      {"Z", -1},    {"a", 1},
-          {"a", 2},      {"a", 3},       {"a", 4},      {"a b", -1},  {"a-", -1},
-          {"a-b", 1},    {"a.b", 1},     {"a.b", 2},    {"a0", 3},    {"aa", 1},
-          {"b", 0},      {"c", -1},      {"c", 1},      {"sub", -1},  {"wide", 2},
-          {"wide", 10},  {"wide", 11},   {"z~", 1},     {kEAcuteUpper, 0},
-          {kEAcute, 1},  {kEAcute, 2},   {kEte, -1}};
+  return {{"B", 0},     {"B", 1},     {"B", 4},     {"Z", -1},    {"a", 1},   {"a", 2},
+          {"a", 3},     {"a", 4},     {"a b", -1},  {"a-", -1},   {"a-b", 1}, {"a.b", 1},
+          {"a.b", 2},   {"a0", 3},    {"aa", 1},    {"b", 0},     {"c", -1},  {"c", 1},
+          {"sub", -1},  {"wide", 2},  {"wide", 10}, {"wide", 11}, {"z~", 1},  {kEAcuteUpper, 0},
+          {kEAcute, 1}, {kEAcute, 2}, {kEte, -1}};
 }
 
 TEST_CASE("list order: by name bytewise, then piece, a folder first, from disk and from memory") {
@@ -1920,13 +1918,12 @@ TEST_CASE("list order: holds after changes to a cached folder") {
   REQUIRE(f.store->Mkdir(kUser, "d/Y").ok());
   f.PutWide("d", "wide", CidOf(7), StampAt(10), {3}, 12);
   REQUIRE(f.Rename("d", "z~", "d", "0z", CidOf(10), StampAt(40), {1}).ok());
-  expected = {{"0z", 1},     {"B", 0},      {"B", 1},      {"B", 4},     {"Y", -1},
-              {"Z", -1},     {"a", 1},      {"a", 2},      {"a", 3},     {"a", 4},
-              {"a b", -1},   {"a+", 1},     {"a+", 2},     {"a-", -1},   {"a-b", 1},
-              {"a.b", 1},    {"a.b", 2},    {"a0", 3},     {"aa", 0},    {"b", 0},
-              {"c", -1},     {"c", 1},      {"sub", -1},   {"wide", 2},  {"wide", 3},
-              {"wide", 10},  {"wide", 11},  {"z~", 0},     {kEAcuteUpper, 0},
-              {kEAcute, 1},  {kEAcute, 2},  {kEte, -1}};
+  expected = {{"0z", 1},    {"B", 0},     {"B", 1},     {"B", 4},   {"Y", -1},         {"Z", -1},
+              {"a", 1},     {"a", 2},     {"a", 3},     {"a", 4},   {"a b", -1},       {"a+", 1},
+              {"a+", 2},    {"a-", -1},   {"a-b", 1},   {"a.b", 1}, {"a.b", 2},        {"a0", 3},
+              {"aa", 0},    {"b", 0},     {"c", -1},    {"c", 1},   {"sub", -1},       {"wide", 2},
+              {"wide", 3},  {"wide", 10}, {"wide", 11}, {"z~", 0},  {kEAcuteUpper, 0}, {kEAcute, 1},
+              {kEAcute, 2}, {kEte, -1}};
   REQUIRE(InListOrder(expected));
   for (int i = 0; i < 2; ++i) {
     INFO("listing ", i);
@@ -1937,6 +1934,57 @@ TEST_CASE("list order: holds after changes to a cached folder") {
   // The subfolder is in order too, and the root.
   CHECK(OrderOf(ListOf(*f.store, "d/sub")) == std::vector<Listed>{{"inner", 1}});
   CHECK(OrderOf(ListOf(*f.store, "")) == std::vector<Listed>{{"d", -1}});
+}
+
+TEST_CASE("a replaced or deleted piece stays readable by its content id, unless not kept") {
+  Fixture f;
+  const Cid v1 = CidOf(1), v2 = CidOf(2);
+  f.Put("", "a", v1, StampAt(10), {1, 2});
+  f.Put("", "a", v2, StampAt(20), {1});
+  // Piece 1 was replaced, piece 2 given way: both still read as v1.
+  CHECK(f.ReadPiece("", "a", 1, v1) == SealedBytes(MakeHeader(v1, StampAt(10), 1)));
+  CHECK(f.ReadPiece("", "a", 2, v1) == SealedBytes(MakeHeader(v1, StampAt(10), 2)));
+  CHECK(f.ReadPiece("", "a", 1, v2) == SealedBytes(MakeHeader(v2, StampAt(20), 1)));
+  // Not listed: a stat sees v2 only.
+  StatReply st = f.MustStat("", "a");
+  REQUIRE(st.pieces.size() == 1);
+  CHECK(st.pieces[0].cid == v2);
+  // The same content under another name is another piece.
+  CHECK(f.store->OpenPiece(kUser, "", "b", 1, v1, 0, 1).status().code() == Code::kNotFound);
+  // A delete keeps what it removed readable too.
+  REQUIRE(f.Delete("", "a", StampAt(30)).ok());
+  CHECK(f.ReadPiece("", "a", 1, v2) == SealedBytes(MakeHeader(v2, StampAt(20), 1)));
+  // The sweep drops them once they are older than retire_for (0 here: at once... after a second).
+  f.Reopen(StoreOptions{.retire_for = std::chrono::seconds(0)});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto swept = f.store->SweepRetired();
+  REQUIRE(swept.ok());
+  CHECK(*swept == 3);
+  CHECK(f.store->OpenPiece(kUser, "", "a", 1, v1, 0, 1).status().code() == Code::kNotFound);
+}
+
+TEST_CASE("revert puts the retired previous content back and drops the failed one") {
+  Fixture f;
+  const Cid v1 = CidOf(1), v2 = CidOf(2), v3 = CidOf(3);
+  f.Put("", "a", v1, StampAt(10), {1, 2});
+  f.Put("", "a", v2, StampAt(20), {1, 3});  // replaced 1, gave way 2, new 3
+  REQUIRE(f.store->Revert(kUser, "", "a", v2, v1).ok());
+  StatReply st = f.MustStat("", "a");
+  REQUIRE(st.pieces.size() == 2);
+  CHECK(st.pieces[0].piece == 1);
+  CHECK(st.pieces[0].cid == v1);
+  CHECK(st.pieces[1].piece == 2);
+  CHECK(st.pieces[1].cid == v1);
+  CHECK(f.ReadPiece("", "a", 2, v1) == SealedBytes(MakeHeader(v1, StampAt(10), 2)));
+  // Nothing to restore: the failed content is dropped.
+  f.Put("", "b", v3, StampAt(30), {1});
+  REQUIRE(f.store->Revert(kUser, "", "b", v3, Cid{}).ok());
+  CHECK(f.store->Stat(kUser, "", "b").status().code() == Code::kNotFound);
+  // A newer content that is not the failed one is left alone.
+  f.Put("", "c", v1, StampAt(10), {1});
+  f.Put("", "c", v2, StampAt(20), {1});
+  REQUIRE(f.store->Revert(kUser, "", "c", v3, v1).ok());
+  CHECK(f.MustStat("", "c").pieces.front().cid == v2);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ const MsgType kAllTypes[] = {
     MsgType::kGet,      MsgType::kDelete,    MsgType::kMkdir,   MsgType::kRmdir,
     MsgType::kRename,   MsgType::kRenameDir, MsgType::kSetAttr, MsgType::kStatFs,
     MsgType::kPurge,    MsgType::kStage,     MsgType::kHintAdd, MsgType::kHintList,
-    MsgType::kHintDrop, MsgType::kData,      MsgType::kDataEnd, MsgType::kReply,
+    MsgType::kHintDrop, MsgType::kRevert, MsgType::kData,      MsgType::kDataEnd, MsgType::kReply,
     MsgType::kError,
 };
 
@@ -62,7 +62,7 @@ TEST_CASE("knows exactly the message types of the protocol") {
   for (int t = 0; t < 256; ++t) known += IsKnownType(static_cast<uint8_t>(t)) ? 1 : 0;
   CHECK(known == static_cast<int>(std::size(kAllTypes)));
   for (MsgType type : kAllTypes) CHECK(IsKnownType(static_cast<uint8_t>(type)));
-  for (int t : {0, 22, 31, 34, 63, 66, 255}) CHECK_FALSE(IsKnownType(static_cast<uint8_t>(t)));
+  for (int t : {0, 23, 31, 34, 63, 66, 255}) CHECK_FALSE(IsKnownType(static_cast<uint8_t>(t)));
 }
 
 TEST_CASE("allows 1 MiB bodies for data frames and 64 KiB for every other type") {
@@ -86,7 +86,7 @@ TEST_CASE("rejects a header with a bad magic, version, type or flags") {
       {"version 2 (before hints)", 4, 2},
       {"version 4", 4, 4},
       {"type 0", 5, 0},
-      {"type 22", 5, 22},
+      {"type 23", 5, 23},
       {"type 34", 5, 34},
       {"type 66", 5, 66},
       {"type 255", 5, 255},
