@@ -181,6 +181,8 @@ class ServerPool {
   // gets an answer: foreground requests never wait on it again meanwhile.
   // One that refused (killed) is tried again after the back-off.
   bool MaybeUp(int server) const;
+  // Whether the server missed a deadline and waits for the prober (above).
+  bool Hung(int server) const { return slots_[server]->hung.load(); }
   // For each server: whether it is in back-off now (requests skip it).
   std::vector<bool> InBackoff() const;
   void MarkDown(int server, const Status& why);

@@ -89,7 +89,11 @@ Result<int> Client::HandOff(int target, HealReport* report) {
   // Every copy of the hints of each path, by path.
   std::map<std::string, std::vector<std::pair<int, Hint>>> by_path;
   for (int s = 0; s < pool_->size(); ++s) {
-    if (!listed[s].ok()) continue;  // its hints wait for the next round
+    if (!listed[s].ok()) {
+      // Its hints wait for the next round: the target stays pending.
+      if (s != target) ++report->hints_pending;
+      continue;
+    }
     for (Hint& h : *listed[s]) {
       if (h.target != target_name || !ValidateHint(h).ok() || !VerifyHint(keys_.record, h)) {
         WarnOnce(s, h.path, "kept a hint that failed authentication");

@@ -104,6 +104,10 @@ struct SealedUpload {
   std::vector<std::string> pieces;
 };
 
+// How long a read waits on a server that went quiet (no reply, or no next
+// chunk) when another copy of the piece can be asked instead.
+constexpr Millis kQuietWithAlternative{2000};
+
 // Uploads of at most this many bytes are sealed once, in memory.
 constexpr uint64_t kSealOnceMaxBytes = 4u << 20;
 
@@ -265,7 +269,10 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
   StageRace race(n);
   auto staged = ForEachServer<StageOutcome>([&](int s) -> Result<StageOutcome> {
     StageOutcome out;
-    auto lease = pool_->Acquire(s);
+    // A server that refused a connection moments ago may be back: a write
+    // asks it anyway (a refusal costs nothing) rather than keep one copy
+    // fewer of its pieces. One that missed a deadline waits for the prober.
+    auto lease = pool_->Acquire(s, /*probe=*/!pool_->Hung(s));
     if (!lease.ok()) {
       if (lease.status().code() == Code::kAuthFailed || lease.status().code() == Code::kUntrusted)
         return lease.status();
@@ -509,8 +516,18 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
   ChunkCipher cipher(keys_.content, meta.cid);
   std::vector<int> corrupt;  // servers whose copy failed a chunk's check
   int finished_on = -1;      // the server that delivered the last chunk
-  for (int server : order) {
+  for (size_t attempt = 0; attempt < order.size(); ++attempt) {
+    const int server = order[attempt];
     if (next >= last) break;
+    // With another copy to turn to, a server that goes quiet is left after
+    // kQuietWithAlternative instead of the full deadline (a hung server
+    // costs a reader seconds, not tens of them); the last copy gets it all.
+    const bool alternative = attempt + 1 < order.size();
+    const Millis reply_wait = alternative
+                                  ? std::min(options_.request_timeout, kQuietWithAlternative)
+                                  : options_.request_timeout;
+    const Millis stream_wait = alternative ? std::min(options_.data_timeout, kQuietWithAlternative)
+                                           : options_.data_timeout;
     auto acquired = pool_->Acquire(server);
     if (!acquired.ok()) {
       note_error(acquired.status());
@@ -524,8 +541,8 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
     req.cid = meta.cid;
     req.offset = next * sealed_chunk;
     req.length = std::min(last * sealed_chunk, sealed_size) - req.offset;
-    auto reply = lease.Check(lease->Call<GetRequest, GetReply>(
-        MsgType::kGet, req, DeadlineIn(options_.request_timeout)));
+    auto reply =
+        lease.Check(lease->Call<GetRequest, GetReply>(MsgType::kGet, req, DeadlineIn(reply_wait)));
     if (!reply.ok()) {
       note_error(reply.status().Annotate(pool_->name(server)));
       continue;
@@ -542,7 +559,7 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
     uint64_t received = 0;  // never more than the reply announced
     Status st;
     bool ended = false;
-    ProgressDeadline progress(options_.data_timeout, meta.chunk_bytes);
+    ProgressDeadline progress(stream_wait, meta.chunk_bytes);
     while (st.ok() && !ended) {
       Frame f;
       st = lease.Check(lease->Recv(&f, progress.get()));

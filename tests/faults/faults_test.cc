@@ -3,6 +3,7 @@
 // compared on disk with what placement (Table 1) says they must hold.
 // Bounds on elapsed time only catch hangs; they are generous.
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -884,6 +885,88 @@ TEST_CASE("a put whose commit fails on a server leaves exactly the previous vers
     CAPTURE(s);
     CHECK(Settled(*fresh, cluster, s));
   }
+}
+
+TEST_CASE(
+    "a server killed or stopped in the middle of a get: the get completes from the other copies") {
+  Cluster cluster;
+  auto c = std::make_unique<client::Client>(cluster.ClientConfigFor(kUser, "SimplePassword"));
+  const std::string content = RandomBytes(96u << 20, 8);
+  REQUIRE(PutBytes(*c, "big.bin", content).ok());
+  for (const bool stop : {false, true}) {
+    CAPTURE(stop);
+    auto fresh = std::make_unique<client::Client>(cluster.ClientConfigFor(kUser, "SimplePassword"));
+    std::thread fault([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      if (stop)
+        cluster.Pause(3);
+      else
+        cluster.Kill(3);
+    });
+    const auto t0 = Clock::now();
+    auto got = GetBytes(*fresh, "big.bin");
+    const double took = SecondsSince(t0);
+    fault.join();
+    const std::string how = stop ? "stopped" : "killed";
+    MESSAGE("96 MiB get with DFS4 " << how << " midway: " << took << " s");
+    REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+    CHECK(*got == content);
+    CHECK(took < 8);  // a quiet stream is left for the other copy after 2 s (was the 10 s deadline)
+    if (stop) cluster.Resume(3);
+    cluster.Restart(3);
+  }
+}
+
+TEST_CASE("dfc heal --watch hands off what a server missed once it is back, until stopped") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig(kUser, "SimplePassword");
+  auto c = MakeClient(cluster);
+  REQUIRE(PutBytes(*c, "a.txt", "first").ok());
+  TempDir work;
+  const std::string log = work / "watch.log";
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::string dfc = BinaryPath("DFC"), heal = "heal", watch = "--watch", cf = conf;
+    char* argv[] = {dfc.data(), cf.data(), heal.data(), watch.data(), nullptr};
+    ::execv(argv[0], argv);
+    _exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  } reap{pid};
+  cluster.Kill(1);
+  REQUIRE(PutBytes(*c, "a.txt", "second, written while DFS2 is down").ok());
+  REQUIRE(PutBytes(*c, "b.txt", "new while DFS2 is down").ok());
+  CHECK(HintsLeft(cluster) > 0);
+  cluster.Restart(1);
+  const auto t0 = Clock::now();
+  while (HintsLeft(cluster) > 0 && SecondsSince(t0) < 30)
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  MESSAGE("handed off " << SecondsSince(t0) << " s after DFS2 came back");
+  CHECK(HintsLeft(cluster) == 0);
+  auto fresh = MakeClient(cluster);
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    CHECK(Settled(*fresh, cluster, s));
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  reap.pid = -1;
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  const std::string printed = ReadFile(log);
+  CHECK_MESSAGE(printed.find("DFS2: handed off 2 change(s)") != std::string::npos, printed);
 }
 
 }  // namespace
