@@ -62,14 +62,14 @@ check_reports() {
   status=1
 }
 
-step "plain build: unit, integration, security, fuse"
+step "plain build: unit, integration, security, fuse, faults"
 suites=""
 build_and_test "$build" --buildtype=debugoptimized
 
 if [ "$sanitizers" != 0 ]; then
   reports=$(mktemp -d "${TMPDIR:-/tmp}/dfs-sanitizers.XXXXXX")
 
-  step "clang, AddressSanitizer + UndefinedBehaviorSanitizer: unit, integration, security, fuse"
+  step "clang, AddressSanitizer + UndefinedBehaviorSanitizer: unit, integration, security, fuse, faults"
   mkdir -p "$reports/asan"
   export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:log_path=$reports/asan/asan"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/asan/ubsan"
