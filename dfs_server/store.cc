@@ -350,6 +350,18 @@ class TempFile {
   bool armed_ = true;
 };
 
+// Writes `bytes` to the new file dir_fd/temp.name() and fsyncs it: the first
+// half of placing a small file durably (the caller renames it into place,
+// then fsyncs the target folder). `what` names the file in errors.
+Status WriteSyncedTemp(int dir_fd, const TempFile& temp, std::string_view bytes,
+                       std::string_view what) {
+  UniqueFd fd(::openat(dir_fd, temp.name().c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) return FromErrno(errno, "create " + std::string(what));
+  DFS_RETURN_IF_ERROR(WriteAll(fd.get(), bytes.data(), bytes.size(), "write " + std::string(what)));
+  return Fsync(fd.get(), "fsync " + std::string(what));
+}
+
 // Calls fn(name, d_type) for every entry of a directory but "." and "..".
 // d_type is resolved with fstatat when the file system does not report it.
 template <typename Fn>
@@ -1046,13 +1058,7 @@ Status Store::WriteTombstone(std::string_view user, int staging_fd, int dir_fd,
                              std::string_view name, const PieceHeader& tombstone) {
   const std::string raw = tombstone.Encode();
   TempFile temp(staging_fd, "~" + RandomSuffix());
-  {
-    UniqueFd fd(::openat(staging_fd, temp.name().c_str(),
-                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd) return FromErrno(errno, "create tombstone");
-    DFS_RETURN_IF_ERROR(WriteAll(fd.get(), raw.data(), raw.size(), "write tombstone"));
-    DFS_RETURN_IF_ERROR(Fsync(fd.get(), "fsync tombstone"));
-  }
+  DFS_RETURN_IF_ERROR(WriteSyncedTemp(staging_fd, temp, raw, "tombstone"));
   const std::string target = PieceFileName(name, 0);
   DFS_RETURN_IF_ERROR(RenameCounted(user, staging_fd, temp.name(), dir_fd, target,
                                     "place tombstone " + Escaped(target)));
@@ -1461,13 +1467,7 @@ Status Store::AddHint(std::string_view user, const Hint& hint) {
   DFS_ASSIGN_OR_RETURN(UniqueFd dir, OpenHintDir(user, hint.target, /*create=*/true));
   DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
   TempFile temp(staging.get(), "~" + RandomSuffix());
-  {
-    UniqueFd fd(::openat(staging.get(), temp.name().c_str(),
-                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd) return FromErrno(errno, "create hint");
-    DFS_RETURN_IF_ERROR(WriteAll(fd.get(), raw.data(), raw.size(), "write hint"));
-    DFS_RETURN_IF_ERROR(Fsync(fd.get(), "fsync hint"));
-  }
+  DFS_RETURN_IF_ERROR(WriteSyncedTemp(staging.get(), temp, raw, "hint"));
   if (::renameat(staging.get(), temp.name().c_str(), dir.get(), HintId(hint).c_str()) != 0)
     return FromErrno(errno, "place hint");
   temp.Release();

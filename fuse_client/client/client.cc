@@ -352,6 +352,17 @@ Result<Entry> Client::StatRecords(const std::string& dir, const std::string& nam
   return entry;
 }
 
+std::vector<Result<StatReply>> Client::StatEach(const std::string& dir, const std::string& name,
+                                                int probe, int skip) {
+  const StatRequest req{dir, name, 0};
+  return ForEachServer<StatReply>([&](int s) -> Result<StatReply> {
+    if (s == skip) return Status::Unavailable("not asked");
+    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, /*probe=*/s == probe));
+    return lease.Check(lease->Call<StatRequest, StatReply>(MsgType::kStat, req,
+                                                           DeadlineIn(options_.request_timeout)));
+  });
+}
+
 ScreenedRecords Client::Screen(const std::string& dir, const std::string& name,
                                std::vector<Observed> seen) {
   ScreenedRecords out = ScreenRecords(std::move(seen), keys_.record, JoinName(dir, name), scheme_);

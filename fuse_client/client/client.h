@@ -276,6 +276,10 @@ class Client {
   // records; kNotFound only when no server holds anything of the name.
   Result<Entry> StatRecords(const std::string& dir, const std::string& name,
                             InlinePieces* inline_pieces = nullptr);
+  // kStat of dir/name on every server, results in server order: server
+  // `probe` is asked even in back-off, server `skip` not at all (kUnavailable).
+  std::vector<Result<StatReply>> StatEach(const std::string& dir, const std::string& name,
+                                          int probe = -1, int skip = -1);
   // Screens the records of dir/name read from the servers (version.h) and
   // logs each rejected one at warn, once per (server, path).
   ScreenedRecords Screen(const std::string& dir, const std::string& name,

@@ -139,12 +139,7 @@ Result<int> Client::HandOff(int target, HealReport* report) {
 
 Status Client::SettlePath(int target, const std::string& path, HealReport* report, bool* settled) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
-  const StatRequest req{p.dir, p.name, 0};
-  auto results = ForEachServer<StatReply>([&](int s) -> Result<StatReply> {
-    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s, /*probe=*/s == target));
-    return lease.Check(lease->Call<StatRequest, StatReply>(MsgType::kStat, req,
-                                                           DeadlineIn(options_.request_timeout)));
-  });
+  auto results = StatEach(p.dir, p.name, /*probe=*/target);
   if (!results[target].ok() && IsNetworkFailure(results[target].status()))
     return results[target].status();
   // What the servers that did not miss the change say.
@@ -204,14 +199,8 @@ Status Client::SettlePath(int target, const std::string& path, HealReport* repor
     // hint settles it (never copy these records back out).
     bool folder_elsewhere = false;
     DFS_ASSIGN_OR_RETURN(ParentAndName parent, SplitParent(p.dir));
-    const StatRequest preq{parent.dir, parent.name, 0};
-    auto presults = ForEachServer<StatReply>([&](int s) -> Result<StatReply> {
-      if (s == target) return Status::Unavailable("not asked");
-      DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
-      return lease.Check(lease->Call<StatRequest, StatReply>(MsgType::kStat, preq,
-                                                             DeadlineIn(options_.request_timeout)));
-    });
-    for (const auto& r : presults) folder_elsewhere = folder_elsewhere || (r.ok() && r->is_dir);
+    for (const auto& r : StatEach(parent.dir, parent.name, /*probe=*/-1, /*skip=*/target))
+      folder_elsewhere = folder_elsewhere || (r.ok() && r->is_dir);
     if (!folder_elsewhere) return Status::Ok();
   }
   if (others_hold && !p.dir.empty() && !results[target].ok())

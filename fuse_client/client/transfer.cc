@@ -444,12 +444,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
 void Client::RevertCommit(const std::string& dir, const std::string& name, const PieceHeader& base,
                           const std::vector<Result<CommitReply>>& committed) {
   // The previous version: the newest verified record older than this upload.
-  const StatRequest req{dir, name, 0};
-  auto seen = ForEachServer<StatReply>([&](int s) -> Result<StatReply> {
-    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
-    return lease.Check(lease->Call<StatRequest, StatReply>(MsgType::kStat, req,
-                                                           DeadlineIn(options_.request_timeout)));
-  });
+  auto seen = StatEach(dir, name);
   std::vector<Observed> older;
   for (int s = 0; s < pool_->size(); ++s)
     if (seen[s].ok())

@@ -89,17 +89,7 @@ std::set<std::string> Held(const Cluster& cluster, int s) {
 }
 
 // Hint files left on any server.
-size_t HintsLeft(const Cluster& cluster) {
-  size_t n = 0;
-  for (int s = 0; s < cluster.size(); ++s) {
-    const fs::path dir = fs::path(cluster.server_dir(s)) / ".hints";
-    if (!fs::exists(dir)) continue;
-    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
-         ++it)
-      if (it->is_regular_file()) ++n;
-  }
-  return n;
-}
+size_t HintsLeft(const Cluster& cluster) { return cluster.HintFiles().size(); }
 
 std::string Describe(const std::set<std::string>& items) {
   std::string out;
@@ -264,6 +254,13 @@ size_t StagedFiles(const Cluster& cluster, int s) {
   const fs::path dir = fs::path(cluster.server_dir(s)) / ".staging" / kUser;
   if (!fs::exists(dir)) return 0;
   return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+// Files left in every server's staging folder for Alice.
+size_t StagedAnywhere(const Cluster& cluster) {
+  size_t n = 0;
+  for (int s = 0; s < cluster.size(); ++s) n += StagedFiles(cluster, s);
+  return n;
 }
 
 TEST_CASE("a put to a stopped server completes within seconds, with its copies elsewhere") {
@@ -483,11 +480,6 @@ TEST_CASE(
   REQUIRE(PutBytes(*c, "f.bin", v1).ok());
   TempDir work;
   WriteFile(work / "f.bin", RandomBytes(200u << 20, 2));
-  auto staged = [&] {
-    size_t n = 0;
-    for (int s = 0; s < 4; ++s) n += StagedFiles(cluster, s);
-    return n;
-  };
   // dfc put, killed (SIGKILL) once its upload has reached the servers.
   std::string dfc = BinaryPath("DFC"), file = work / "f.bin", put_cmd = "put";
   char* argv[] = {dfc.data(), const_cast<char*>(conf.c_str()), put_cmd.data(), file.data(),
@@ -495,7 +487,7 @@ TEST_CASE(
   pid_t pid = 0;
   REQUIRE(::posix_spawn(&pid, argv[0], nullptr, nullptr, argv, environ) == 0);
   auto t0 = Clock::now();
-  while (staged() == 0 && SecondsSince(t0) < 30)
+  while (StagedAnywhere(cluster) == 0 && SecondsSince(t0) < 30)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ::kill(pid, SIGKILL);
   int wstatus = 0;
@@ -504,9 +496,9 @@ TEST_CASE(
   CHECK(*GetBytes(*c, "f.bin") == v1);
   // The sweep removes what the dead client staged (--staging-ttl 2).
   t0 = Clock::now();
-  while (staged() > 0 && SecondsSince(t0) < 20)
+  while (StagedAnywhere(cluster) > 0 && SecondsSince(t0) < 20)
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  CHECK(staged() == 0);
+  CHECK(StagedAnywhere(cluster) == 0);
   CHECK(*GetBytes(*c, "f.bin") == v1);
 }
 
@@ -831,27 +823,22 @@ TEST_CASE(
   const std::string v1 = RandomBytes(100000, 1);
   REQUIRE(PutBytes(*c, "f.bin", v1).ok());
   WriteFile(local / "big.bin", RandomBytes(300u << 20, 2));
-  auto staged = [&] {
-    size_t n = 0;
-    for (int s = 0; s < 4; ++s) n += StagedFiles(cluster, s);
-    return n;
-  };
   {
     Mount m(conf, local / "mnt");
     // cp over the file; dfcfs uploads on close, and is killed once the upload reached the servers.
     std::thread copy([&] { Run({"/bin/cp", local / "big.bin", m / "f.bin"}, "", 120); });
     const auto t0 = Clock::now();
-    while (staged() == 0 && SecondsSince(t0) < 60)
+    while (StagedAnywhere(cluster) == 0 && SecondsSince(t0) < 60)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    CHECK(staged() > 0);
+    CHECK(StagedAnywhere(cluster) > 0);
     ::kill(m.pid(), SIGKILL);
     copy.join();  // cp fails: the file system it wrote to is gone
   }
   CHECK(*GetBytes(*c, "f.bin") == v1);
   const auto t1 = Clock::now();
-  while (staged() > 0 && SecondsSince(t1) < 20)
+  while (StagedAnywhere(cluster) > 0 && SecondsSince(t1) < 20)
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  CHECK(staged() == 0);
+  CHECK(StagedAnywhere(cluster) == 0);
   CHECK(*GetBytes(*c, "f.bin") == v1);
 }
 

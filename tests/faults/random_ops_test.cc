@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <random>
 #include <string>
 #include <thread>
@@ -21,7 +20,6 @@
 namespace dfs::testing {
 namespace {
 
-namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 // How long the mount skips a server that refused a connection, and how often
@@ -35,25 +33,12 @@ double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Hint files (DIR/.hints/USER/TARGET/ID) left on any server, as paths.
-std::vector<std::string> HintFiles(const Cluster& cluster) {
-  std::vector<std::string> out;
-  for (int s = 0; s < cluster.size(); ++s) {
-    const fs::path dir = fs::path(cluster.server_dir(s)) / ".hints";
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_regular_file()) out.push_back(it->path().string());
-  }
-  return out;
-}
-
 // Waits until no server holds a hint or `deadline` passes; the hints left.
 std::vector<std::string> WaitForHandOff(const Cluster& cluster, Clock::time_point deadline) {
-  std::vector<std::string> hints = HintFiles(cluster);
+  std::vector<std::string> hints = cluster.HintFiles();
   while (!hints.empty() && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    hints = HintFiles(cluster);
+    hints = cluster.HintFiles();
   }
   return hints;
 }

@@ -281,6 +281,18 @@ ClientConfig Cluster::ClientConfigFor(const std::string& user, const std::string
   return cfg;
 }
 
+std::vector<std::string> Cluster::HintFiles() const {
+  std::vector<std::string> out;
+  for (int s = 0; s < size(); ++s) {
+    const std::filesystem::path dir = std::filesystem::path(server_dir(s)) / ".hints";
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file()) out.push_back(it->path().string());
+  }
+  return out;
+}
+
 std::string Cluster::WriteClientConfig(const std::string& user, const std::string& password,
                                        const std::string& file_name, bool pin) const {
   std::string path = root_ / (file_name.empty() ? "dfc-" + user + ".conf" : file_name);

@@ -92,6 +92,8 @@ class Cluster {
   // Writes a dfc.conf for the user into the cluster folder and returns its path.
   std::string WriteClientConfig(const std::string& user, const std::string& password,
                                 const std::string& file_name = "", bool pin = true) const;
+  // Every hint file (DIR/.hints/USER/TARGET/ID) left on any server, as paths.
+  std::vector<std::string> HintFiles() const;
   // The known-servers file configs made with pin = false use.
   std::string known_servers() const { return root_ / "known_servers"; }
 
