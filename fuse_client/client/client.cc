@@ -522,7 +522,7 @@ std::vector<PieceHeader> Client::PieceHeadersFor(PieceHeader base, const Stamp& 
                                                  const std::string& path) const {
   base.kind = PieceKind::kPiece;
   base.stamp = stamp;
-  base.mode &= 0777;
+  base.mode &= kModeTypeMask | kModeBits;
   std::vector<PieceHeader> out;
   out.reserve(base.servers);
   for (int k = 1; k <= base.servers; ++k) {
@@ -669,15 +669,16 @@ Status Client::Rename(std::string_view from, std::string_view to) {
   return RenameFile(s.file, dst.dir, dst.name, d.ok() ? d->file.newest.stamp : Stamp{});
 }
 
-Status Client::SetAttr(std::string_view path, std::optional<uint32_t> mode,
-                       std::optional<int64_t> mtime_ns) {
+Status Client::SetAttr(std::string_view path, const AttrChange& change) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::Ok();
   DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
   if (e.is_dir) return Status::Ok();  // folders have no stored attributes
   PieceHeader base = e.file.newest;
-  if (mode) base.mode = *mode & 0777;
-  if (mtime_ns) base.mtime_ns = *mtime_ns;
+  if (change.mode) base.mode = (base.mode & kModeTypeMask) | (*change.mode & kModeBits);
+  if (change.mtime_ns) base.mtime_ns = *change.mtime_ns;
+  if (change.uid) base.uid = *change.uid;
+  if (change.gid) base.gid = *change.gid;
   SetAttrRequest req;
   req.dir = p.dir;
   req.name = p.name;

@@ -84,9 +84,22 @@ struct RawListing {
 // Sealed bytes of whole pieces of one version, by piece index (Stat, Open).
 using InlinePieces = std::map<int, std::string>;
 
+// What a put stores besides the content.
 struct FileAttrs {
-  uint32_t mode = 0644;  // permission bits (only 0777 is kept: no setuid/setgid/sticky)
-  int64_t mtime_ns = 0;  // 0 = now
+  // st_mode: permission bits (07777), and the type: regular (S_IFREG or
+  // 0), symbolic link (the content is the target), fifo, socket, device.
+  uint32_t mode = 0644;
+  int64_t mtime_ns = 0;              // 0 = now
+  std::optional<uint32_t> uid, gid;  // unset: this process's effective ids
+  uint64_t rdev = 0;                 // device nodes only
+};
+
+// An attribute change (SetAttr): what is set; the rest stays.
+struct AttrChange {
+  std::optional<uint32_t> mode;  // permission bits (07777); the type stays
+  std::optional<int64_t> mtime_ns;
+  std::optional<uint32_t> uid, gid;
+  bool empty() const { return !mode && !mtime_ns && !uid && !gid; }
 };
 
 struct PutResult {
@@ -187,6 +200,15 @@ class Client {
   Result<std::unique_ptr<Reader>> Open(const FileVersion& version,
                                        const InlinePieces& inline_pieces = {});
 
+  // Put() of `content` held in memory (a symbolic link's target, a special
+  // file's nothing).
+  Result<PutResult> PutBytes(std::string_view path, std::string_view content,
+                             const FileAttrs& attrs);
+  // The whole content of a small file (at most kMaxLinkBytes): a symbolic
+  // link's target.
+  Result<std::string> ReadSmall(const FileVersion& version, const InlinePieces& inline_pieces = {});
+  static constexpr uint64_t kMaxLinkBytes = 4095;  // PATH_MAX less the NUL
+
   Status Mkdir(std::string_view path);
   Status Rmdir(std::string_view path);
   // Writes a tombstone newer than every record of the name. `known`, when
@@ -200,9 +222,8 @@ class Client {
   // are bound to their path), then the old folder is removed; this is not
   // atomic: after a failure some files are under each name, each one whole.
   Status Rename(std::string_view from, std::string_view to);
-  // New signed headers for every piece; mode is masked with 0777.
-  Status SetAttr(std::string_view path, std::optional<uint32_t> mode,
-                 std::optional<int64_t> mtime_ns);
+  // New signed headers for every piece (a file) or a new folder record.
+  Status SetAttr(std::string_view path, const AttrChange& change);
   Result<FsStats> StatFs();
 
   // Human-readable state of a file: complete or which pieces/servers are
@@ -296,6 +317,7 @@ class Client {
   // The tombstone of `path` with `stamp`, signed.
   PieceHeader MakeTombstone(const std::string& path, const Stamp& stamp) const;
   // One header per piece index of `base`'s content with `stamp`, signed for `path`.
+  // The mode keeps its type and permission bits (kModeTypeMask, kModeBits).
   std::vector<PieceHeader> PieceHeadersFor(PieceHeader base, const Stamp& stamp,
                                            const std::string& path) const;
   // Moves the content of `v` to to_dir/to_name (RenameRequest on every server).

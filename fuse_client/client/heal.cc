@@ -320,10 +320,7 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
   // anew for this path (the sealed bytes pass through unchanged).
   PieceHeader h = reply.header;
   h.stamp = v.newest.stamp;
-  h.mode = v.newest.mode & 0777;
-  h.mtime_ns = v.newest.mtime_ns;
-  h.uid = v.newest.uid;
-  h.gid = v.newest.gid;
+  h.CopyAttributes(v.newest);
   h.Sign(keys_.record, JoinName(v.dir, v.name));
   if (reply.length != h.sealed_size()) {
     src->MarkBroken();

@@ -19,6 +19,17 @@ Result<std::unique_ptr<Reader>> Client::Open(const FileVersion& version,
   return std::make_unique<Reader>(this, version, inline_pieces);
 }
 
+Result<std::string> Client::ReadSmall(const FileVersion& version,
+                                      const InlinePieces& inline_pieces) {
+  if (version.exists && version.size() > kMaxLinkBytes)
+    return Status::Invalid(Escaped(JoinName(version.dir, version.name)) + " is too long a link");
+  DFS_ASSIGN_OR_RETURN(std::unique_ptr<Reader> reader, Open(version, inline_pieces));
+  std::string out(version.size(), '\0');
+  DFS_ASSIGN_OR_RETURN(size_t n, reader->Read(0, out.size(), out.data()));
+  if (n != out.size()) return Status::Corrupt("short read of a link");
+  return out;
+}
+
 Status Client::OpenSealedPiece(const FileVersion& v, int piece, std::string_view sealed,
                                const ChunkSink& sink) const {
   const PieceHeader& meta = v.newest;

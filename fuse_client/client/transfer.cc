@@ -2,6 +2,7 @@
 // traffic-optimized GET (each piece fetched once, pieces in parallel, with
 // fallback to the other holder from the chunk where a transfer failed).
 // Memory per transfer is bounded by one data frame plus one chunk per piece.
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -223,15 +224,26 @@ Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& at
   base.stamp = Stamp::Now();
   base.file_size = size;
   base.mtime_ns = attrs.mtime_ns != 0 ? attrs.mtime_ns : static_cast<int64_t>(NowNs());
-  base.mode = attrs.mode & 0777;  // never setuid/setgid/sticky from a stored record
+  base.mode = attrs.mode & (kModeTypeMask | kModeBits);
+  if (!ValidRecordMode(PieceKind::kPiece, base.mode))
+    return Status::Invalid("cannot store a file of type " + std::to_string(base.mode >> 12));
   base.chunk_bytes = kDefaultChunkBytes;
-  base.uid = static_cast<uint32_t>(::geteuid());
-  base.gid = static_cast<uint32_t>(::getegid());
+  base.uid = attrs.uid.value_or(static_cast<uint32_t>(::geteuid()));
+  base.gid = attrs.gid.value_or(static_cast<uint32_t>(::getegid()));
+  base.rdev = attrs.rdev;
 
   PutResult result;
   result.size = size;
   DFS_RETURN_IF_ERROR(PutPieces(fd, dir, name, base, &result));
   return result;
+}
+
+Result<PutResult> Client::PutBytes(std::string_view path, std::string_view content,
+                                   const FileAttrs& attrs) {
+  UniqueFd fd(::memfd_create("dfs-put", MFD_CLOEXEC));
+  if (!fd) return FromErrno(errno, "memfd_create");
+  DFS_RETURN_IF_ERROR(WriteAll(fd.get(), content.data(), content.size(), "write memfd"));
+  return Put(fd.get(), path, attrs);
 }
 
 Status Client::PutPieces(int fd, const std::string& dir, const std::string& name,

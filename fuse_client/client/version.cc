@@ -27,7 +27,8 @@ RecordCheck CheckRecord(const PieceHeader& h, const Key& record_key, std::string
   if (!h.Verify(record_key, path)) return RecordCheck::kBadMac;
   if (h.scheme != scheme.id || h.servers != scheme.servers || h.copies != scheme.copies)
     return RecordCheck::kOtherScheme;
-  if (h.tombstone() ? h.piece != 0 : (h.piece < 1 || h.piece > scheme.servers))
+  // A folder record is no record of a file (folders read theirs apart).
+  if (h.folder() || (h.tombstone() ? h.piece != 0 : (h.piece < 1 || h.piece > scheme.servers)))
     return RecordCheck::kBadPiece;
   return RecordCheck::kAccepted;
 }

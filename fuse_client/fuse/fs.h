@@ -57,9 +57,18 @@ namespace dfs::fuse {
 // The extended attribute that describes a file's pieces and servers.
 inline constexpr std::string_view kStatusXattr = "user.dfs.status";
 
-struct FsOptions {
-  uid_t uid = 0;  // owner reported for every file (the mounting user)
+// Who asks: the process behind a FUSE request.
+struct Caller {
+  uid_t uid = 0;
   gid_t gid = 0;
+};
+
+struct FsOptions {
+  uid_t uid = 0;  // owner of the root folder and of folders without a record
+  gid_t gid = 0;
+  // The kernel checks modes and owners itself (default_permissions): chown
+  // need not be checked here.
+  bool kernel_checks_permissions = false;
   std::chrono::milliseconds cache_ttl{1000};  // listings and lookups
   // Tells the kernel to forget what it caches of a path (attributes, pages):
   // called when open finds a version other than the one last reported. May
@@ -69,7 +78,7 @@ struct FsOptions {
 
 struct DirEntry {
   std::string name;
-  uint32_t mode = 0;  // S_IFDIR or S_IFREG plus permission bits
+  uint32_t mode = 0;  // st_mode: type and permission bits
   // With `attrs`, every attribute of the name (for readdirplus: `ls -l`
   // then needs no lookup per name); else only st_mode is meaningful.
   bool attrs = false;
@@ -103,8 +112,8 @@ class FileSystem {
 
   // `flags` as given to open(2) (the kernel strips O_CREAT/O_EXCL).
   int Open(std::string_view path, int flags, uint64_t* fh);
-  // A new empty file (mode: permission bits, umask already applied).
-  int Create(std::string_view path, uint32_t mode, int flags, uint64_t* fh);
+  // A new empty file (mode: permission bits, umask already applied), owned by `caller`.
+  int Create(std::string_view path, uint32_t mode, int flags, uint64_t* fh, Caller caller);
   // Returns the bytes read; short only at end of file.
   int Read(uint64_t fh, char* buf, size_t size, int64_t offset);
   // Returns `size`. Handles opened with O_APPEND always write at the end.
@@ -118,17 +127,25 @@ class FileSystem {
   // spool of an open file, or download + truncate + upload now.
   int Truncate(std::string_view path, std::optional<uint64_t> fh, int64_t size);
 
-  int Mkdir(std::string_view path, uint32_t mode);
+  int Mkdir(std::string_view path, uint32_t mode, Caller caller);
+  // A symbolic link `path` to `target` (stored as the content of a file of
+  // type S_IFLNK, never followed by dfs).
+  int Symlink(std::string_view target, std::string_view path, Caller caller);
+  // The target, NUL-terminated and cut to `size` - 1 bytes (readlink(2)
+  // through FUSE); EINVAL for anything but a link.
+  int ReadLink(std::string_view path, char* buf, size_t size);
+  // A fifo, socket or (for root) device node: a record with no content. A
+  // regular file too (an empty one).
+  int Mknod(std::string_view path, uint32_t mode, uint64_t rdev, Caller caller);
   int Rmdir(std::string_view path);
   int Unlink(std::string_view path);
   // `flags`: 0 or RENAME_NOREPLACE; RENAME_EXCHANGE is EINVAL.
   int Rename(std::string_view from, std::string_view to, unsigned int flags);
 
-  // Files only; a directory accepts and ignores it (directories are always 0755).
   int Chmod(std::string_view path, std::optional<uint64_t> fh, uint32_t mode);
-  // Files belong to the mounting user: changing to that user/group (or -1) is
-  // a no-op, anything else is EPERM.
-  int Chown(std::string_view path, std::optional<uint64_t> fh, uid_t uid, gid_t gid);
+  // -1 leaves that id as it is. As on a local disk, only root gives files
+  // away; the owner may change the group to its own (EPERM otherwise).
+  int Chown(std::string_view path, std::optional<uint64_t> fh, uid_t uid, gid_t gid, Caller caller);
   // times[1] is the mtime (UTIME_NOW, UTIME_OMIT honored); atime is not kept.
   // nullptr means now. A directory accepts and ignores it.
   int Utimens(std::string_view path, std::optional<uint64_t> fh, const struct timespec* times);
@@ -159,10 +176,11 @@ class FileSystem {
   std::shared_ptr<OpenFile> FindSpooled(const std::string& path) const EXCLUDES(files_mu_);
   // The open file of `path` with one more handle, created when there is none.
   std::shared_ptr<OpenFile> AcquireOpenFile(const std::string& path) EXCLUDES(files_mu_);
-  // Gives `file` a spool if it has none: empty for `create_mode` or O_TRUNC,
-  // else the file's current content. With O_TRUNC, an existing spool is emptied.
+  // Gives `file` a spool if it has none: empty for `create_mode` (a new file
+  // owned by `owner`) or O_TRUNC, else the file's current content. With
+  // O_TRUNC, an existing spool is emptied.
   Status EnsureSpool(OpenFile& file, const std::string& path, int flags,
-                     std::optional<uint32_t> create_mode);
+                     std::optional<uint32_t> create_mode, Caller owner = {});
   // Drops one handle; the last one removes the open file from the path table.
   void DetachOpenFile(const std::shared_ptr<OpenFile>& file) EXCLUDES(files_mu_);
   // Detaches whatever open file lives at `path`: never uploaded again.
@@ -192,11 +210,18 @@ class FileSystem {
   Result<Resolved> Resolve(const std::string& path, bool fresh,
                            client::InlinePieces* inline_pieces = nullptr);
   Result<std::shared_ptr<const client::Listing>> GetListing(const std::string& dir);
-  void FillAttr(const client::Entry& entry, struct stat* st) const;
-  // Shared by Chmod and Utimens: records the change in an open, dirty file
-  // (its upload carries it) or sends SetAttr.
-  int SetAttrs(std::string_view path, std::optional<uint64_t> fh, std::optional<uint32_t> mode,
-               std::optional<int64_t> mtime_ns);
+  // `path` names the entry (its inode number).
+  void FillAttr(const client::Entry& entry, const std::string& path, struct stat* st) const;
+  // Shared by Chmod, Chown and Utimens: records the change in an open, dirty
+  // file (its upload carries it) or sends SetAttr.
+  int SetAttrs(std::string_view path, std::optional<uint64_t> fh, const client::AttrChange& change);
+  // Symlink and Mknod: a new file of `content` (stored now) at `path`.
+  int MakeNode(std::string_view path, std::string_view content, const client::FileAttrs& attrs);
+
+  // Inode numbers, stable for the life of the mount (and across mounts for
+  // a path never renamed): a hash of the path, kept by a renamed file.
+  uint64_t InodeOf(const std::string& path) const EXCLUDES(inodes_mu_);
+  void MoveInode(const std::string& from, const std::string& to) EXCLUDES(inodes_mu_);
 
   client::Client* const client_;
   const Spool spool_;
@@ -214,6 +239,12 @@ class FileSystem {
   mutable Mutex handles_mu_;  // guards handles_ and next_handle_; leaf lock
   std::unordered_map<uint64_t, std::shared_ptr<Handle>> handles_ GUARDED_BY(handles_mu_);
   uint64_t next_handle_ GUARDED_BY(handles_mu_) = 1;
+
+  mutable Mutex inodes_mu_;  // leaf lock
+  std::unordered_map<std::string, uint64_t> moved_inodes_ GUARDED_BY(inodes_mu_);
+  // Link targets by content id (a version's content never changes).
+  mutable Mutex links_mu_;  // leaf lock
+  std::map<Cid, std::string> link_targets_ GUARDED_BY(links_mu_);
 };
 
 }  // namespace dfs::fuse

@@ -24,6 +24,10 @@ constexpr double kAttrTimeoutSeconds = 1.0;
 constexpr unsigned kMaxRequestBytes = 1u << 20;
 
 FileSystem& Fs() { return *static_cast<FileSystem*>(fuse_get_context()->private_data); }
+Caller Who() {
+  const fuse_context* c = fuse_get_context();
+  return Caller{c->uid, c->gid};
+}
 
 // Runs one handler; an exception becomes an errno instead of unwinding into C.
 template <typename Fn>
@@ -57,7 +61,7 @@ void* Init(fuse_conn_info* conn, fuse_config* cfg) {
   conn->max_readahead = kMaxRequestBytes;
   cfg->hard_remove = 0;  // unlinked open files stay reachable (see FileSystem::Hide)
   cfg->nullpath_ok = 1;
-  cfg->use_ino = 0;
+  cfg->use_ino = 1;  // FileSystem::InodeOf: stable numbers, kept across a rename
   cfg->kernel_cache = 0;
   cfg->auto_cache = 0;
   cfg->direct_io = 0;
@@ -109,8 +113,23 @@ int ReleaseDir(const char* /*path*/, fuse_file_info* fi) {
 }
 
 int Mkdir(const char* path, mode_t mode) {
-  return Guard("mkdir", [&] { return Fs().Mkdir(PathOf(path), mode); });
+  return Guard("mkdir", [&] { return Fs().Mkdir(PathOf(path), mode, Who()); });
 }
+
+int Symlink(const char* target, const char* path) {
+  return Guard("symlink", [&] { return Fs().Symlink(target, PathOf(path), Who()); });
+}
+
+int ReadLink(const char* path, char* buf, size_t size) {
+  return Guard("readlink", [&] { return Fs().ReadLink(PathOf(path), buf, size); });
+}
+
+int Mknod(const char* path, mode_t mode, dev_t rdev) {
+  return Guard("mknod", [&] { return Fs().Mknod(PathOf(path), mode, rdev, Who()); });
+}
+
+// Files are whole versions kept under their name: one file cannot have two.
+int Link(const char* /*from*/, const char* /*to*/) { return -EPERM; }
 
 int Rmdir(const char* path) {
   return Guard("rmdir", [&] { return Fs().Rmdir(PathOf(path)); });
@@ -136,7 +155,7 @@ int Create(const char* path, mode_t mode, fuse_file_info* fi) {
   return Guard("create", [&] {
     fi->keep_cache = 0;
     fi->direct_io = 0;
-    return Fs().Create(PathOf(path), mode, fi->flags, &fi->fh);
+    return Fs().Create(PathOf(path), mode, fi->flags, &fi->fh, Who());
   });
 }
 
@@ -169,7 +188,7 @@ int Chmod(const char* path, mode_t mode, fuse_file_info* fi) {
 }
 
 int Chown(const char* path, uid_t uid, gid_t gid, fuse_file_info* fi) {
-  return Guard("chown", [&] { return Fs().Chown(PathOf(path), HandleOf(fi), uid, gid); });
+  return Guard("chown", [&] { return Fs().Chown(PathOf(path), HandleOf(fi), uid, gid, Who()); });
 }
 
 int Utimens(const char* path, const struct timespec tv[2], fuse_file_info* fi) {
@@ -205,6 +224,10 @@ fuse_operations MakeOperations() {
   ops.readdir = ReadDir;
   ops.releasedir = ReleaseDir;
   ops.mkdir = Mkdir;
+  ops.symlink = Symlink;
+  ops.readlink = ReadLink;
+  ops.mknod = Mknod;
+  ops.link = Link;
   ops.rmdir = Rmdir;
   ops.unlink = Unlink;
   ops.rename = Rename;

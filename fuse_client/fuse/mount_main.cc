@@ -73,7 +73,9 @@ int ParseCommandLine(int argc, char** argv, CommandLine* cl) {
   app.add_flag("-s,--single-thread", cl->single_thread, "handle one request at a time");
   app.add_option("-o", cl->fuse_options,
                  "mount options, comma-separated: nonempty (mount over a non-empty folder),\n"
-                 "allow_other, ro, default_permissions, and the other FUSE options")
+                 "allow_other (other users may enter; the kernel then checks modes and\n"
+                 "owners: default_permissions; on by default for root), private (root's\n"
+                 "mount for root alone), ro, and the other FUSE options")
       ->expected(1)
       ->take_all();
   app.add_option("--log-level", cl->log_level, "trace, debug, info, warn, error, critical, off")
@@ -221,12 +223,28 @@ int RunDfcfs(int argc, char** argv) {
   if (!config.ok()) return Fail(kExitUsage, config.status().message());
 
   bool nonempty = false;
+  // Other users may enter a mount made by root unless it is -o private; the
+  // kernel then checks modes and owners (default_permissions), as it does
+  // whenever allow_other is on.
+  bool allow_other = ::geteuid() == 0;
+  bool default_permissions = false;
   std::vector<std::string> fuse_options;
   for (auto& opt : SplitOptions(cl.fuse_options)) {
-    if (opt == "nonempty")
+    if (opt == "nonempty") {
       nonempty = true;  // libfuse 3 dropped the option; the check is ours
-    else
+    } else if (opt == "private") {
+      allow_other = false;
+    } else if (opt == "allow_other") {
+      allow_other = true;
+    } else {
+      if (opt == "default_permissions") default_permissions = true;
       fuse_options.push_back(std::move(opt));
+    }
+  }
+  if (allow_other) {
+    fuse_options.emplace_back("allow_other");
+    if (!default_permissions) fuse_options.emplace_back("default_permissions");
+    default_permissions = true;
   }
   if (int rc = CheckMountpoint(cl.mountpoint, nonempty); rc >= 0) return rc;
   char resolved[PATH_MAX];
@@ -260,6 +278,7 @@ int RunDfcfs(int argc, char** argv) {
     FsOptions fs_options;
     fs_options.uid = ::getuid();
     fs_options.gid = ::getgid();
+    fs_options.kernel_checks_permissions = default_permissions;
     // Set once the session exists, before the first request can arrive.
     std::atomic<struct fuse*> fuse_handle{nullptr};
     fs_options.forget_kernel_cache = [&fuse_handle](const std::string& fuse_path) {

@@ -1,6 +1,8 @@
 // Piece header encoding (layout in piece_header.h).
 #include "shared/format/piece_header.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstring>
 
@@ -44,7 +46,7 @@ std::string PieceHeader::Encode() const {
   e.U32(chunk_bytes);
   e.U32(uid);
   e.U32(gid);
-  e.U64(0);
+  e.U64(rdev);
   e.Raw(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()));
   std::string out = e.Take();
   return out;
@@ -75,7 +77,6 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
   Decoder d(bytes.substr(0, kPieceHeaderBytes));
   char magic[4];
   uint16_t version = 0, length = 0, reserved = 0;
-  uint64_t reserved64 = 0;
   uint8_t kind = 0, scheme = 0;
   PieceHeader h;
   if (!d.Raw(magic, 4) || std::memcmp(magic, "DFSp", 4) != 0)
@@ -87,10 +88,10 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
       !d.U8(&h.x) || !d.U16(&reserved) || !d.Raw(h.cid.data(), h.cid.size()) ||
       !d.U64(&h.stamp.time_ns) || !d.U64(&h.stamp.random) || !d.U64(&h.file_size) ||
       !d.U64(&h.piece_size) || !d.I64(&h.mtime_ns) || !d.U32(&h.mode) || !d.U32(&h.chunk_bytes) ||
-      !d.U32(&h.uid) || !d.U32(&h.gid) || !d.U64(&reserved64) || !d.Raw(h.mac.data(), h.mac.size()))
+      !d.U32(&h.uid) || !d.U32(&h.gid) || !d.U64(&h.rdev) || !d.Raw(h.mac.data(), h.mac.size()))
     return Status::Corrupt("truncated piece header");
-  if (reserved != 0 || reserved64 != 0) return Status::Corrupt("reserved header bytes set");
-  if (kind != 1 && kind != 2) return Status::Corrupt("bad piece kind");
+  if (reserved != 0) return Status::Corrupt("reserved header bytes set");
+  if (kind < 1 || kind > 3) return Status::Corrupt("bad piece kind");
   if (scheme != static_cast<uint8_t>(SchemeId::kReplicatedRotation))
     return Status::Corrupt("unknown redundancy scheme " + std::to_string(scheme));
   h.kind = static_cast<PieceKind>(kind);
@@ -99,8 +100,12 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
   if (!sc.valid()) return Status::Corrupt("bad scheme parameters");
   if (h.file_size > kMaxFileSize)
     return Status::Corrupt("file size " + std::to_string(h.file_size) + " beyond the limit");
-  if (h.tombstone()) {
-    if (h.piece != 0) return Status::Corrupt("tombstone with a piece index");
+  if (!ValidRecordMode(h.kind, h.mode)) return Status::Corrupt("bad mode for this kind of record");
+  const uint32_t type = h.mode & kModeTypeMask;
+  if (h.rdev != 0 && type != S_IFCHR && type != S_IFBLK)
+    return Status::Corrupt("device number on a record that is no device");
+  if (h.record_only()) {
+    if (h.piece != 0) return Status::Corrupt("tombstone or folder record with a piece index");
   } else {
     if (h.piece < 1 || h.piece > h.servers) return Status::Corrupt("piece index out of range");
     if (h.x >= h.servers) return Status::Corrupt("placement residue out of range");
@@ -109,6 +114,43 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
       return Status::Corrupt("piece size does not match the file size");
   }
   return h;
+}
+
+bool ValidRecordMode(PieceKind kind, uint32_t mode) {
+  if ((mode & ~(kModeTypeMask | kModeBits)) != 0) return false;
+  switch (kind) {
+    case PieceKind::kTombstone:
+      return true;
+    case PieceKind::kFolder:
+      return (mode & kModeTypeMask) == S_IFDIR;
+    case PieceKind::kPiece:
+      switch (mode & kModeTypeMask) {
+        case 0:
+        case S_IFREG:
+        case S_IFLNK:
+        case S_IFIFO:
+        case S_IFSOCK:
+        case S_IFCHR:
+        case S_IFBLK:
+          return true;
+        default:
+          return false;
+      }
+  }
+  return false;
+}
+
+uint32_t PieceHeader::file_type() const {
+  const uint32_t type = mode & kModeTypeMask;
+  return type == 0 ? S_IFREG : type;
+}
+
+void PieceHeader::CopyAttributes(const PieceHeader& from) {
+  mode = from.mode;
+  mtime_ns = from.mtime_ns;
+  uid = from.uid;
+  gid = from.gid;
+  rdev = from.rdev;
 }
 
 std::string PieceFileName(std::string_view name, int piece) {

@@ -1,7 +1,9 @@
 // The piece file format: a fixed 128-byte header followed by the sealed
 // piece (see crypto.h). A server stores piece K of file NAME as ".NAME.K" and
 // a tombstone (a delete that must win over older pieces) as ".NAME.0", a
-// header alone. All integers big-endian.
+// header alone. A folder keeps its own attributes in a folder record, a
+// header alone stored inside it as "..0" (kFolderRecordFile). All integers
+// big-endian.
 //
 // Every header is a record only the user's clients can make: its last 32
 // bytes are HMAC-SHA256 under the record key (crypto.h) over
@@ -14,11 +16,11 @@
 //     0     4  magic "DFSp"
 //     4     2  format version (2)
 //     6     2  header length (128)
-//     8     1  kind: 1 piece, 2 tombstone
+//     8     1  kind: 1 piece, 2 tombstone, 3 folder record
 //     9     1  scheme (SchemeId; 1 = replicated rotation)
 //    10     1  servers N (also the number of pieces)
 //    11     1  copies C
-//    12     1  piece index K (1..N; 0 for a tombstone)
+//    12     1  piece index K (1..N; 0 for a tombstone or folder record)
 //    13     1  x = MD5(plaintext) mod N
 //    14     2  reserved, 0
 //    16    16  content id (cid): random per upload, AEAD-bound to every chunk
@@ -27,11 +29,15 @@
 //    48     8  file size in plaintext bytes
 //    56     8  this piece's plaintext bytes
 //    64     8  mtime, ns since the epoch (signed)
-//    72     4  mode (permission bits, e.g. 0644)
+//    72     4  mode: st_mode, type and permission bits (e.g. 0100644). The
+//              type of a piece is regular (S_IFREG, or 0 in older records),
+//              symbolic link (the content is the target), fifo, socket, or
+//              character or block device (no content); a folder record's
+//              is S_IFDIR; a tombstone's 0
 //    76     4  chunk size in plaintext bytes (e.g. 65536)
 //    80     4  uid of the owner
 //    84     4  gid of the owner
-//    88     8  reserved, 0 (covered by the MAC)
+//    88     8  rdev of a device node, else 0 (covered by the MAC)
 //    96    32  MAC (above)
 #pragma once
 
@@ -63,7 +69,19 @@ struct Stamp {
   std::string ToString() const;
 };
 
-enum class PieceKind : uint8_t { kPiece = 1, kTombstone = 2 };
+enum class PieceKind : uint8_t { kPiece = 1, kTombstone = 2, kFolder = 3 };
+
+// Inside each folder of a user: the folder's own record (kind kFolder).
+// Neither a piece file name nor a folder name a user can make (Store
+// refuses it as reserved).
+inline constexpr std::string_view kFolderRecordFile = "..0";
+
+// The st_mode bits a record keeps: type and permissions (with setuid,
+// setgid, sticky; dfc never applies those to a local file).
+inline constexpr uint32_t kModeTypeMask = 0170000;
+inline constexpr uint32_t kModeBits = 07777;
+// Whether `mode` is an acceptable st_mode for a record of `kind`.
+bool ValidRecordMode(PieceKind kind, uint32_t mode);
 
 struct PieceHeader {
   PieceKind kind = PieceKind::kPiece;
@@ -81,11 +99,19 @@ struct PieceHeader {
   uint32_t chunk_bytes = kDefaultChunkBytes;
   uint32_t uid = 0;
   uint32_t gid = 0;
-  Key mac{};  // see above; all zero until Sign()
+  uint64_t rdev = 0;  // device nodes only
+  Key mac{};          // see above; all zero until Sign()
 
   bool tombstone() const { return kind == PieceKind::kTombstone; }
-  // Sealed bytes after the header (0 for a tombstone).
-  uint64_t sealed_size() const { return tombstone() ? 0 : SealedSize(piece_size, chunk_bytes); }
+  bool folder() const { return kind == PieceKind::kFolder; }
+  // A header alone, no sealed bytes after it: a tombstone or folder record.
+  bool record_only() const { return kind != PieceKind::kPiece; }
+  // Sealed bytes after the header (0 for a tombstone or folder record).
+  uint64_t sealed_size() const { return record_only() ? 0 : SealedSize(piece_size, chunk_bytes); }
+  // st_mode's type bits, S_IFREG for a regular file (also an older record's 0).
+  uint32_t file_type() const;
+  // Copies what stat shows and chmod/chown/utime change: mode, mtime, owner, rdev.
+  void CopyAttributes(const PieceHeader& from);
 
   std::string Encode() const;  // exactly kPieceHeaderBytes
   // kCorrupt for a bad magic, version, length, kind or inconsistent fields.

@@ -155,7 +155,7 @@ TEST_CASE("hints bring a returning server to exactly what placement says") {
   REQUIRE(c->Rmdir("empty").ok());
   REQUIRE(c->Mkdir("new").ok());
   REQUIRE(PutBytes(*c, "new/a.txt", "in a new folder").ok());
-  REQUIRE(c->SetAttr("keep.txt", 0600, std::nullopt).ok());
+  REQUIRE(c->SetAttr("keep.txt", client::AttrChange{.mode = 0600}).ok());
   CHECK(HintsLeft(cluster) > 0);
   cluster.Restart(1);
 
