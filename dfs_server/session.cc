@@ -229,6 +229,10 @@ Status Session::Dispatch(const Frame& f) {
       });
     case MsgType::kHintDrop:
       return Simple<Hint>(f, [&](const Hint& r) { return store_.DropHint(user_, r); });
+    case MsgType::kFolder:
+      return Simple<FolderRequest>(f, [&](const FolderRequest& r) {
+        return store_.SetFolder(user_, r.path, r.record, r.create);
+      });
     default:
       break;
   }

@@ -53,6 +53,8 @@ Status CheckNotReserved(std::string_view leaf) {
   int piece = 0;
   if (ParsePieceFileName(leaf, &name, &piece))
     return Status::Invalid("name " + Escaped(leaf) + " is reserved (it reads as a piece file)");
+  if (leaf == kFolderRecordFile)
+    return Status::Invalid("name " + Escaped(leaf) + " is reserved (folder records)");
   return Status::Ok();
 }
 
@@ -236,8 +238,12 @@ Status CheckSameData(const PieceHeader& prev, const PieceHeader& next) {
                          std::to_string(prev.chunk_bytes) + ")");
 }
 
+// ReadHeaderFd's slot of a folder record (kFolderRecordFile).
+constexpr int kFolderSlot = -1;
+
 // Reads and checks the header of an open piece file stored in slot `slot`
-// (0 = tombstone). kCorrupt when it is not a well-formed header for the slot.
+// (0 = tombstone, kFolderSlot = a folder record). kCorrupt when it is not a
+// well-formed header for the slot.
 Result<PieceHeader> ReadHeaderFd(int fd, int slot) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return FromErrno(errno, "fstat");
@@ -254,8 +260,10 @@ Result<PieceHeader> ReadHeaderFd(int fd, int slot) {
     got += static_cast<size_t>(r);
   }
   DFS_ASSIGN_OR_RETURN(PieceHeader h, PieceHeader::Decode(std::string_view(raw, sizeof raw)));
-  if (slot == 0 ? !h.tombstone() : (h.tombstone() || h.piece != slot))
-    return Status::Corrupt("header does not match the file's piece number");
+  const bool fits = slot == kFolderSlot ? h.folder()
+                    : slot == 0         ? h.tombstone()
+                                        : h.kind == PieceKind::kPiece && h.piece == slot;
+  if (!fits) return Status::Corrupt("header does not match the file's piece number");
   return h;
 }
 
@@ -269,6 +277,31 @@ Result<std::optional<PieceHeader>> ReadHeaderAt(int dir_fd, const std::string& f
   }
   DFS_ASSIGN_OR_RETURN(PieceHeader h, ReadHeaderFd(fd.get(), slot));
   return std::optional<PieceHeader>(h);
+}
+
+// The record of folder dir_fd/name (nullopt: none, or no such folder) and
+// the number of its subfolders (from its link count).
+struct FolderInfo {
+  std::optional<PieceHeader> record;
+  uint32_t subdirs = 0;
+};
+Result<FolderInfo> ReadFolderInfo(int dir_fd, const std::string& name) {
+  FolderInfo info;
+  UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT || errno == ENOTDIR) return info;
+    return FromErrno(errno, "open folder " + Escaped(name));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && st.st_nlink > 2)
+    info.subdirs = static_cast<uint32_t>(st.st_nlink - 2);
+  auto h = ReadHeaderAt(fd.get(), std::string(kFolderRecordFile), kFolderSlot);
+  if (!h.ok()) {
+    Log().warn("folder {}: ignoring its record: {}", Escaped(name), h.status().ToString());
+    return info;
+  }
+  info.record = std::move(h).value();  // nullopt when there is none
+  return info;
 }
 
 // The headers of ".name.0" .. ".name.<last>" in one folder, `last` the
@@ -809,6 +842,20 @@ Status Store::List(std::string_view user, std::string_view dir,
     ListEntry entry;
     if (n.piece < 0) {
       entry.is_dir = true;
+      DFS_ASSIGN_OR_RETURN(FolderInfo info, ReadFolderInfo(dfd.get(), n.name));
+      entry.subdirs = info.subdirs;
+      if (info.record) {
+        // The folder's record: one more entry of its name, right after it.
+        ListEntry record;
+        record.name = n.name;
+        record.header = *info.record;
+        entry.name = std::move(n.name);
+        if (keep) kept.push_back(entry);
+        DFS_RETURN_IF_ERROR(sink(ListEntry(entry)));
+        if (keep) kept.push_back(record);
+        DFS_RETURN_IF_ERROR(sink(std::move(record)));
+        continue;
+      }
     } else {
       const std::string file = PieceFileName(n.name, n.piece);
       auto h = ReadHeaderAt(dfd.get(), file, n.piece);
@@ -829,9 +876,20 @@ Status Store::List(std::string_view user, std::string_view dir,
 
 Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::string_view name) {
   DFS_ASSIGN_OR_RETURN(std::string d, NormalizeDir(dir));
+  StatReply reply;
+  if (d.empty() && name.empty()) {
+    // The user's root folder: its record, if one was set.
+    DFS_ASSIGN_OR_RETURN(UniqueFd root, OpenUserDir(user, d));
+    reply.is_dir = true;
+    struct stat st {};
+    if (::fstat(root.get(), &st) == 0 && st.st_nlink > 2)
+      reply.subdirs = static_cast<uint32_t>(st.st_nlink - 2);
+    auto h = ReadHeaderAt(root.get(), std::string(kFolderRecordFile), kFolderSlot);
+    if (h.ok() && h->has_value()) reply.pieces.push_back(**h);
+    return reply;
+  }
   DFS_RETURN_IF_ERROR(ValidateName(name));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
-  StatReply reply;
   DFS_ASSIGN_OR_RETURN(const FolderCache::Seen seen, SeenFolder(dfd.get(), d));
   if (auto cached = folders_.Peek(user, d, seen)) {
     // A folder listed lately and unchanged since: its entries are sorted by
@@ -840,13 +898,20 @@ Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::
         std::equal_range(cached->begin(), cached->end(), name,
                          [](const auto& a, const auto& b) { return NameOf(a) < NameOf(b); });
     for (auto e = first; e != last; ++e) {
-      if (e->is_dir)
+      if (e->is_dir) {
         reply.is_dir = true;
-      else
+        reply.subdirs = e->subdirs;
+      } else {
         reply.pieces.push_back(e->header);
+      }
     }
   } else {
     DFS_ASSIGN_OR_RETURN(reply.is_dir, IsDirAt(dfd.get(), name));
+    if (reply.is_dir) {
+      DFS_ASSIGN_OR_RETURN(FolderInfo info, ReadFolderInfo(dfd.get(), std::string(name)));
+      reply.subdirs = info.subdirs;
+      if (info.record) reply.pieces.push_back(*info.record);
+    }
     DFS_ASSIGN_OR_RETURN(NameFiles files, LoadName(dfd.get(), name, max_piece()));
     for (const auto& h : files.at)
       if (h) reply.pieces.push_back(*h);
@@ -1117,6 +1182,57 @@ Status Store::Mkdir(std::string_view user, std::string_view path) {
   return Fsync(pfd.get(), "fsync directory");
 }
 
+Status Store::SetFolder(std::string_view user, std::string_view path, const PieceHeader& record,
+                        bool create) {
+  if (!record.folder()) return Status::Invalid("a folder needs a folder record");
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
+  const std::string& leaf = p.name;
+  const std::string& parent = p.dir;
+  const std::string shown = leaf.empty() ? std::string("the root folder") : Quoted(parent, leaf);
+  UniqueFd fd;
+  std::optional<FolderChange> parent_change;
+  UniqueFd pfd;
+  if (leaf.empty()) {
+    DFS_ASSIGN_OR_RETURN(fd, OpenUserDir(user, ""));
+  } else {
+    DFS_RETURN_IF_ERROR(CheckNotReserved(leaf));
+    DFS_ASSIGN_OR_RETURN(pfd, OpenUserDir(user, parent));
+    // The parent's listing carries the record.
+    parent_change.emplace(*this, user, parent);
+    if (create) {
+      if (::mkdirat(pfd.get(), leaf.c_str(), 0700) == 0) {
+        DFS_RETURN_IF_ERROR(Fsync(pfd.get(), "fsync directory"));
+      } else if (errno != EEXIST) {
+        return FromErrno(errno, "mkdir " + shown);
+      }
+    }
+    fd = UniqueFd(
+        ::openat(pfd.get(), leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+      if (errno == ENOENT) return Status::NotFound("no such folder " + shown);
+      if (errno == ENOTDIR || errno == ELOOP) return Status::NotDir(shown + " is not a folder");
+      return FromErrno(errno, "open " + shown);
+    }
+  }
+  DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
+  const std::string file(kFolderRecordFile);
+  // One stripe per folder record: two changes of one folder's attributes
+  // at once cannot let the older win.
+  NameLock lock(*this, StripeOf(user, path, file));
+  auto existing = ReadHeaderAt(fd.get(), file, kFolderSlot);
+  if (existing.ok() && existing->has_value() && (*existing)->stamp >= record.stamp) {
+    Log().debug("folder {}: a newer record is there", shown);
+    return Status::Ok();
+  }
+  const std::string raw = record.Encode();
+  TempFile temp(staging.get(), "~" + RandomSuffix());
+  DFS_RETURN_IF_ERROR(WriteSyncedTemp(staging.get(), temp, raw, "folder record"));
+  if (::renameat(staging.get(), temp.name().c_str(), fd.get(), file.c_str()) != 0)
+    return FromErrno(errno, "place the record of " + shown);
+  temp.Release();
+  return Fsync(fd.get(), "fsync directory");
+}
+
 Status Store::Rmdir(std::string_view user, std::string_view path) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::Invalid("cannot remove the root folder");
@@ -1144,9 +1260,12 @@ Status Store::Rmdir(std::string_view user, std::string_view path) {
       pieces.emplace_back(file);
       return Status::Ok();
     }
+    if (type == DT_REG && file == kFolderRecordFile) return Status::Ok();  // removed below
     return Status::NotEmpty("directory " + shown + " is not empty");
   }));
   for (const auto& file : pieces) DFS_RETURN_IF_ERROR(UnlinkCounted(user, fd.get(), file));
+  if (::unlinkat(fd.get(), std::string(kFolderRecordFile).c_str(), 0) != 0 && errno != ENOENT)
+    return FromErrno(errno, "remove the record of " + shown);
   if (::unlinkat(pfd.get(), leaf.c_str(), AT_REMOVEDIR) != 0) {
     if (errno == EEXIST || errno == ENOTEMPTY)
       return Status::NotEmpty("directory " + shown + " is not empty");

@@ -246,6 +246,13 @@ class Store {
   // mkdir: kNotFound (parent missing), kExists, kInvalidArgument (a name that
   // looks like a piece file, ".x.1", is reserved).
   [[nodiscard]] Status Mkdir(std::string_view user, std::string_view path);
+  // Stores `record` (a folder record, kind kFolder, signed by the client for
+  // `path`) as the folder's own record (kFolderRecordFile inside it) unless
+  // the one there is as new or newer. With `create` the folder is made first
+  // when missing (its parent must exist: kNotFound otherwise); without, a
+  // missing folder is kNotFound. "" is the user's root folder.
+  [[nodiscard]] Status SetFolder(std::string_view user, std::string_view path,
+                                 const PieceHeader& record, bool create);
   // rmdir: removes the piece and tombstone files inside, then the folder.
   // kNotFound, kNotDir, kNotEmpty (a subdirectory or a foreign file),
   // kInvalidArgument for the root.

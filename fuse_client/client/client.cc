@@ -2,6 +2,7 @@
 // attributes, statfs, describe). Transfers live in transfer.cc, repair in heal.cc.
 #include "fuse_client/client/client.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,7 +128,9 @@ Status Client::StreamListing(const std::string& dir, const NameSink& sink,
           // genuine ones alone.
           RecordCheck check = RecordCheck::kAccepted;
           if (!e.is_dir)
-            check = CheckRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_);
+            check = e.header.folder()
+                        ? CheckFolderRecord(e.header, keys_.record, JoinName(dir, e.name))
+                        : CheckRecord(e.header, keys_.record, JoinName(dir, e.name), scheme_);
           if (check != RecordCheck::kAccepted && ++rejected_kept > kMaxRejectedKept) continue;
           batch.push_back({std::move(e), check});
         }
@@ -223,6 +226,8 @@ Result<Listing> Client::List(std::string_view dir_in) {
         Entry e;
         if (!records.dir_on.empty()) {
           e.is_dir = true;
+          e.folder = records.folder;
+          e.subdirs = records.subdirs;
           folders.emplace_back(listing.entries.size(), std::move(records));
         } else {
           e.file = Resolve(dir, name, records.headers, std::move(records.rejected));
@@ -257,8 +262,16 @@ Result<Listing> Client::List(std::string_view dir_in) {
 Result<Entry> Client::Stat(std::string_view path, InlinePieces* inline_pieces) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) {
+    // The root always exists; its record, if any server keeps one, has its attributes.
     Entry root;
     root.is_dir = true;
+    for (const auto& r : StatEach("", "")) {
+      if (!r.ok()) continue;
+      root.subdirs = std::max(root.subdirs, r->subdirs);
+      for (const PieceHeader& h : r->pieces)
+        if (CheckFolderRecord(h, keys_.record, "") == RecordCheck::kAccepted)
+          KeepNewest(&root.folder, h);
+    }
     return root;
   }
   DFS_ASSIGN_OR_RETURN(Entry e, StatRecords(p.dir, p.name, inline_pieces));
@@ -304,6 +317,7 @@ Result<Entry> Client::StatRecords(const std::string& dir, const std::string& nam
     e.name = name;
     std::vector<Observed> seen;
     size_t dirs = 0;
+    const std::string path = JoinName(dir, name);
     for (size_t i = 0; i < results.size(); ++i) {
       if (!results[i].ok()) {
         Code c = results[i].status().code();
@@ -312,11 +326,23 @@ Result<Entry> Client::StatRecords(const std::string& dir, const std::string& nam
           return results[i].status();
         continue;
       }
-      if (results[i]->is_dir) ++dirs;
-      for (const auto& h : results[i]->pieces) seen.push_back({static_cast<int>(i), h});
+      if (results[i]->is_dir) {
+        ++dirs;
+        e.subdirs = std::max(e.subdirs, results[i]->subdirs);
+      }
+      for (const auto& h : results[i]->pieces) {
+        if (!h.folder()) {
+          seen.push_back({static_cast<int>(i), h});
+        } else if (CheckFolderRecord(h, keys_.record, path) == RecordCheck::kAccepted) {
+          KeepNewest(&e.folder, h);
+        } else {
+          WarnOnce(static_cast<int>(i), path, "sent a folder record that failed authentication");
+        }
+      }
     }
     e.is_dir = FolderStands(dirs, static_cast<size_t>(answered));
     if (e.is_dir) return e;
+    e.folder.reset();
     const bool any = !seen.empty();
     ScreenedRecords screened = Screen(dir, name, std::move(seen));
     e.file = Resolve(dir, name, screened.accepted, std::move(screened.rejected));
@@ -415,9 +441,39 @@ Status Client::EnsureDirOn(int server, const std::string& dir) {
   return Status::Ok();
 }
 
-Status Client::MakeDirEverywhere(const std::string& path) {
+PieceHeader Client::MakeFolderRecord(const std::string& path, const FileAttrs& attrs,
+                                     const Stamp& after) const {
+  PieceHeader h;
+  h.kind = PieceKind::kFolder;
+  h.scheme = scheme_.id;
+  h.servers = static_cast<uint8_t>(scheme_.servers);
+  h.copies = static_cast<uint8_t>(scheme_.copies);
+  h.piece = 0;
+  h.stamp = NewStamp(after);
+  h.mode = S_IFDIR | (attrs.mode & kModeBits);
+  h.mtime_ns = attrs.mtime_ns != 0 ? attrs.mtime_ns : static_cast<int64_t>(h.stamp.time_ns);
+  h.uid = attrs.uid.value_or(static_cast<uint32_t>(::geteuid()));
+  h.gid = attrs.gid.value_or(static_cast<uint32_t>(::getegid()));
+  h.Sign(keys_.record, path);
+  return h;
+}
+
+Status Client::SendFolderRecord(int s, const std::string& path, const PieceHeader& record,
+                                bool create) {
+  DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
+  return lease
+      .Check(lease->Call<FolderRequest, Empty>(MsgType::kFolder,
+                                               FolderRequest{path, create, record},
+                                               DeadlineIn(options_.request_timeout)))
+      .status();
+}
+
+Status Client::MakeDirEverywhere(const std::string& path,
+                                 const std::optional<PieceHeader>& record) {
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   auto results = ForEachServer<Empty>([&](int s) -> Result<Empty> {
-    Status st = EnsureDirOn(s, path);
+    Status st = record ? EnsureDirOn(s, p.dir) : EnsureDirOn(s, path);
+    if (st.ok() && record) st = SendFolderRecord(s, path, *record, /*create=*/true);
     if (!st.ok()) return st;
     return Empty{};
   });
@@ -425,7 +481,7 @@ Status Client::MakeDirEverywhere(const std::string& path) {
   DFS_RETURN_IF_ERROR(FanOutStatus(*pool_, results, &answered));
   for (const auto& r : results) {
     if (!r.ok()) continue;
-    HintFailed(results, path, Stamp::Now());
+    HintFailed(results, path, record ? record->stamp : Stamp::Now());
     return Status::Ok();
   }
   for (const auto& r : results)
@@ -433,7 +489,7 @@ Status Client::MakeDirEverywhere(const std::string& path) {
   return results.front().status();
 }
 
-Status Client::Mkdir(std::string_view path) {
+Status Client::Mkdir(std::string_view path, const FileAttrs& attrs) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::Exists("the root folder exists");
   const std::string full = JoinName(p.dir, p.name);
@@ -444,7 +500,7 @@ Status Client::Mkdir(std::string_view path) {
     DFS_ASSIGN_OR_RETURN(Entry parent, Stat(p.dir));
     if (!parent.is_dir) return Status::NotDir(Escaped(p.dir) + " is not a folder");
   }
-  return MakeDirEverywhere(full);
+  return MakeDirEverywhere(full, MakeFolderRecord(full, attrs, Stamp{}));
 }
 
 Status Client::Rmdir(std::string_view path) {
@@ -619,7 +675,19 @@ Status Client::RenameFile(const FileVersion& v, const std::string& to_dir,
 }
 
 Status Client::MoveTree(const std::string& from, const std::string& to) {
-  DFS_RETURN_IF_ERROR(MakeDirEverywhere(to));
+  // The folder keeps its attributes under the new name (a new record, as
+  // records are bound to their path).
+  std::optional<PieceHeader> record;
+  DFS_ASSIGN_OR_RETURN(ParentAndName src, SplitParent(from));
+  if (auto e = StatIn(src.dir, src.name); e.ok() && e->folder) {
+    FileAttrs attrs;
+    attrs.mode = e->folder->mode;
+    attrs.mtime_ns = e->folder->mtime_ns;
+    attrs.uid = e->folder->uid;
+    attrs.gid = e->folder->gid;
+    record = MakeFolderRecord(to, attrs, e->folder->stamp);
+  }
+  DFS_RETURN_IF_ERROR(MakeDirEverywhere(to, record));
   DFS_ASSIGN_OR_RETURN(RawListing raw, ListRaw(from));
   for (const auto& [name, slot] : raw.names) {
     if (!slot.dir_on.empty()) {
@@ -669,11 +737,50 @@ Status Client::Rename(std::string_view from, std::string_view to) {
   return RenameFile(s.file, dst.dir, dst.name, d.ok() ? d->file.newest.stamp : Stamp{});
 }
 
+Status Client::SetFolderAttr(const std::string& path, const Entry& e, const AttrChange& change) {
+  // A folder without a record so far shows the defaults (0755, this user).
+  FileAttrs attrs;
+  attrs.mode = 0755;
+  Stamp after;
+  if (e.folder) {
+    attrs.mode = e.folder->mode;
+    attrs.mtime_ns = e.folder->mtime_ns;
+    attrs.uid = e.folder->uid;
+    attrs.gid = e.folder->gid;
+    after = e.folder->stamp;
+  }
+  if (change.mode) attrs.mode = *change.mode;
+  if (change.mtime_ns) attrs.mtime_ns = *change.mtime_ns;
+  if (change.uid) attrs.uid = *change.uid;
+  if (change.gid) attrs.gid = *change.gid;
+  const PieceHeader record = MakeFolderRecord(path, attrs, after);
+  auto results = ForEachServer<Empty>([&](int s) -> Result<Empty> {
+    DFS_RETURN_IF_ERROR(SendFolderRecord(s, path, record, /*create=*/false));
+    return Empty{};
+  });
+  int answered = 0;
+  DFS_RETURN_IF_ERROR(FanOutStatus(*pool_, results, &answered));
+  bool any_ok = false;
+  for (const auto& r : results) {
+    if (r.ok()) {
+      any_ok = true;
+    } else if (!IsNetworkFailure(r.status()) && r.status().code() != Code::kNotFound) {
+      return r.status();
+    }
+  }
+  if (!any_ok) return Status::Unavailable("no server holds folder " + Escaped(path));
+  if (!path.empty()) HintFailed(results, path, record.stamp);
+  return Status::Ok();
+}
+
 Status Client::SetAttr(std::string_view path, const AttrChange& change) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
-  if (p.name.empty()) return Status::Ok();
+  if (p.name.empty()) {
+    DFS_ASSIGN_OR_RETURN(Entry root, Stat(""));
+    return SetFolderAttr("", root, change);
+  }
   DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
-  if (e.is_dir) return Status::Ok();  // folders have no stored attributes
+  if (e.is_dir) return SetFolderAttr(JoinName(p.dir, p.name), e, change);
   PieceHeader base = e.file.newest;
   if (change.mode) base.mode = (base.mode & kModeTypeMask) | (*change.mode & kModeBits);
   if (change.mtime_ns) base.mtime_ns = *change.mtime_ns;

@@ -63,6 +63,10 @@ inline constexpr size_t kMaxRejectedKept = 4096;
 struct Entry {
   std::string name;
   bool is_dir = false;
+  // A folder's attributes (mode, owner, mtime), when it has a record (folders
+  // made before records existed have none), and its subfolders.
+  std::optional<PieceHeader> folder;
+  uint32_t subdirs = 0;
   FileVersion file;  // meaningful when !is_dir
   // Convenience for stat-like callers.
   uint64_t size() const { return is_dir ? 0 : file.size(); }
@@ -209,7 +213,7 @@ class Client {
   Result<std::string> ReadSmall(const FileVersion& version, const InlinePieces& inline_pieces = {});
   static constexpr uint64_t kMaxLinkBytes = 4095;  // PATH_MAX less the NUL
 
-  Status Mkdir(std::string_view path);
+  Status Mkdir(std::string_view path, const FileAttrs& attrs = {});
   Status Rmdir(std::string_view path);
   // Writes a tombstone newer than every record of the name. `known`, when
   // given, is what a recent Stat or List said of the name (saves a round
@@ -288,8 +292,17 @@ class Client {
   void RevertCommit(const std::string& dir, const std::string& name, const PieceHeader& base,
                     const std::vector<Result<CommitReply>>& committed);
   Status EnsureDirOn(int server, const std::string& dir);
-  // EnsureDirOn on every server: OK when one did it and none refused.
-  Status MakeDirEverywhere(const std::string& path);
+  // EnsureDirOn on every server, the folder itself with `record` when given:
+  // OK when one did it and none refused.
+  Status MakeDirEverywhere(const std::string& path,
+                           const std::optional<PieceHeader>& record = std::nullopt);
+  // The record of folder `path` with `attrs`, a new stamp after `after`, signed.
+  PieceHeader MakeFolderRecord(const std::string& path, const FileAttrs& attrs,
+                               const Stamp& after) const;
+  // SetAttr of folder `path` (`e` as Stat found it): a new record.
+  Status SetFolderAttr(const std::string& path, const Entry& e, const AttrChange& change);
+  // Sends folder `path`'s record to server `s` (kFolder; `create`: make it).
+  Status SendFolderRecord(int s, const std::string& path, const PieceHeader& record, bool create);
   // kNotFound unless the name is a folder or an existing file.
   Result<Entry> StatIn(const std::string& dir, const std::string& name);
   // Like StatIn, but a file that does not exist (deleted, or no record

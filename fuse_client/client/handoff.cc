@@ -167,7 +167,12 @@ Status Client::SettlePath(int target, const std::string& path, HealReport* repor
       others_hold = others_hold || !r->pieces.empty();
     }
     if (r->is_dir) slot.dir_on.push_back(s);
-    for (const PieceHeader& h : r->pieces) seen.push_back({s, h});
+    for (const PieceHeader& h : r->pieces) {
+      if (!h.folder())
+        seen.push_back({s, h});
+      else if (CheckFolderRecord(h, keys_.record, path) == RecordCheck::kAccepted)
+        KeepNewest(&slot.folder, h);
+    }
   }
   if (others == 0) {
     *settled = false;  // nobody to learn the change from now
@@ -175,7 +180,11 @@ Status Client::SettlePath(int target, const std::string& path, HealReport* repor
   }
   const bool target_dir = results[target].ok() && results[target]->is_dir;
   if (others_dir) {
-    // Made while the target was down.
+    // Made (or its attributes changed) while the target was down.
+    if (slot.folder) {
+      DFS_RETURN_IF_ERROR(EnsureDirOn(target, p.dir));
+      return SendFolderRecord(target, path, *slot.folder, /*create=*/true);
+    }
     if (!target_dir) DFS_RETURN_IF_ERROR(EnsureDirOn(target, path));
     return Status::Ok();
   }

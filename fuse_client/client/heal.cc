@@ -66,10 +66,14 @@ Status Client::HealDir(const std::string& dir, HealReport* report, const HealPro
           bool has = std::find(slot.dir_on.begin(), slot.dir_on.end(), s) != slot.dir_on.end();
           bool down =
               std::find(raw.unreachable.begin(), raw.unreachable.end(), s) != raw.unreachable.end();
-          if (!has && !down) {
-            Status st = EnsureDirOn(s, sub);
-            if (!st.ok()) report->notes.push_back(st.Annotate(pool_->name(s)).ToString());
-          }
+          if (down) continue;
+          // The newest record goes to every server (one that has it ignores it).
+          Status st = slot.folder ? EnsureDirOn(s, dir) : Status::Ok();
+          if (st.ok() && slot.folder)
+            st = SendFolderRecord(s, sub, *slot.folder, /*create=*/true);
+          else if (st.ok() && !has)
+            st = EnsureDirOn(s, sub);
+          if (!st.ok()) report->notes.push_back(st.Annotate(pool_->name(s)).ToString());
         }
       }
       DFS_RETURN_IF_ERROR(HealDir(sub, report, progress, verify));

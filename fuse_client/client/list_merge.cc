@@ -67,12 +67,16 @@ void ListMerge::Drain() {
       while (!st.queue.empty() && st.queue.front().entry.name == name) {
         Record& r = st.queue.front();
         st.held_bytes -= Weight(r);
-        if (r.entry.is_dir)
+        if (r.entry.is_dir) {
           out.dir_on.push_back(server);
-        else if (r.check == RecordCheck::kAccepted)
-          out.headers.push_back({server, r.entry.header});
-        else
+          out.subdirs = std::max(out.subdirs, r.entry.subdirs);
+        } else if (r.check != RecordCheck::kAccepted) {
           out.rejected.push_back({server, r.check});
+        } else if (r.entry.header.folder()) {
+          KeepNewest(&out.folder, r.entry.header);
+        } else {
+          out.headers.push_back({server, r.entry.header});
+        }
         st.queue.pop_front();
       }
     }

@@ -24,6 +24,8 @@ namespace dfs::client {
 // What the servers sent of one name.
 struct NameRecords {
   std::vector<int> dir_on;               // servers holding a folder of this name
+  std::optional<PieceHeader> folder;     // the newest folder record that verified
+  uint32_t subdirs = 0;                  // the folder's subfolders (most any server has)
   std::vector<Observed> headers;         // pieces and tombstones that verified
   std::vector<RejectedRecord> rejected;  // records that did not (ignored)
 };

@@ -33,6 +33,16 @@ RecordCheck CheckRecord(const PieceHeader& h, const Key& record_key, std::string
   return RecordCheck::kAccepted;
 }
 
+RecordCheck CheckFolderRecord(const PieceHeader& h, const Key& record_key, std::string_view path) {
+  if (!h.Verify(record_key, path)) return RecordCheck::kBadMac;
+  if (!h.folder() || h.piece != 0) return RecordCheck::kBadPiece;
+  return RecordCheck::kAccepted;
+}
+
+void KeepNewest(std::optional<PieceHeader>* best, const PieceHeader& h) {
+  if (!*best || (*best)->stamp < h.stamp) *best = h;
+}
+
 ScreenedRecords ScreenRecords(std::vector<Observed> seen, const Key& record_key,
                               std::string_view path, const Scheme& scheme) {
   ScreenedRecords out;

@@ -70,6 +70,10 @@ inline bool AcceptRecord(const PieceHeader& h, const Key& record_key, std::strin
                          const Scheme& scheme) {
   return CheckRecord(h, record_key, path, scheme) == RecordCheck::kAccepted;
 }
+// The same for a folder's own record (kind kFolder) of folder `path`.
+RecordCheck CheckFolderRecord(const PieceHeader& h, const Key& record_key, std::string_view path);
+// The newer of `best` and `h` (a folder record that passed CheckFolderRecord).
+void KeepNewest(std::optional<PieceHeader>* best, const PieceHeader& h);
 
 // The records of one name as read from the servers, split by CheckRecord().
 struct ScreenedRecords {

@@ -404,7 +404,6 @@ int FileSystem::FillOpenFileAttr(OpenFile& file, struct stat* st) const {
 
 Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh,
                                          client::InlinePieces* inline_pieces) {
-  if (path.empty()) return DirectoryEntry();
   if (!fresh) {
     if (auto e = cache_.GetEntry(path)) return *e;
     if (cache_.KnownAbsent(path)) return Status::NotFound(Escaped(path) + ": no such file");
@@ -412,7 +411,7 @@ Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh,
     // rather than asked name by name: one LIST answers every lookup in it
     // for the next TTL, names that do not exist included.
     const std::string parent = ParentOf(path);
-    if (cache_.WorthRelisting(parent) && GetListing(parent).ok()) {
+    if (!path.empty() && cache_.WorthRelisting(parent) && GetListing(parent).ok()) {
       if (auto e = cache_.GetEntry(path)) return *e;
       if (cache_.KnownAbsent(path)) return Status::NotFound(Escaped(path) + ": no such file");
     }
@@ -457,12 +456,20 @@ void FileSystem::FillAttr(const client::Entry& entry, const std::string& path,
   *st = {};
   st->st_ino = InodeOf(path);
   if (entry.is_dir) {
-    st->st_mode = S_IFDIR | kDirMode;
-    st->st_nlink = 2;
-    st->st_mtim = ToTimespec(mount_time_ns_);
-    st->st_ctim = st->st_mtim;
-    st->st_uid = options_.uid;
-    st->st_gid = options_.gid;
+    st->st_nlink = 2 + entry.subdirs;
+    if (const auto& h = entry.folder) {
+      st->st_mode = S_IFDIR | (h->mode & kPermBits);
+      st->st_mtim = ToTimespec(h->mtime_ns);
+      st->st_ctim = ToTimespec(static_cast<int64_t>(h->stamp.time_ns));
+      st->st_uid = h->uid;
+      st->st_gid = h->gid;
+    } else {  // a folder made before folders had records
+      st->st_mode = S_IFDIR | kDirMode;
+      st->st_mtim = ToTimespec(mount_time_ns_);
+      st->st_ctim = st->st_mtim;
+      st->st_uid = options_.uid;
+      st->st_gid = options_.gid;
+    }
   } else {
     const PieceHeader& h = entry.file.newest;
     st->st_mode = h.file_type() | (h.mode & kPermBits);
@@ -603,16 +610,30 @@ int FileSystem::ReleaseDir(uint64_t fh) {
   return 0;
 }
 
-int FileSystem::Mkdir(std::string_view fuse_path, uint32_t /*mode*/, Caller /*caller*/) {
+int FileSystem::Mkdir(std::string_view fuse_path, uint32_t mode, Caller caller) {
   std::string path = RelativePath(fuse_path);
   if (path.empty()) return -EEXIST;
   if (IsHidden(path)) return -EINVAL;
-  Status s = client_->Mkdir(path);
+  client::FileAttrs attrs;
+  attrs.mode = mode & kPermBits;
+  attrs.mtime_ns = NowNs();
+  attrs.uid = caller.uid;
+  attrs.gid = caller.gid;
+  Status s = client_->Mkdir(path, attrs);
   cache_.Invalidate(path);
+  cache_.ForgetAttributes(ParentOf(path));  // one more subfolder
   if (!s.ok()) return Errno(s);
   // It did not exist on any server: it is empty (as far as the TTL goes).
   const auto token = cache_.Begin();
-  cache_.PutEntry(path, DirectoryEntry(), token);
+  client::Entry made = DirectoryEntry();
+  made.folder.emplace();  // what the record says (for stat; the record itself is signed)
+  made.folder->kind = PieceKind::kFolder;
+  made.folder->mode = S_IFDIR | attrs.mode;
+  made.folder->mtime_ns = attrs.mtime_ns;
+  made.folder->stamp.time_ns = static_cast<uint64_t>(attrs.mtime_ns);
+  made.folder->uid = caller.uid;
+  made.folder->gid = caller.gid;
+  cache_.PutEntry(path, std::move(made), token);
   cache_.PutListing(path, std::make_shared<const client::Listing>(), token);
   return 0;
 }
@@ -631,6 +652,7 @@ int FileSystem::Rmdir(std::string_view fuse_path) {
   }
   Status s = client_->Rmdir(path);
   cache_.Invalidate(path);
+  cache_.ForgetAttributes(ParentOf(path));  // one subfolder fewer
   return s.ok() ? 0 : Errno(s);
 }
 
@@ -870,6 +892,8 @@ int FileSystem::Rename(std::string_view fuse_from, std::string_view fuse_to, uns
   Status s = client_->Rename(from, to);
   cache_.Invalidate(from);
   cache_.Invalidate(to);
+  cache_.ForgetAttributes(ParentOf(from));  // a folder moved: subfolder counts
+  cache_.ForgetAttributes(ParentOf(to));
   if (!s.ok()) {
     if (!(s.code() == Code::kNotFound && local)) return Errno(s);
     // Created here and never uploaded: only the open file moves; its upload

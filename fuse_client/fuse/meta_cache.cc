@@ -134,6 +134,19 @@ void MetaCache::PutEntry(std::string_view path, client::Entry entry, const Token
   entries_.insert_or_assign(std::string(path), CachedEntry{std::move(entry), token.started});
 }
 
+void MetaCache::ForgetAttributes(std::string_view path) {
+  MutexLock lock(&mu_);
+  ++epoch_;
+  if (auto it = entries_.find(path); it != entries_.end()) entries_.erase(it);
+  if (path.empty()) return;
+  if (auto it = listings_.find(ParentOf(path)); it != listings_.end()) {
+    if (it->second.touched.size() >= kMaxTouched)
+      listings_.erase(it);
+    else
+      it->second.touched.emplace(BaseOf(path));
+  }
+}
+
 void MetaCache::Invalidate(std::string_view path) {
   MutexLock lock(&mu_);
   ++epoch_;

@@ -69,6 +69,9 @@ class MetaCache {
   // Forgets `path` and everything under it; its parent's listing forgets
   // the name (and serves lookups of its other names only).
   void Invalidate(std::string_view path) EXCLUDES(mu_);
+  // Forgets what is cached of `path` itself (its attributes), not what is
+  // beneath it: a folder whose subfolder count changed.
+  void ForgetAttributes(std::string_view path) EXCLUDES(mu_);
 
  private:
   struct CachedListing {

@@ -193,8 +193,8 @@ class HmacContext {
     // HMAC pads its key with zeros: the empty key is the key of one zero byte.
     static constexpr uint8_t kZero = 0;
     if (key.empty()) key = std::span<const uint8_t>(&kZero, 1);
-    const bool same =
-        keyed_ && key.size() == key_.size() && CRYPTO_memcmp(key.data(), key_.data(), key.size()) == 0;
+    const bool same = keyed_ && key.size() == key_.size() &&
+                      CRYPTO_memcmp(key.data(), key_.data(), key.size()) == 0;
     if (same) {
       if (EVP_MAC_init(ctx_, nullptr, 0, nullptr) != 1) Die("HMAC init");
     } else {

@@ -8,7 +8,7 @@
 namespace dfs {
 
 bool IsKnownType(uint8_t t) {
-  return (t >= 1 && t <= 22) || t == 32 || t == 33 || t == 64 || t == 65;
+  return (t >= 1 && t <= 23) || t == 32 || t == 33 || t == 64 || t == 65;
 }
 
 uint32_t MaxBodyFor(MsgType type) {

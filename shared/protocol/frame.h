@@ -28,7 +28,8 @@
 namespace dfs {
 
 inline constexpr uint32_t kFrameMagic = 0x44465321;  // "DFS!"
-inline constexpr uint8_t kProtocolVersion = 3;       // 3: hints, PurgeRequest::drop_pieces
+// 3: hints, PurgeRequest::drop_pieces; 4: folder records (kFolder), subdirs
+inline constexpr uint8_t kProtocolVersion = 4;
 inline constexpr size_t kFrameHeaderBytes = 16;
 inline constexpr uint32_t kMaxControlBody = 64 * 1024;
 inline constexpr uint32_t kMaxDataBody = 1024 * 1024;
@@ -61,6 +62,7 @@ enum class MsgType : uint8_t {
   kHintList = 20,   // HintListRequest; reply HintListReply
   kHintDrop = 21,   // Hint; reply Empty (also when there was no such hint)
   kRevert = 22,     // RevertRequest; reply Empty
+  kFolder = 23,     // FolderRequest; reply Empty
   // Both directions.
   kData = 32,     // raw bytes of a piece stream
   kDataEnd = 33,  // Empty: end of a piece stream

@@ -79,15 +79,22 @@ struct ListRequest {
     a(dir);
   }
 };
+// A folder's own record (its attributes) comes as one more entry of its
+// name, right after the folder entry, with a header of kind kFolder.
 struct ListEntry {
   std::string name;     // user-visible name (without the ".K" decoration)
-  bool is_dir = false;  // a subdirectory; otherwise `header` describes a piece or tombstone
+  bool is_dir = false;  // a subdirectory; otherwise `header` describes a piece,
+                        // tombstone or folder record
   PieceHeader header;
+  uint32_t subdirs = 0;  // a subdirectory's own subdirectories (its st_nlink - 2)
   template <typename A>
   void Fields(A& a) {
     a(name);
     a(is_dir);
-    if (!is_dir) a(header);
+    if (is_dir)
+      a(subdirs);
+    else
+      a(header);
   }
 };
 struct ListReply {
@@ -120,12 +127,14 @@ struct StatRequest {
 };
 struct StatReply {
   bool is_dir = false;
-  std::vector<PieceHeader> pieces;  // pieces and the tombstone, if any
+  uint32_t subdirs = 0;             // of a folder (ListEntry::subdirs)
+  std::vector<PieceHeader> pieces;  // pieces and the tombstone, or the folder's record
   uint8_t inline_piece = 0;         // 0: no inline data
   std::string inline_data;          // sealed bytes of piece inline_piece (header in `pieces`)
   template <typename A>
   void Fields(A& a) {
     a(is_dir);
+    a(subdirs);
     a(pieces);
     a(inline_piece);
     a(inline_data);
@@ -242,6 +251,21 @@ struct DeleteRequest {
     a(dir);
     a(name);
     a(tombstone);
+  }
+};
+
+// kFolder: Store::SetFolder (store.h): make folder `path` if `create` and
+// it is missing, and keep `record` (kind kFolder, signed for `path`) as its
+// attributes unless a newer one is there. Reply Empty.
+struct FolderRequest {
+  std::string path;
+  bool create = false;
+  PieceHeader record;
+  template <typename A>
+  void Fields(A& a) {
+    a(path);
+    a(create);
+    a(record);
   }
 };
 

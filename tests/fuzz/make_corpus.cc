@@ -76,6 +76,17 @@ PieceHeader Tombstone(std::string_view path, Stamp stamp = kLater) {
   return h;
 }
 
+PieceHeader FolderRecord(std::string_view path, Stamp stamp = kLater) {
+  PieceHeader h;
+  h.kind = PieceKind::kFolder;
+  h.stamp = stamp;
+  h.mode = 040750;
+  h.uid = 1000;
+  h.gid = 1000;
+  h.Sign(kRecordKey, path);
+  return h;
+}
+
 std::string Header(MsgType type, uint32_t id, uint32_t length) {
   uint8_t h[kFrameHeaderBytes];
   EncodeFrameHeader({type, id, length}, h);
@@ -153,6 +164,7 @@ void Messages() {
   w(26, "hint_list_reply",
     EncodeMessage(HintListReply{true, {hint, MakeHint(kRecordKey, "DFS2", "docs", kLater)}}));
   w(27, "revert", EncodeMessage(RevertRequest{"docs", "a.txt", Cid{1, 2, 3}, Cid{4, 5, 6}}));
+  w(28, "folder", EncodeMessage(FolderRequest{"docs/sub", true, FolderRecord("docs/sub")}));
 }
 
 void PieceHeaders() {
@@ -321,6 +333,17 @@ void Sessions() {
           PutAndCommit(4, "docs", "a.txt", 1) +
           FrameOf(MsgType::kRevert, 6, EncodeMessage(RevertRequest{"docs", "a.txt", p1.cid, {}})) +
           FrameOf(MsgType::kStat, 7, EncodeMessage(StatRequest{"docs", "a.txt"})));
+  Write(
+      t, "folder_records",
+      Login("bob") +
+          FrameOf(MsgType::kFolder, 3,
+                  EncodeMessage(FolderRequest{"docs", true, FolderRecord("docs")})) +
+          FrameOf(MsgType::kFolder, 4,
+                  EncodeMessage(FolderRequest{"docs", false, FolderRecord("docs", kStamp)})) +
+          FrameOf(MsgType::kFolder, 5, EncodeMessage(FolderRequest{"", false, FolderRecord("")})) +
+          FrameOf(MsgType::kList, 6, EncodeMessage(ListRequest{""})) +
+          FrameOf(MsgType::kStat, 7, EncodeMessage(StatRequest{"", "docs"})) +
+          FrameOf(MsgType::kRmdir, 8, EncodeMessage(PathRequest{"docs"})));
 }
 
 }  // namespace

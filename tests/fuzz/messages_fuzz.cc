@@ -107,6 +107,7 @@ constexpr Decoder kDecoders[] = {
     &RoundTrip<HintListRequest>,  // 25 kHintList
     &RoundTrip<HintListReply>,    // 26 reply to kHintList
     &RoundTrip<RevertRequest>,    // 27 kRevert
+    &RoundTrip<FolderRequest>,    // 28 kFolder
 };
 
 }  // namespace

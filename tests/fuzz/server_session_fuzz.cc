@@ -249,6 +249,10 @@ class Connection {
         return Simple<RevertRequest>(f, [&](const RevertRequest& r) {
           return store_.Revert(user_, r.dir, r.name, r.failed, r.restore);
         });
+      case MsgType::kFolder:
+        return Simple<FolderRequest>(f, [&](const FolderRequest& r) {
+          return store_.SetFolder(user_, r.path, r.record, r.create);
+        });
       case MsgType::kHintDrop:
         return Simple<Hint>(f, [&](const Hint& r) {
           const Status dropped = store_.DropHint(user_, r);

@@ -21,20 +21,19 @@ Header Encode(MsgType type, uint32_t request_id, uint32_t body_length) {
 }
 
 const MsgType kAllTypes[] = {
-    MsgType::kHello,    MsgType::kProof,     MsgType::kPing,    MsgType::kList,
-    MsgType::kStat,     MsgType::kPutBegin,  MsgType::kCommit,  MsgType::kAbort,
-    MsgType::kGet,      MsgType::kDelete,    MsgType::kMkdir,   MsgType::kRmdir,
-    MsgType::kRename,   MsgType::kRenameDir, MsgType::kSetAttr, MsgType::kStatFs,
-    MsgType::kPurge,    MsgType::kStage,     MsgType::kHintAdd, MsgType::kHintList,
-    MsgType::kHintDrop, MsgType::kRevert, MsgType::kData,      MsgType::kDataEnd, MsgType::kReply,
-    MsgType::kError,
+    MsgType::kHello,    MsgType::kProof,  MsgType::kPing,   MsgType::kList,      MsgType::kStat,
+    MsgType::kPutBegin, MsgType::kCommit, MsgType::kAbort,  MsgType::kGet,       MsgType::kDelete,
+    MsgType::kMkdir,    MsgType::kRmdir,  MsgType::kRename, MsgType::kRenameDir, MsgType::kSetAttr,
+    MsgType::kStatFs,   MsgType::kPurge,  MsgType::kStage,  MsgType::kHintAdd,   MsgType::kHintList,
+    MsgType::kHintDrop, MsgType::kRevert, MsgType::kFolder, MsgType::kData,      MsgType::kDataEnd,
+    MsgType::kReply,    MsgType::kError,
 };
 
 TEST_CASE("lays out the header byte by byte as documented") {
   const Header h = Encode(MsgType::kGet, 0x01020304, 0x0000abcd);
-  const Header want = {0x44, 0x46, 0x53, 0x21, 3, 9, 0, 0, 1, 2, 3, 4, 0, 0, 0xab, 0xcd};
+  const Header want = {0x44, 0x46, 0x53, 0x21, 4, 9, 0, 0, 1, 2, 3, 4, 0, 0, 0xab, 0xcd};
   CHECK(h == want);
-  CHECK(kProtocolVersion == 3);
+  CHECK(kProtocolVersion == 4);
   CHECK(std::memcmp(h.data(), "DFS!", 4) == 0);
 }
 
@@ -62,7 +61,7 @@ TEST_CASE("knows exactly the message types of the protocol") {
   for (int t = 0; t < 256; ++t) known += IsKnownType(static_cast<uint8_t>(t)) ? 1 : 0;
   CHECK(known == static_cast<int>(std::size(kAllTypes)));
   for (MsgType type : kAllTypes) CHECK(IsKnownType(static_cast<uint8_t>(type)));
-  for (int t : {0, 23, 31, 34, 63, 66, 255}) CHECK_FALSE(IsKnownType(static_cast<uint8_t>(t)));
+  for (int t : {0, 24, 31, 34, 63, 66, 255}) CHECK_FALSE(IsKnownType(static_cast<uint8_t>(t)));
 }
 
 TEST_CASE("allows 1 MiB bodies for data frames and 64 KiB for every other type") {
@@ -84,9 +83,10 @@ TEST_CASE("rejects a header with a bad magic, version, type or flags") {
       {"version 0", 4, 0},
       {"version 1 (before TLS)", 4, 1},
       {"version 2 (before hints)", 4, 2},
-      {"version 4", 4, 4},
+      {"version 3 (before folder records)", 4, 3},
+      {"version 5", 4, 5},
       {"type 0", 5, 0},
-      {"type 23", 5, 23},
+      {"type 24", 5, 24},
       {"type 34", 5, 34},
       {"type 66", 5, 66},
       {"type 255", 5, 255},

@@ -115,16 +115,19 @@ TEST_CASE("lays out a message body in wire order, big-endian") {
 TEST_CASE("round-trips a ListReply with directories, pieces and tombstones") {
   ListReply r;
   r.more = true;
-  r.entries.push_back({"sub dir", true, {}});
+  r.entries.push_back({"sub dir", true, {}, 3});
   r.entries.push_back({"1.txt", false, HeaderOf(2, 1001)});
   r.entries.push_back({"gone.txt", false, Tombstone()});
   r.entries.push_back({"\xc3\xa9t\xc3\xa9", true, {}});
-  const size_t size = 1 + 4 + (2 + 7 + 1) + (2 + 5 + 1 + 128) + (2 + 8 + 1 + 128) + (2 + 5 + 1);
+  // A folder's entry carries its subfolder count, a file's its header.
+  const size_t size =
+      1 + 4 + (2 + 7 + 1 + 4) + (2 + 5 + 1 + 128) + (2 + 8 + 1 + 128) + (2 + 5 + 1 + 4);
   ListReply back = RoundTrip(r, size);
   CHECK(back.more);
   REQUIRE(back.entries.size() == 4);
   CHECK(back.entries[0].name == "sub dir");
   CHECK(back.entries[0].is_dir);
+  CHECK(back.entries[0].subdirs == 3);
   CHECK(back.entries[1].name == "1.txt");
   CHECK_FALSE(back.entries[1].is_dir);
   CheckSameHeader(back.entries[1].header, r.entries[1].header);
@@ -160,7 +163,7 @@ TEST_CASE("round-trips StatRequest and a StatReply with several headers") {
   r.pieces = {HeaderOf(1, 10), HeaderOf(4, 10), Tombstone()};
   r.inline_piece = 4;
   r.inline_data = "sealed";
-  StatReply back = RoundTrip(r, 1 + 4 + 3 * 128 + 1 + 2 + 6);
+  StatReply back = RoundTrip(r, 1 + 4 + 4 + 3 * 128 + 1 + 2 + 6);
   CHECK_FALSE(back.is_dir);
   REQUIRE(back.pieces.size() == 3);
   for (size_t i = 0; i < 3; ++i) CheckSameHeader(back.pieces[i], r.pieces[i]);
@@ -169,9 +172,26 @@ TEST_CASE("round-trips StatRequest and a StatReply with several headers") {
 
   StatReply dir;
   dir.is_dir = true;
-  StatReply dir_back = RoundTrip(dir, 1 + 4 + 1 + 2);
+  dir.subdirs = 2;
+  StatReply dir_back = RoundTrip(dir, 1 + 4 + 4 + 1 + 2);
   CHECK(dir_back.is_dir);
+  CHECK(dir_back.subdirs == 2);
   CHECK(dir_back.pieces.empty());
+}
+
+TEST_CASE("round-trips a FolderRequest with its record") {
+  PieceHeader record;
+  record.kind = PieceKind::kFolder;
+  record.mode = 040750;
+  record.uid = 1000;
+  record.gid = 100;
+  record = Signed(record, "a/b");
+  FolderRequest req{"a/b", true, record};
+  FolderRequest back = RoundTrip(req, 2 + 3 + 1 + 128);
+  CHECK(back.path == "a/b");
+  CHECK(back.create);
+  CheckSameHeader(back.record, record);
+  CHECK(back.record.folder());
 }
 
 TEST_CASE("round-trips the put, commit, abort and get messages") {
@@ -443,7 +463,7 @@ TEST_CASE("refuses more elements than the bytes left can hold without allocating
   CHECK(list.status().code() == Code::kProtocol);
 
   // The smallest entries still fit exactly: two folders named "a" and "b".
-  auto two = DecodeMessage<ListReply>(std::string("\0\0\0\0\2\0\1a\1\0\1b\1", 13));
+  auto two = DecodeMessage<ListReply>(std::string("\0\0\0\0\2\0\1a\1\0\0\0\0\0\1b\1\0\0\0\0", 21));
   REQUIRE_MESSAGE(two.ok(), two.status().ToString());
   CHECK(two->entries.size() == 2);
 }
@@ -458,7 +478,7 @@ TEST_CASE("refuses a bool byte other than 0 or 1") {
     ListReply one;
     one.entries = {{"d", true, {}}};
     std::string is_dir = EncodeMessage(one);
-    is_dir.back() = static_cast<char>(b);
+    is_dir[is_dir.size() - 5] = static_cast<char>(b);  // is_dir, before the subfolder count
     CHECK(DecodeMessage<ListReply>(is_dir).status().code() == Code::kProtocol);
 
     std::string drop = EncodeMessage(PurgeRequest{});
@@ -482,7 +502,7 @@ TEST_CASE("refuses a signed header with reserved bytes set inside a message") {
   DeleteRequest del{"d", "n", Signed(Tombstone(), "d/n")};
   std::string wire = EncodeMessage(del);
   REQUIRE(DecodeMessage<DeleteRequest>(wire).ok());
-  wire[2 + 1 + 2 + 1 + 90] = 1;  // header byte 90: reserved
+  wire[2 + 1 + 2 + 1 + 14] = 1;  // header byte 14: reserved
   auto r = DecodeMessage<DeleteRequest>(wire);
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == Code::kProtocol);

@@ -1,6 +1,8 @@
 // Unit tests of shared/format/piece_header.h: the 128-byte header, file names and stamps.
 #include "shared/format/piece_header.h"
 
+#include <sys/stat.h>
+
 #include <doctest/doctest.h>
 
 #include <functional>
@@ -228,8 +230,63 @@ TEST_CASE("refuses reserved bytes in tombstones too") {
     auto d = PieceHeader::Decode(b);
     REQUIRE_FALSE(d.ok());
     CHECK(d.status().code() == Code::kCorrupt);
-    CHECK(d.status().message() == "reserved header bytes set");
+    // Bytes 88..95 hold a device number, which only a device node may have.
+    CHECK(d.status().message() == (offset < 88 ? "reserved header bytes set"
+                                               : "device number on a record that is no device"));
   }
+}
+
+TEST_CASE("keeps the file type in the mode, a device number, and folder records") {
+  struct Case {
+    PieceKind kind;
+    uint32_t mode;
+    uint64_t rdev;
+    bool ok;
+  };
+  const Case cases[] = {
+      {PieceKind::kPiece, 0644, 0, true},  // older records: no type is a regular file
+      {PieceKind::kPiece, S_IFREG | 04755, 0, true},
+      {PieceKind::kPiece, S_IFLNK | 0777, 0, true},
+      {PieceKind::kPiece, S_IFIFO | 0600, 0, true},
+      {PieceKind::kPiece, S_IFSOCK | 0755, 0, true},
+      {PieceKind::kPiece, S_IFCHR | 0600, 0x0103, true},
+      {PieceKind::kPiece, S_IFBLK | 0600, 0x0801, true},
+      {PieceKind::kPiece, S_IFDIR | 0755, 0, false},  // a folder has a record of its own kind
+      {PieceKind::kPiece, 0170000 | 0644, 0, false},  // no such type
+      {PieceKind::kPiece, S_IFREG | 0644, 7, false},  // a device number on a regular file
+      {PieceKind::kPiece, 0200000 | 0644, 0, false},  // bits beyond st_mode
+      {PieceKind::kFolder, S_IFDIR | 01777, 0, true},
+      {PieceKind::kFolder, S_IFREG | 0755, 0, false},
+      {PieceKind::kFolder, 0755, 0, false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(static_cast<int>(c.kind));
+    CAPTURE(c.mode);
+    CAPTURE(c.rdev);
+    PieceHeader h;
+    h.kind = c.kind;
+    h.piece = c.kind == PieceKind::kPiece ? 1 : 0;
+    h.mode = c.mode;
+    h.rdev = c.rdev;
+    h.uid = 1234;
+    h.gid = 5678;
+    auto d = PieceHeader::Decode(h.Encode());
+    CHECK(d.ok() == c.ok);
+    if (!d.ok()) continue;
+    CHECK(d->mode == c.mode);
+    CHECK(d->rdev == c.rdev);
+    CHECK(d->uid == 1234);
+    CHECK(d->gid == 5678);
+    CHECK(d->folder() == (c.kind == PieceKind::kFolder));
+    CHECK(d->record_only() == (c.kind != PieceKind::kPiece));
+    if (c.kind == PieceKind::kPiece)
+      CHECK(d->file_type() == ((c.mode & S_IFMT) ? c.mode & S_IFMT : S_IFREG));
+  }
+  PieceHeader folder;
+  folder.kind = PieceKind::kFolder;
+  folder.mode = S_IFDIR | 0755;
+  folder.piece = 1;
+  CHECK_FALSE(PieceHeader::Decode(folder.Encode()).ok());  // a folder record has no piece
 }
 
 TEST_CASE("accepts a file of exactly kMaxFileSize and names the limit beyond it") {
