@@ -60,14 +60,39 @@ int List(Client& c, const std::vector<std::string>& args, std::ostream& out, std
   if (!listing.ok()) return Fail(err, "list", listing.status());
   for (const auto& e : listing->entries) {
     const std::string name = EscapeControl(e.name);
-    if (e.is_dir)
+    if (e.is_dir) {
       out << name << "/\n";
-    else if (!e.file.complete())
+    } else if (!e.file.complete()) {
       out << name << " [incomplete]\n";
-    else
+    } else if (e.file.newest.file_type() == S_IFLNK) {
+      auto target = c.ReadSmall(e.file);
+      out << name << " -> "
+          << (target.ok() ? EscapeControl(*target)
+                          : "(unreadable: " + target.status().ToString() + ")")
+          << "\n";
+    } else {
       out << name << "\n";
+    }
   }
   return 0;
+}
+
+// What a file that is no regular file is, for messages ("a fifo").
+std::string KindOf(uint32_t type) {
+  switch (type) {
+    case S_IFLNK:
+      return "a symbolic link";
+    case S_IFIFO:
+      return "a fifo";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    default:
+      return "a special file";
+  }
 }
 
 int Put(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -121,6 +146,16 @@ int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
     return 1;
   }
   if (!entry->file.complete()) return Fail(err, "get", Status::Incomplete(""));
+  if (const uint32_t type = entry->file.newest.file_type(); type != S_IFREG) {
+    // Nothing to download: say what it is (ls -l or the mount shows it whole).
+    err << "get: " << Escaped(remote) << " is " << KindOf(type);
+    if (type == S_IFLNK) {
+      auto target = c.ReadSmall(entry->file);
+      if (target.ok()) err << " to " << Escaped(*target);
+    }
+    err << "; not downloaded\n";
+    return 1;
+  }
   if (output.empty()) output = std::filesystem::path(remote).filename().string();
   if (output == "-") {
     err << "get: writing to standard output is not supported; use -o FILE\n";
@@ -261,7 +296,8 @@ std::vector<std::string> Words(const std::string& line) {
 
 std::string CommandHelp() {
   return "commands:\n"
-         "  list [FOLDER/]               list files (NAME [incomplete] = cannot be rebuilt now)\n"
+         "  list [FOLDER/]               list files (NAME [incomplete] = cannot be rebuilt now,\n"
+         "                               NAME -> TARGET = a symbolic link)\n"
          "  get NAME [FOLDER/] [-o OUT]  download (default: NAME in the current folder)\n"
          "  put LOCALFILE [FOLDER/]      upload under the file's base name\n"
          "  mkdir FOLDER                 make a folder\n"

@@ -127,10 +127,10 @@ struct StatRequest {
 };
 struct StatReply {
   bool is_dir = false;
-  uint32_t subdirs = 0;             // of a folder (ListEntry::subdirs)
   std::vector<PieceHeader> pieces;  // pieces and the tombstone, or the folder's record
   uint8_t inline_piece = 0;         // 0: no inline data
   std::string inline_data;          // sealed bytes of piece inline_piece (header in `pieces`)
+  uint32_t subdirs = 0;             // of a folder (ListEntry::subdirs); on the wire after is_dir
   template <typename A>
   void Fields(A& a) {
     a(is_dir);

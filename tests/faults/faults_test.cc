@@ -46,6 +46,8 @@ void Walk(client::Client& c, const std::string& dir,
     const std::string path = JoinName(dir, e.name);
     if (e.is_dir) {
       folders->insert(path);
+      // A folder made with its record (mkdir) has it on every server.
+      if (e.folder) folders->insert(JoinName(path, std::string(kFolderRecordFile)) + ":folder");
       Walk(c, path, files, folders);
     } else {
       files->emplace(path, e.file);
@@ -53,9 +55,10 @@ void Walk(client::Client& c, const std::string& dir,
   }
 }
 
-// What server `s` must hold once everything is settled: each folder, and
-// for each file the pieces Table 1 gives it, of the newest content. As
-// "path" for folders and "dir/.name.K:CIDHEX" for pieces.
+// What server `s` must hold once everything is settled: each folder (and its
+// record), and for each file the pieces Table 1 gives it, of the newest
+// content. As "path" for folders, "path/..0:folder" for their records and
+// "dir/.name.K:CIDHEX" for pieces.
 std::set<std::string> Expected(client::Client& c, int s) {
   std::map<std::string, client::FileVersion> files;
   std::set<std::string> out;
@@ -83,7 +86,11 @@ std::set<std::string> Held(const Cluster& cluster, int s) {
     }
     const std::string raw = ReadFile(it->path().string()).substr(0, kPieceHeaderBytes);
     auto h = PieceHeader::Decode(raw);
-    out.insert(rel + ":" + (!h.ok() ? "corrupt" : h->tombstone() ? "tombstone" : ToHex(h->cid)));
+    out.insert(rel + ":" +
+               (!h.ok()          ? "corrupt"
+                : h->tombstone() ? "tombstone"
+                : h->folder()    ? "folder"
+                                 : ToHex(h->cid)));
   }
   return out;
 }
@@ -242,7 +249,7 @@ TEST_CASE("folders and files removed while a server was down do not come back") 
   REQUIRE(st.ok());
   CHECK(st->is_dir);
   CHECK(Dfc(conf, {"heal"}).exit_code == 0);
-  CHECK(Held(cluster, 0) == std::set<std::string>{"made"});
+  CHECK(Held(cluster, 0) == std::set<std::string>{"made", "made/..0:folder"});
 }
 
 double SecondsSince(Clock::time_point t0) {

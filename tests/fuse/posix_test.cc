@@ -346,6 +346,25 @@ TEST_CASE("symlinks") {
   });
 }
 
+TEST_CASE("dfc shows a link as NAME -> TARGET and does not download it or a fifo") {
+  Fixture fx;
+  REQUIRE(Symlink("../some where", fx / "link") == 0);
+  REQUIRE(Mkfifo(fx / "fifo", 0600) == 0);
+  REQUIRE(Create(fx / "plain", "x") == 0);
+  const std::string dfc = BinaryPath("DFC");
+  const CommandResult list = Run({dfc, fx.conf, "list"});
+  REQUIRE(list.exit_code == 0);
+  CHECK(list.out == "fifo\nlink -> ../some where\nplain\n");
+  const CommandResult get = Run({dfc, fx.conf, "get", "link"}, "", 60, fx.local.path());
+  CHECK(get.exit_code == 1);
+  CHECK(get.err == "get: 'link' is a symbolic link to '../some where'; not downloaded\n");
+  const CommandResult fifo = Run({dfc, fx.conf, "get", "fifo"}, "", 60, fx.local.path());
+  CHECK(fifo.exit_code == 1);
+  CHECK(fifo.err == "get: 'fifo' is a fifo; not downloaded\n");
+  struct stat st {};
+  CHECK(::lstat((fx.local.path() + "/link").c_str(), &st) != 0);
+}
+
 TEST_CASE("fifos, sockets and device nodes") {
   Fixture fx;
   REQUIRE(Mkdir(fx / "open", 0777) == 0);
