@@ -22,6 +22,7 @@
 
 #include "dfs_server/server.h"
 #include "dfs_server/session.h"
+#include "dfs_version.h"
 #include "shared/config/config.h"
 #include "shared/crypto/crypto.h"
 #include "shared/net/tls.h"
@@ -119,6 +120,7 @@ int HashPassword(const std::string& user, const std::string& name) {
 
 int main(int argc, char** argv) {
   CLI::App app(kDescription, "dfs_server");
+  app.set_version_flag("--version", std::string("dfs_server ") + DFS_VERSION);
   std::string dir;
   int port = -1;
   std::string config_path = "dfs.conf";
@@ -166,6 +168,9 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion&) {
+    std::cout << "dfs_server " << DFS_VERSION << "\n";
+    return 0;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

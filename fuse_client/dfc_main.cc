@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "dfs_version.h"
 #include "fuse_client/cli/dfc.h"
 #include "shared/config/config.h"
 #include "shared/util/log.h"
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
       "Files are split into pieces, encrypted on this machine and stored on the\n"
       "servers named in CONF; any one server may be down.",
       "dfc"};
+  app.set_version_flag("--version", std::string("dfc ") + DFS_VERSION);
   std::string config_path;
   std::string log_level = "warn";
   bool stats = false;
@@ -50,6 +52,9 @@ int main(int argc, char** argv) {
     }
     std::reverse(args.begin(), args.end());
     app.parse(args);
+  } catch (const CLI::CallForVersion&) {
+    std::cout << "dfc " << DFS_VERSION << "\n";
+    return 0;
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

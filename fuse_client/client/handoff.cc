@@ -275,7 +275,7 @@ void Client::HandOffLoop() {
       HealReport report;
       auto done = HandOff(target, &report);
       if (done.ok() && *done > 0) {
-        Log().info(
+        Log().warn(
             "handed off {} change(s) that {} missed: {} piece(s) copied, {} stale "
             "cop(ies) removed, {} extra cop(ies) dropped",
             *done, pool_->name(target), report.pieces_copied, report.stale_removed,

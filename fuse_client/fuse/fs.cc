@@ -376,7 +376,7 @@ Status FileSystem::Upload(OpenFile& file) {
   if (put->degraded) {
     std::string notes;
     for (const auto& n : put->notes) notes += (notes.empty() ? "" : "; ") + n;
-    log_->info("{} uploaded with fewer copies than wanted: {}", Escaped(path),
+    log_->warn("{} uploaded with fewer copies than wanted: {}", Escaped(path),
                EscapeControl(notes));
   }
   return Status::Ok();

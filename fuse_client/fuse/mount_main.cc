@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "dfs_version.h"
 #include "fuse_client/client/client.h"
 #include "fuse_client/fuse/fs.h"
 #include "fuse_client/fuse/fuse_ops.h"
@@ -65,6 +67,7 @@ int ParseCommandLine(int argc, char** argv, CommandLine* cl) {
       "named in CONF; any one server may be down. Unmount with `fusermount3 -u MOUNTPOINT`\n"
       "(or Ctrl-C with -f).",
       "dfcfs"};
+  app.set_version_flag("--version", std::string("dfcfs ") + DFS_VERSION);
   app.add_option("CONF", cl->config_path, "client config (Server/Username/Password lines)")
       ->required();
   app.add_option("MOUNTPOINT", cl->mountpoint, "an existing, empty folder")->required();
@@ -92,6 +95,9 @@ int ParseCommandLine(int argc, char** argv, CommandLine* cl) {
   } catch (const CLI::CallForHelp&) {
     std::cout << app.help();
     return 0;
+  } catch (const CLI::CallForVersion&) {
+    std::cout << "dfcfs " << DFS_VERSION << "\n";
+    return 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     return Fail(kExitUsage, std::string(e.what()) + " (see dfcfs --help)");
@@ -118,16 +124,44 @@ std::vector<std::string> SplitOptions(const std::vector<std::string>& groups) {
 }
 
 // Returns -1 when the mountpoint is usable, else the exit code (message printed).
+// Detaches the dead FUSE mount on `mountpoint` (its daemon died: every access
+// fails with ENOTCONN) the way its owner would: fusermount3 -u -z, which
+// also works for a user's own mounts; umount2(MNT_DETACH) as a fallback for
+// root. True once the mountpoint answers again.
+bool DetachDeadMount(const std::string& mountpoint) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) ::dup2(null, STDERR_FILENO);
+    ::execlp("fusermount3", "fusermount3", "-u", "-z", "--", mountpoint.c_str(),
+             static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  if (pid > 0) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  struct stat st {};
+  if (::stat(mountpoint.c_str(), &st) == 0) return true;
+  if (errno == ENOTCONN && ::umount2(mountpoint.c_str(), MNT_DETACH) == 0)
+    return ::stat(mountpoint.c_str(), &st) == 0;
+  return false;
+}
+
 int CheckMountpoint(const std::string& mountpoint, bool nonempty) {
   struct stat st {};
+  if (::stat(mountpoint.c_str(), &st) != 0 && errno == ENOTCONN) {
+    // The mount of a dfcfs that died (kill -9, OOM): replace it.
+    if (!DetachDeadMount(mountpoint))
+      return Fail(kExitFailure, "mountpoint " + mountpoint +
+                                    ": Transport endpoint is not connected (a dead mount) and "
+                                    "fusermount3 -u -z could not detach it");
+    Logger("fuse")->warn("{}: detached the dead mount of a dfcfs that had stopped", mountpoint);
+  }
   if (::stat(mountpoint.c_str(), &st) != 0) {
     int err = errno;
     if (err == ENOENT) return Fail(kExitFailure, "mountpoint " + mountpoint + " does not exist");
-    if (err == ENOTCONN)
-      return Fail(kExitFailure, "mountpoint " + mountpoint +
-                                    ": Transport endpoint is not connected (a dead mount? "
-                                    "run fusermount3 -u " +
-                                    mountpoint + ")");
     return Fail(kExitFailure, "mountpoint " + mountpoint + ": " + std::strerror(err));
   }
   if (!S_ISDIR(st.st_mode))

@@ -1429,5 +1429,42 @@ TEST_CASE("unlink after another mount's rewrite of a listed file deletes it ever
   CHECK(ReadWithPosix(fresh / "g/inside") == "inside");
 }
 
+TEST_CASE("the mount command run again after dfcfs was killed replaces the dead mount") {
+  Fixture f;
+  const std::string dir = f.cluster.root() + "/mnt";
+  pid_t first = -1;
+  {
+    Mount m(f.conf, dir);
+    REQUIRE(WriteWithPosix(m / "kept.txt", "before the crash") == 0);
+    first = m.pid();
+    ::kill(first, SIGKILL);
+    int status = 0;
+    ::waitpid(first, &status, 0);
+    CHECK(StatErrno(m / "kept.txt") == ENOTCONN);
+    // The same command again: the dead mount is detached and replaced.
+    Mount again(f.conf, dir);
+    std::string content;
+    for (int i = 0; i < 100 && content.empty(); ++i) {
+      std::ifstream in(again / "kept.txt", std::ios::binary);
+      content.assign(std::istreambuf_iterator<char>(in), {});
+      if (content.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(content == "before the crash");
+    CHECK(again.Log().find("detached the dead mount") != std::string::npos);
+    CHECK(again.Unmount() == 0);
+  }
+  CHECK_FALSE(IsDfsMount(dir));
+}
+
+TEST_CASE("--version names each program and the version") {
+  for (const char* var : {"DFCFS", "DFC", "DFS_SERVER"}) {
+    CAPTURE(var);
+    const CommandResult r = Run({BinaryPath(var), "--version"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find(" 0.") != std::string::npos);
+    CHECK(r.out.back() == '\n');
+  }
+}
+
 }  // namespace
 }  // namespace dfs::testing
