@@ -472,8 +472,16 @@ Status Client::MakeDirEverywhere(const std::string& path,
                                  const std::optional<PieceHeader>& record) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   auto results = ForEachServer<Empty>([&](int s) -> Result<Empty> {
-    Status st = record ? EnsureDirOn(s, p.dir) : EnsureDirOn(s, path);
-    if (st.ok() && record) st = SendFolderRecord(s, path, *record, /*create=*/true);
+    if (!record) {
+      DFS_RETURN_IF_ERROR(EnsureDirOn(s, path));
+      return Empty{};
+    }
+    Status st = SendFolderRecord(s, path, *record, /*create=*/true);
+    if (st.code() == Code::kNotFound) {
+      // This server lacks a folder above (it was down when that was made).
+      DFS_RETURN_IF_ERROR(EnsureDirOn(s, p.dir));
+      st = SendFolderRecord(s, path, *record, /*create=*/true);
+    }
     if (!st.ok()) return st;
     return Empty{};
   });
