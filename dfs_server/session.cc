@@ -8,6 +8,7 @@
 
 #include "shared/util/log.h"
 #include "shared/util/names.h"
+#include "dfs_version.h"
 
 namespace dfs::server {
 namespace {
@@ -211,7 +212,11 @@ Status Session::Dispatch(const Frame& f) {
       return Simple<SetAttrRequest>(
           f, [&](const SetAttrRequest& r) { return store_.SetAttr(user_, r); });
     case MsgType::kStatFs:
-      return Simple<Empty>(f, [&](const Empty&) { return store_.StatFs(); });
+      return Simple<Empty>(f, [&](const Empty&) -> Result<StatFsReply> {
+        DFS_ASSIGN_OR_RETURN(StatFsReply reply, store_.StatFs());
+        reply.version = DFS_VERSION;
+        return reply;
+      });
     case MsgType::kPurge:
       return Simple<PurgeRequest>(f, [&](const PurgeRequest& r) {
         return store_.Purge(user_, r.dir, r.name, r.keep_cid, r.keep, r.drop_tombstone,

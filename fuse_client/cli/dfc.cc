@@ -13,9 +13,11 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -27,6 +29,8 @@ namespace dfs::cli {
 namespace {
 
 using client::Client;
+using client::ClusterStatus;
+using client::ServerStatus;
 
 // Prints a failed Status the way users should see it. `what` may hold a name.
 int Fail(std::ostream& err, const std::string& what, const Status& s) {
@@ -211,9 +215,103 @@ int Mv(Client& c, const std::vector<std::string>& args, std::ostream&, std::ostr
   return s.ok() ? 0 : Fail(err, "mv", s);
 }
 
+// 1536 -> "1.5 KiB".
+std::string HumanBytes(uint64_t n) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(n);
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[u]);
+  return buf;
+}
+
+// `text` as a JSON string literal.
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+const char* StateName(int severity) {
+  return severity == 0 ? "healthy" : severity == 1 ? "degraded" : "unreadable";
+}
+
+// dfc status (no name): the table of servers and the state of the files.
+// Exit status: ClusterStatus::Severity() (0 healthy, 1 degraded, 2 unreadable).
+int ClusterStatusCmd(Client& c, bool json, std::ostream& out, std::ostream& err) {
+  auto r = c.GetClusterStatus();
+  if (!r.ok()) return Fail(err, "status", r.status());
+  const ClusterStatus& st = *r;
+  const int severity = st.Severity();
+  if (json) {
+    // Schema (stable; fields are only ever added): README "dfc status --json".
+    out << "{\"state\":" << JsonString(StateName(severity)) << ",\"servers\":[";
+    for (size_t i = 0; i < st.servers.size(); ++i) {
+      const ServerStatus& s = st.servers[i];
+      char rtt[32];
+      std::snprintf(rtt, sizeof rtt, "%.3f", s.rtt_ms);
+      out << (i ? "," : "") << "{\"name\":" << JsonString(s.name)
+          << ",\"address\":" << JsonString(s.address) << ",\"up\":" << (s.up ? "true" : "false")
+          << ",\"reason\":" << JsonString(s.reason) << ",\"rtt_ms\":" << rtt
+          << ",\"version\":" << JsonString(s.version) << ",\"total_bytes\":" << s.total_bytes
+          << ",\"avail_bytes\":" << s.avail_bytes << ",\"user_bytes\":" << s.user_bytes
+          << ",\"hints_waiting\":" << s.hints_for << "}";
+    }
+    out << "],\"files\":" << st.files << ",\"folders\":" << st.folders
+        << ",\"incomplete\":" << st.incomplete << ",\"degraded\":" << st.degraded
+        << ",\"hints_waiting\":" << st.hints
+        << ",\"all_listed\":" << (st.folders_unlisted ? "false" : "true") << "}\n";
+    return severity;
+  }
+  char line[256];
+  std::snprintf(line, sizeof line, "%-8s %-22s %-18s %9s %-8s %10s %10s %6s\n", "SERVER", "ADDRESS",
+                "STATE", "RTT", "VERSION", "FREE", "YOURS", "HINTS");
+  out << line;
+  for (const ServerStatus& s : st.servers) {
+    char rtt[16] = "-";
+    if (s.up) std::snprintf(rtt, sizeof rtt, "%.2f ms", s.rtt_ms);
+    const std::string state = s.up ? "up" : "down: " + s.reason;
+    std::snprintf(line, sizeof line, "%-8s %-22s %-18s %9s %-8s %10s %10s %6llu\n",
+                  EscapeControl(s.name).c_str(), s.address.c_str(), state.c_str(), rtt,
+                  s.up ? EscapeControl(s.version).c_str() : "-",
+                  s.up ? HumanBytes(s.avail_bytes).c_str() : "-",
+                  s.up ? HumanBytes(s.user_bytes).c_str() : "-",
+                  static_cast<unsigned long long>(s.hints_for));
+    out << line;
+  }
+  out << st.files << " files in " << st.folders << " folders: " << st.incomplete
+      << " unreadable now, " << st.degraded << " with fewer copies than wanted; " << st.hints
+      << " change(s) waiting for a server that missed them\n";
+  if (st.folders_unlisted) out << "(some folders could not be listed: the counts are low)\n";
+  out << "state: " << StateName(severity)
+      << (severity == 0   ? ""
+          : severity == 1 ? " (dfc heal, or a running mount, repairs what the servers allow)"
+                          : " (some files cannot be read until their servers are back)")
+      << "\n";
+  return severity;
+}
+
 int StatusCmd(Client& c, const std::vector<std::string>& args, std::ostream& out,
               std::ostream& err) {
-  if (args.empty() || args.size() > 2) return Usage(err, "status NAME [FOLDER/]");
+  if (args.empty() || (args.size() == 1 && args[0] == "--json"))
+    return ClusterStatusCmd(c, !args.empty(), out, err);
+  if (args.size() > 2) return Usage(err, "status [--json] | status NAME [FOLDER/]");
   const std::string remote = Join(args.size() > 1 ? args[1] : "", args[0]);
   auto d = c.Describe(remote);
   if (!d.ok()) return Fail(err, "status " + remote, d.status());
@@ -304,6 +402,8 @@ std::string CommandHelp() {
          "  rm NAME [FOLDER/]            delete a file\n"
          "  rmdir FOLDER                 delete an empty folder\n"
          "  mv FROM TO                   rename a file or folder\n"
+         "  status [--json]              the servers, and files unreadable or short of copies\n"
+         "                               (exit 0 healthy, 1 degraded, 2 some file unreadable)\n"
          "  status NAME [FOLDER/]        which pieces are on which servers\n"
          "  heal [--verify] [FOLDER/]    hand off what servers missed while down, re-copy\n"
          "                               missing pieces, drop stale ones; --verify also\n"

@@ -122,6 +122,30 @@ struct FsStats {
   int servers_up = 0;
 };
 
+// One server as `dfc status` shows it (status.cc).
+struct ServerStatus {
+  std::string name;     // "DFS1"
+  std::string address;  // "127.0.0.1:10001"
+  bool up = false;
+  std::string reason;  // when down: refused, timeout, auth failed, key changed, ...
+  double rtt_ms = 0;   // one StatFs round trip
+  std::string version;
+  uint64_t total_bytes = 0, avail_bytes = 0;  // of the disk it stores on
+  uint64_t user_bytes = 0;   // this user's piece files there (from the records listed)
+  uint64_t hints_for = 0;    // changes it missed, waiting on the other servers
+};
+struct ClusterStatus {
+  std::vector<ServerStatus> servers;
+  uint64_t files = 0, folders = 0;
+  uint64_t incomplete = 0;  // cannot be read now (a piece on no server that answers)
+  uint64_t degraded = 0;    // readable, but some piece has fewer copies than the scheme wants
+  uint64_t hints = 0;       // changes waiting for a server (sum of hints_for)
+  bool folders_unlisted = false;  // some folder could not be listed (counts are low)
+  // 0 healthy, 1 degraded (a server down, a file degraded, hints waiting),
+  // 2 some file unreadable: `dfc status`'s exit status.
+  int Severity() const;
+};
+
 struct HealReport {
   int files_checked = 0;
   int pieces_copied = 0;
@@ -229,6 +253,9 @@ class Client {
   // New signed headers for every piece (a file) or a new folder record.
   Status SetAttr(std::string_view path, const AttrChange& change);
   Result<FsStats> StatFs();
+  // Every server's state, and the state of every file (a walk of every
+  // folder: one LIST each, no content read) and of the hints (status.cc).
+  Result<ClusterStatus> GetClusterStatus();
 
   // Human-readable state of a file: complete or which pieces/servers are
   // missing, and which servers sent records that failed verification.

@@ -327,6 +327,7 @@ struct StatFsReply {
   uint64_t avail_bytes = 0;
   uint64_t files = 0;
   uint64_t files_free = 0;
+  std::string version;  // the server's software version ("0.1.0")
   template <typename A>
   void Fields(A& a) {
     a(total_bytes);
@@ -334,6 +335,7 @@ struct StatFsReply {
     a(avail_bytes);
     a(files);
     a(files_free);
+    a(version);
   }
 };
 

@@ -47,6 +47,70 @@ TEST_CASE("dfc put, list, get, mkdir and rm work one shot with classic output") 
   CHECK(Dfc(conf, {"frobnicate"}).exit_code == 2);
 }
 
+// Checks `json` with Python's parser and runs `check` (a Python expression
+// over d, the parsed object) on it; returns what went wrong, "" if nothing.
+std::string JsonCheck(const std::string& json, const std::string& check) {
+  const CommandResult r = Run(
+      {"python3", "-c", "import json,sys\nd=json.load(sys.stdin)\nassert " + check + ", d"}, json);
+  return r.exit_code == 0 ? "" : r.err;
+}
+
+TEST_CASE("dfc status shows each server and the files' state; its exit status says how bad") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  TempDir work;
+  WriteFile(work / "a.txt", RandomBytes(5000, 1));
+  REQUIRE(Dfc(conf, {"mkdir", "sub"}).exit_code == 0);
+  REQUIRE(Dfc(conf, {"put", work / "a.txt", "sub/"}).exit_code == 0);
+
+  auto r = Dfc(conf, {"status"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("SERVER") == 0);
+  for (const char* name : {"DFS1", "DFS2", "DFS3", "DFS4"})
+    CHECK(r.out.find(name) != std::string::npos);
+  CHECK(r.out.find("1 files in 1 folders: 0 unreadable now, 0 with fewer copies") !=
+        std::string::npos);
+  CHECK(r.out.find("state: healthy") != std::string::npos);
+  r = Dfc(conf, {"status", "--json"});
+  CHECK(r.exit_code == 0);
+  CHECK(JsonCheck(r.out,
+                  "d['state']=='healthy' and d['files']==1 and d['folders']==1 and "
+                  "len(d['servers'])==4 and all(s['up'] and s['version'] and s['user_bytes']>0 "
+                  "and s['avail_bytes']>0 and s['rtt_ms']>=0 for s in d['servers'])") == "");
+
+  // Hung: a timeout; degraded, exit 1.
+  cluster.Pause(1);
+  r = Dfc(conf, {"status"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("down: timeout") != std::string::npos);
+  CHECK(r.out.find("state: degraded") != std::string::npos);
+  cluster.Resume(1);
+
+  // Killed, and a put made meanwhile: refused, changes waiting for it.
+  cluster.Kill(1);
+  WriteFile(work / "b.txt", "made while DFS2 was down");
+  REQUIRE(Dfc(conf, {"put", work / "b.txt"}).exit_code == 0);
+  r = Dfc(conf, {"status", "--json"});
+  CHECK(r.exit_code == 1);
+  CHECK(JsonCheck(r.out,
+                  "d['state']=='degraded' and not d['servers'][1]['up'] and "
+                  "d['servers'][1]['reason']=='refused' and d['servers'][1]['hints_waiting']>0 and "
+                  "d['hints_waiting']>0 and d['incomplete']==0") == "");
+
+  // Two neighbours down: a piece of every file is on neither; exit 2.
+  cluster.Kill(2);
+  r = Dfc(conf, {"status"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find("state: unreadable") != std::string::npos);
+
+  // Back, and healed: healthy again.
+  cluster.Restart(1);
+  cluster.Restart(2);
+  REQUIRE(Dfc(conf, {"heal"}).exit_code == 0);
+  r = Dfc(conf, {"status"});
+  CHECK_MESSAGE(r.exit_code == 0, r.out);
+}
+
 TEST_CASE("dfc without a command runs a prompt that survives a server dying") {
   Cluster cluster;
   const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
