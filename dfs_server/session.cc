@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "dfs_version.h"
 #include "shared/util/log.h"
 #include "shared/util/names.h"
-#include "dfs_version.h"
 
 namespace dfs::server {
 namespace {
@@ -25,7 +25,7 @@ constexpr Millis kFarewellTimeout{1000};
 
 // Encoded size of one ListEntry (messages.h).
 size_t EncodedSize(const ListEntry& e) {
-  return 2 + e.name.size() + 1 + (e.is_dir ? 0 : kPieceHeaderBytes);
+  return 2 + e.name.size() + 1 + (e.is_dir ? sizeof(uint32_t) : kPieceHeaderBytes);
 }
 
 }  // namespace

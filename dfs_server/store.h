@@ -346,7 +346,8 @@ class Store {
   // free after `bytes` more.
   Status CheckFreeSpace(uint64_t bytes);
   // What the quota counts for `user`: piece and tombstone files under
-  // ROOT/USER and every file in ROOT/.staging/USER. Walks the whole tree.
+  // ROOT/USER and every file in ROOT/.staging/USER (folder records, 128
+  // bytes each, are not charged). Walks the whole tree.
   Result<uint64_t> ScanUsage(std::string_view user);
   // unlinkat(2) that treats a missing file as done and takes the file's
   // size off the user's count.

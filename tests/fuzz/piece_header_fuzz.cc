@@ -7,6 +7,8 @@
 // plain size); Verify never crashes, is true after Sign for the same key and
 // path, and false for another key or path; ParsePieceFileName and
 // PieceFileName are inverse.
+#include <sys/stat.h>
+
 #include <string>
 #include <string_view>
 
@@ -34,9 +36,12 @@ void CheckHeader(std::string_view input) {
   // What the server and the client compute from a decoded header.
   FUZZ_CHECK(h->file_size <= kMaxFileSize);
   FUZZ_CHECK((Scheme{h->servers, h->copies, h->scheme}.valid()));
-  if (h->tombstone()) {
+  FUZZ_CHECK(ValidRecordMode(h->kind, h->mode));
+  if (h->rdev != 0) FUZZ_CHECK(h->file_type() == S_IFCHR || h->file_type() == S_IFBLK);
+  if (h->record_only()) {  // a tombstone or a folder record
     FUZZ_CHECK(h->piece == 0);
     FUZZ_CHECK(h->sealed_size() == 0);
+    if (h->folder()) FUZZ_CHECK((h->mode & kModeTypeMask) == S_IFDIR);
   } else {
     FUZZ_CHECK(h->piece >= 1 && h->piece <= h->servers);
     FUZZ_CHECK(h->piece_size <= h->file_size);

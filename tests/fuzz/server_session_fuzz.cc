@@ -306,7 +306,8 @@ class Connection {
     const Status listed = store_.List(user_, req->dir, [&](ListEntry&& entry) -> Status {
       // Session's estimate of the entry's size must be exact, or batches overflow.
       const size_t bytes = EncodeMessage(entry).size();
-      FUZZ_CHECK(bytes == 2 + entry.name.size() + 1 + (entry.is_dir ? 0 : kPieceHeaderBytes));
+      FUZZ_CHECK(bytes ==
+                 2 + entry.name.size() + 1 + (entry.is_dir ? sizeof(uint32_t) : kPieceHeaderBytes));
       FUZZ_CHECK_OK(ValidateName(entry.name));
       if (!batch.entries.empty() && batch_bytes + bytes > kListBatchBytes) {
         batch.more = true;
@@ -458,6 +459,17 @@ void CheckTree(const std::string& user) {
       continue;
     }
     FUZZ_CHECK(e.is_regular_file());
+    if (name == kFolderRecordFile) {
+      // A folder's record: a folder record header alone.
+      std::ifstream rec(e.path(), std::ios::binary);
+      const std::string raw((std::istreambuf_iterator<char>(rec)),
+                            std::istreambuf_iterator<char>());
+      FUZZ_CHECK(raw.size() == kPieceHeaderBytes);
+      Result<PieceHeader> h = PieceHeader::Decode(raw);
+      FUZZ_CHECK_OK(h.status());
+      FUZZ_CHECK(h->folder());
+      continue;
+    }
     std::string file;
     int piece = -1;
     FUZZ_CHECK(ParsePieceFileName(name, &file, &piece));
@@ -481,7 +493,8 @@ uint64_t DiskUsage(const std::string& user) {
   for (const fs::path& dir : {fs::path(Root()) / user, fs::path(Root()) / ".staging" / user}) {
     std::error_code ec;
     for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-      if (it->is_regular_file()) bytes += it->file_size();
+      if (it->is_regular_file() && it->path().filename() != kFolderRecordFile)
+        bytes += it->file_size();  // folder records are not charged (store.h)
   }
   return bytes;
 }
