@@ -64,6 +64,13 @@ std::string RandomSuffix() {
   return ToHex(bytes);
 }
 
+// The folder that lists `dir` (itself for the root): where dir's subfolder
+// count shows.
+std::string GrandParentOf(const std::string& dir) {
+  const size_t slash = dir.rfind('/');
+  return slash == std::string::npos ? std::string() : dir.substr(0, slash);
+}
+
 // The name of a retired piece (store.h layout): content, piece index, and
 // a hash (FNV-1a, 64 bits) of the path it had, so that the same content
 // under two names (a rename) keeps two retired pieces.
@@ -289,8 +296,10 @@ Result<FolderInfo> ReadFolderInfo(int dir_fd, const std::string& name) {
   FolderInfo info;
   UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
-    if (errno == ENOENT || errno == ENOTDIR) return info;
-    return FromErrno(errno, "open folder " + Escaped(name));
+    // Gone meanwhile; anything else is logged, and the folder listed without its record.
+    if (errno != ENOENT && errno != ENOTDIR)
+      Log().warn("folder {}: {}", Escaped(name), FromErrno(errno, "open").message());
+    return info;
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) == 0 && st.st_nlink > 2)
@@ -1175,6 +1184,7 @@ Status Store::Mkdir(std::string_view user, std::string_view path) {
   DFS_RETURN_IF_ERROR(CheckNotReserved(leaf));
   DFS_ASSIGN_OR_RETURN(UniqueFd pfd, OpenUserDir(user, parent));
   FolderChange change(*this, user, parent);
+  FolderChange counts(*this, user, GrandParentOf(parent));  // parent's subfolder count
   if (::mkdirat(pfd.get(), leaf.c_str(), 0700) != 0) {
     if (errno == EEXIST) return Status::Exists(Quoted(parent, leaf) + " exists");
     return FromErrno(errno, "mkdir " + Quoted(parent, leaf));
@@ -1191,14 +1201,17 @@ Status Store::SetFolder(std::string_view user, std::string_view path, const Piec
   const std::string shown = leaf.empty() ? std::string("the root folder") : Quoted(parent, leaf);
   UniqueFd fd;
   std::optional<FolderChange> parent_change;
+  std::optional<FolderChange> counts_change;
   UniqueFd pfd;
   if (leaf.empty()) {
     DFS_ASSIGN_OR_RETURN(fd, OpenUserDir(user, ""));
   } else {
     DFS_RETURN_IF_ERROR(CheckNotReserved(leaf));
     DFS_ASSIGN_OR_RETURN(pfd, OpenUserDir(user, parent));
-    // The parent's listing carries the record.
+    // The parent's listing carries the record; the grandparent's, the
+    // parent's subfolder count.
     parent_change.emplace(*this, user, parent);
+    if (create) counts_change.emplace(*this, user, GrandParentOf(parent));
     if (create) {
       if (::mkdirat(pfd.get(), leaf.c_str(), 0700) == 0) {
         DFS_RETURN_IF_ERROR(Fsync(pfd.get(), "fsync directory"));
@@ -1252,6 +1265,7 @@ Status Store::Rmdir(std::string_view user, std::string_view path) {
   }
   FolderChange parent_change(*this, user, parent);
   FolderChange change(*this, user, JoinName(parent, leaf));
+  FolderChange counts(*this, user, GrandParentOf(parent));  // parent's subfolder count
   std::vector<std::string> pieces;
   DFS_RETURN_IF_ERROR(ForEachEntry(fd.get(), [&](std::string_view file, unsigned char type) {
     std::string name;

@@ -1987,5 +1987,89 @@ TEST_CASE("revert puts the retired previous content back and drops the failed on
   CHECK(f.MustStat("", "c").pieces.front().cid == v2);
 }
 
+// ---- Folder records (kFolder) and subfolder counts ----------------------
+
+PieceHeader FolderRecordAt(const Stamp& stamp, const std::string& path, uint32_t mode = 0750) {
+  PieceHeader h;
+  h.kind = PieceKind::kFolder;
+  h.piece = 0;
+  h.stamp = stamp;
+  h.mode = S_IFDIR | mode;
+  h.uid = 1000;
+  h.gid = 100;
+  h.Sign(kRecordKey, path);
+  return h;
+}
+
+// The subfolder count and record ListOf gives for `name` in `dir`.
+std::pair<uint32_t, std::optional<PieceHeader>> FolderAsListed(Store& store, const std::string& dir,
+                                                               const std::string& name) {
+  std::pair<uint32_t, std::optional<PieceHeader>> out{0, std::nullopt};
+  bool seen = false;
+  for (const ListEntry& e : ListOf(store, dir)) {
+    if (e.name != name) continue;
+    if (e.is_dir) {
+      seen = true;
+      out.first = e.subdirs;
+    } else if (e.header.folder()) {
+      out.second = e.header;
+    }
+  }
+  REQUIRE_MESSAGE(seen, name << " not listed as a folder");
+  return out;
+}
+
+TEST_CASE("a folder record is made with its folder, listed after it, newer wins, gone with it") {
+  Fixture f;
+  REQUIRE(f.store->SetFolder(kUser, "a", FolderRecordAt({10, 0}, "a"), /*create=*/true).ok());
+  auto [subdirs, record] = FolderAsListed(*f.store, "", "a");
+  CHECK(subdirs == 0);
+  REQUIRE(record.has_value());
+  CHECK(record->mode == (S_IFDIR | 0750));
+  CHECK(record->stamp == Stamp{10, 0});
+  // An older record does not replace it; a newer one does; both need the folder.
+  REQUIRE(f.store->SetFolder(kUser, "a", FolderRecordAt({5, 0}, "a", 0777), false).ok());
+  CHECK(FolderAsListed(*f.store, "", "a").second->stamp == Stamp{10, 0});
+  REQUIRE(f.store->SetFolder(kUser, "a", FolderRecordAt({20, 0}, "a", 0700), false).ok());
+  CHECK(FolderAsListed(*f.store, "", "a").second->mode == (S_IFDIR | 0700));
+  CHECK(f.store->SetFolder(kUser, "b", FolderRecordAt({20, 0}, "b"), false).code() ==
+        Code::kNotFound);
+  CHECK(f.store->SetFolder(kUser, "x/y", FolderRecordAt({20, 0}, "x/y"), true).code() ==
+        Code::kNotFound);  // no parent
+  CHECK(f.store->SetFolder(kUser, "a", TombstoneAt({30, 0}, "", "a"), false).code() ==
+        Code::kInvalidArgument);
+  // Stat of the folder carries the record; the name of records is reserved.
+  auto st = f.store->Stat(kUser, "", "a");
+  REQUIRE(st.ok());
+  CHECK(st->is_dir);
+  REQUIRE(st->pieces.size() == 1);
+  CHECK(st->pieces[0].folder());
+  CHECK(f.store->Mkdir(kUser, std::string(kFolderRecordFile)).code() == Code::kInvalidArgument);
+  // The root's record, through Stat of "".
+  REQUIRE(f.store->SetFolder(kUser, "", FolderRecordAt({40, 0}, "", 01777), false).ok());
+  auto root = f.store->Stat(kUser, "", "");
+  REQUIRE(root.ok());
+  REQUIRE(root->pieces.size() == 1);
+  CHECK(root->pieces[0].mode == (S_IFDIR | 01777));
+  CHECK(root->subdirs == 1);
+  // rmdir takes the record along.
+  REQUIRE(f.store->Rmdir(kUser, "a").ok());
+  CHECK(ListOf(*f.store, "").empty());
+}
+
+TEST_CASE("a folder's subfolder count is right in a cached listing after mkdir and rmdir below") {
+  Fixture f;
+  REQUIRE(f.store->Mkdir(kUser, "a").ok());
+  CHECK(FolderAsListed(*f.store, "", "a").first == 0);  // the root's listing is cached now
+  REQUIRE(f.store->Mkdir(kUser, "a/b").ok());
+  REQUIRE(f.store->SetFolder(kUser, "a/c", FolderRecordAt({10, 0}, "a/c"), true).ok());
+  CHECK(FolderAsListed(*f.store, "", "a").first == 2);
+  auto st = f.store->Stat(kUser, "", "a");
+  REQUIRE(st.ok());
+  CHECK(st->subdirs == 2);
+  REQUIRE(f.store->Rmdir(kUser, "a/b").ok());
+  CHECK(FolderAsListed(*f.store, "", "a").first == 1);
+}
+
 }  // namespace
 }  // namespace dfs::server
