@@ -320,8 +320,9 @@ TEST_CASE("round-trips the hint messages") {
 }
 
 TEST_CASE("round-trips StatFsReply and ErrorReply") {
-  StatFsReply s{1ULL << 40, 2, 3, 4, UINT64_MAX};
-  auto sb = RoundTrip(s, 40);
+  StatFsReply s{1ULL << 40, 2, 3, 4, UINT64_MAX, "0.1.0"};
+  auto sb = RoundTrip(s, 40 + 2 + 5);
+  CHECK(sb.version == "0.1.0");
   CHECK(sb.total_bytes == 1ULL << 40);
   CHECK(sb.free_bytes == 2);
   CHECK(sb.avail_bytes == 3);
