@@ -286,31 +286,36 @@ Result<std::optional<PieceHeader>> ReadHeaderAt(int dir_fd, const std::string& f
   return std::optional<PieceHeader>(h);
 }
 
-// The record of folder dir_fd/name (nullopt: none, or no such folder) and
-// the number of its subfolders (from its link count).
+// A folder's record (nullopt: none, or no such folder) and the number of
+// its subfolders (from its link count).
 struct FolderInfo {
   std::optional<PieceHeader> record;
   uint32_t subdirs = 0;
 };
-Result<FolderInfo> ReadFolderInfo(int dir_fd, const std::string& name) {
+// The FolderInfo of the open folder `fd`; `shown` names it in the log.
+FolderInfo FolderInfoOf(int fd, std::string_view shown) {
   FolderInfo info;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_nlink > 2)
+    info.subdirs = static_cast<uint32_t>(st.st_nlink - 2);
+  auto h = ReadHeaderAt(fd, std::string(kFolderRecordFile), kFolderSlot);
+  if (!h.ok()) {
+    Log().warn("folder {}: ignoring its record: {}", Escaped(shown), h.status().ToString());
+    return info;
+  }
+  info.record = std::move(h).value();  // nullopt when there is none
+  return info;
+}
+// The FolderInfo of folder dir_fd/name.
+FolderInfo ReadFolderInfo(int dir_fd, const std::string& name) {
   UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) {
     // Gone meanwhile; anything else is logged, and the folder listed without its record.
     if (errno != ENOENT && errno != ENOTDIR)
       Log().warn("folder {}: {}", Escaped(name), FromErrno(errno, "open").message());
-    return info;
+    return {};
   }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) == 0 && st.st_nlink > 2)
-    info.subdirs = static_cast<uint32_t>(st.st_nlink - 2);
-  auto h = ReadHeaderAt(fd.get(), std::string(kFolderRecordFile), kFolderSlot);
-  if (!h.ok()) {
-    Log().warn("folder {}: ignoring its record: {}", Escaped(name), h.status().ToString());
-    return info;
-  }
-  info.record = std::move(h).value();  // nullopt when there is none
-  return info;
+  return FolderInfoOf(fd.get(), name);
 }
 
 // The headers of ".name.0" .. ".name.<last>" in one folder, `last` the
@@ -851,7 +856,7 @@ Status Store::List(std::string_view user, std::string_view dir,
     ListEntry entry;
     if (n.piece < 0) {
       entry.is_dir = true;
-      DFS_ASSIGN_OR_RETURN(FolderInfo info, ReadFolderInfo(dfd.get(), n.name));
+      FolderInfo info = ReadFolderInfo(dfd.get(), n.name);
       entry.subdirs = info.subdirs;
       if (info.record) {
         // The folder's record: one more entry of its name, right after it.
@@ -890,11 +895,9 @@ Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::
     // The user's root folder: its record, if one was set.
     DFS_ASSIGN_OR_RETURN(UniqueFd root, OpenUserDir(user, d));
     reply.is_dir = true;
-    struct stat st {};
-    if (::fstat(root.get(), &st) == 0 && st.st_nlink > 2)
-      reply.subdirs = static_cast<uint32_t>(st.st_nlink - 2);
-    auto h = ReadHeaderAt(root.get(), std::string(kFolderRecordFile), kFolderSlot);
-    if (h.ok() && h->has_value()) reply.pieces.push_back(**h);
+    FolderInfo info = FolderInfoOf(root.get(), "the root folder");
+    reply.subdirs = info.subdirs;
+    if (info.record) reply.pieces.push_back(*info.record);
     return reply;
   }
   DFS_RETURN_IF_ERROR(ValidateName(name));
@@ -917,7 +920,7 @@ Result<StatReply> Store::Stat(std::string_view user, std::string_view dir, std::
   } else {
     DFS_ASSIGN_OR_RETURN(reply.is_dir, IsDirAt(dfd.get(), name));
     if (reply.is_dir) {
-      DFS_ASSIGN_OR_RETURN(FolderInfo info, ReadFolderInfo(dfd.get(), std::string(name)));
+      FolderInfo info = ReadFolderInfo(dfd.get(), std::string(name));
       reply.subdirs = info.subdirs;
       if (info.record) reply.pieces.push_back(*info.record);
     }

@@ -441,15 +441,30 @@ Status Client::EnsureDirOn(int server, const std::string& dir) {
   return Status::Ok();
 }
 
-PieceHeader Client::MakeFolderRecord(const std::string& path, const FileAttrs& attrs,
-                                     const Stamp& after) const {
+PieceHeader Client::RecordHeader(PieceKind kind, const Stamp& stamp) const {
   PieceHeader h;
-  h.kind = PieceKind::kFolder;
+  h.kind = kind;
   h.scheme = scheme_.id;
   h.servers = static_cast<uint8_t>(scheme_.servers);
   h.copies = static_cast<uint8_t>(scheme_.copies);
   h.piece = 0;
-  h.stamp = NewStamp(after);
+  h.stamp = stamp;
+  return h;
+}
+
+FileAttrs AttrsOf(const PieceHeader& h) {
+  FileAttrs attrs;
+  attrs.mode = h.mode;
+  attrs.mtime_ns = h.mtime_ns;
+  attrs.uid = h.uid;
+  attrs.gid = h.gid;
+  attrs.rdev = h.rdev;
+  return attrs;
+}
+
+PieceHeader Client::MakeFolderRecord(const std::string& path, const FileAttrs& attrs,
+                                     const Stamp& after) const {
+  PieceHeader h = RecordHeader(PieceKind::kFolder, NewStamp(after));
   h.mode = S_IFDIR | (attrs.mode & kModeBits);
   h.mtime_ns = attrs.mtime_ns != 0 ? attrs.mtime_ns : static_cast<int64_t>(h.stamp.time_ns);
   h.uid = attrs.uid.value_or(static_cast<uint32_t>(::geteuid()));
@@ -567,13 +582,7 @@ Stamp Client::NewStamp(const Stamp& after) {
 }
 
 PieceHeader Client::MakeTombstone(const std::string& path, const Stamp& stamp) const {
-  PieceHeader t;
-  t.kind = PieceKind::kTombstone;
-  t.scheme = scheme_.id;
-  t.servers = static_cast<uint8_t>(scheme_.servers);
-  t.copies = static_cast<uint8_t>(scheme_.copies);
-  t.piece = 0;
-  t.stamp = stamp;
+  PieceHeader t = RecordHeader(PieceKind::kTombstone, stamp);
   t.mtime_ns = static_cast<int64_t>(stamp.time_ns);
   t.mode = 0;
   t.uid = static_cast<uint32_t>(::geteuid());
@@ -687,14 +696,8 @@ Status Client::MoveTree(const std::string& from, const std::string& to) {
   // records are bound to their path).
   std::optional<PieceHeader> record;
   DFS_ASSIGN_OR_RETURN(ParentAndName src, SplitParent(from));
-  if (auto e = StatIn(src.dir, src.name); e.ok() && e->folder) {
-    FileAttrs attrs;
-    attrs.mode = e->folder->mode;
-    attrs.mtime_ns = e->folder->mtime_ns;
-    attrs.uid = e->folder->uid;
-    attrs.gid = e->folder->gid;
-    record = MakeFolderRecord(to, attrs, e->folder->stamp);
-  }
+  if (auto e = StatIn(src.dir, src.name); e.ok() && e->folder)
+    record = MakeFolderRecord(to, AttrsOf(*e->folder), e->folder->stamp);
   DFS_RETURN_IF_ERROR(MakeDirEverywhere(to, record));
   DFS_ASSIGN_OR_RETURN(RawListing raw, ListRaw(from));
   for (const auto& [name, slot] : raw.names) {
@@ -747,16 +750,8 @@ Status Client::Rename(std::string_view from, std::string_view to) {
 
 Status Client::SetFolderAttr(const std::string& path, const Entry& e, const AttrChange& change) {
   // A folder without a record so far shows the defaults (0755, this user).
-  FileAttrs attrs;
-  attrs.mode = 0755;
-  Stamp after;
-  if (e.folder) {
-    attrs.mode = e.folder->mode;
-    attrs.mtime_ns = e.folder->mtime_ns;
-    attrs.uid = e.folder->uid;
-    attrs.gid = e.folder->gid;
-    after = e.folder->stamp;
-  }
+  FileAttrs attrs = e.folder ? AttrsOf(*e.folder) : FileAttrs{.mode = 0755};
+  const Stamp after = e.folder ? e.folder->stamp : Stamp{};
   if (change.mode) attrs.mode = *change.mode;
   if (change.mtime_ns) attrs.mtime_ns = *change.mtime_ns;
   if (change.uid) attrs.uid = *change.uid;

@@ -98,6 +98,9 @@ struct FileAttrs {
   uint64_t rdev = 0;                 // device nodes only
 };
 
+// The attributes a record carries (mode, mtime, owner, rdev), to make another.
+FileAttrs AttrsOf(const PieceHeader& h);
+
 // An attribute change (SetAttr): what is set; the rest stays.
 struct AttrChange {
   std::optional<uint32_t> mode;  // permission bits (07777); the type stays
@@ -131,15 +134,15 @@ struct ServerStatus {
   double rtt_ms = 0;   // one StatFs round trip
   std::string version;
   uint64_t total_bytes = 0, avail_bytes = 0;  // of the disk it stores on
-  uint64_t user_bytes = 0;   // this user's piece files there (from the records listed)
-  uint64_t hints_for = 0;    // changes it missed, waiting on the other servers
+  uint64_t user_bytes = 0;  // this user's piece files there (from the records listed)
+  uint64_t hints_for = 0;   // changes it missed, waiting on the other servers
 };
 struct ClusterStatus {
   std::vector<ServerStatus> servers;
   uint64_t files = 0, folders = 0;
-  uint64_t incomplete = 0;  // cannot be read now (a piece on no server that answers)
-  uint64_t degraded = 0;    // readable, but some piece has fewer copies than the scheme wants
-  uint64_t hints = 0;       // changes waiting for a server (sum of hints_for)
+  uint64_t incomplete = 0;        // cannot be read now (a piece on no server that answers)
+  uint64_t degraded = 0;          // readable, but some piece has fewer copies than the scheme wants
+  uint64_t hints = 0;             // changes waiting for a server (sum of hints_for)
   bool folders_unlisted = false;  // some folder could not be listed (counts are low)
   // 0 healthy, 1 degraded (a server down, a file degraded, hints waiting),
   // 2 some file unreadable: `dfc status`'s exit status.
@@ -280,6 +283,9 @@ class Client {
   // does not answer. Hints that fail verification are logged and left
   // alone. Returns how many paths were settled.
   Result<int> HandOff(int target, HealReport* report);
+  // The hints for server `target_name` that `server` keeps, in id order, up
+  // to about `max` of them (paged kHintList).
+  Result<std::vector<Hint>> ListHintsOn(int server, const std::string& target_name, size_t max);
   // Starts a thread that hands hints off by itself: every kHandOffPoll while
   // this client wrote hints that are not handed off yet, and every
   // kHandOffScan for hints other clients left. Logs what it did. Stopped by
@@ -356,6 +362,9 @@ class Client {
   static Stamp NewStamp(const Stamp& after);
   // The tombstone of `path` with `stamp`, signed.
   PieceHeader MakeTombstone(const std::string& path, const Stamp& stamp) const;
+  // A header of `kind` with no piece (tombstone, folder record) of this
+  // client's scheme with `stamp`; the caller fills the rest and signs it.
+  PieceHeader RecordHeader(PieceKind kind, const Stamp& stamp) const;
   // One header per piece index of `base`'s content with `stamp`, signed for `path`.
   // The mode keeps its type and permission bits (kModeTypeMask, kModeBits).
   std::vector<PieceHeader> PieceHeadersFor(PieceHeader base, const Stamp& stamp,

@@ -66,6 +66,21 @@ void Client::AddHints(int target, const std::string& path, const Stamp& stamp) {
   handoff_cv_.SignalAll();
 }
 
+Result<std::vector<Hint>> Client::ListHintsOn(int server, const std::string& target_name,
+                                              size_t max) {
+  std::vector<Hint> out;
+  DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(server));
+  HintListRequest req{target_name, ""};
+  for (;;) {
+    DFS_ASSIGN_OR_RETURN(HintListReply page,
+                         lease.Check(lease->Call<HintListRequest, HintListReply>(
+                             MsgType::kHintList, req, DeadlineIn(options_.request_timeout))));
+    for (Hint& h : page.hints) out.push_back(std::move(h));
+    if (!page.more || page.hints.empty() || out.size() >= max) return out;
+    req.after = HintId(out.back());
+  }
+}
+
 Result<int> Client::HandOff(int target, HealReport* report) {
   {
     // Is it back? (Also ends its back-off when it is.)
@@ -73,18 +88,8 @@ Result<int> Client::HandOff(int target, HealReport* report) {
   }
   const std::string& target_name = pool_->name(target);
   auto listed = ForEachServer<std::vector<Hint>>([&](int s) -> Result<std::vector<Hint>> {
-    std::vector<Hint> out;
-    if (s == target) return out;
-    DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
-    HintListRequest req{target_name, ""};
-    for (;;) {
-      DFS_ASSIGN_OR_RETURN(HintListReply page,
-                           lease.Check(lease->Call<HintListRequest, HintListReply>(
-                               MsgType::kHintList, req, DeadlineIn(options_.request_timeout))));
-      for (Hint& h : page.hints) out.push_back(std::move(h));
-      if (!page.more || page.hints.empty() || out.size() >= kMaxHintsPerRound) return out;
-      req.after = HintId(out.back());
-    }
+    if (s == target) return std::vector<Hint>{};
+    return ListHintsOn(s, target_name, kMaxHintsPerRound);
   });
   // Every copy of the hints of each path, by path.
   std::map<std::string, std::vector<std::pair<int, Hint>>> by_path;

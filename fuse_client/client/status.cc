@@ -89,23 +89,14 @@ Result<ClusterStatus> Client::GetClusterStatus() {
   // Hints: for each server, the changes it missed, kept by the others
   // (each hint is stored twice: counted once, by its id).
   for (int target = 0; target < n; ++target) {
-    std::vector<std::set<std::string>> ids(static_cast<size_t>(n));
-    auto listed = ForEachServer<Empty>([&](int s) -> Result<Empty> {
-      if (s == target || !out.servers[static_cast<size_t>(s)].up) return Empty{};
-      DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(s));
-      HintListRequest req{pool_->name(target), ""};
-      auto& mine = ids[static_cast<size_t>(s)];
-      for (;;) {
-        DFS_ASSIGN_OR_RETURN(HintListReply page,
-                             lease.Check(lease->Call<HintListRequest, HintListReply>(
-                                 MsgType::kHintList, req, DeadlineIn(options_.request_timeout))));
-        for (const Hint& h : page.hints) mine.insert(HintId(h));
-        if (!page.more || page.hints.empty() || mine.size() >= kMaxHintsCounted) return Empty{};
-        req.after = HintId(page.hints.back());
-      }
+    auto listed = ForEachServer<std::vector<Hint>>([&](int s) -> Result<std::vector<Hint>> {
+      if (s == target || !out.servers[static_cast<size_t>(s)].up) return std::vector<Hint>{};
+      return ListHintsOn(s, pool_->name(target), kMaxHintsCounted);
     });
     std::set<std::string> all;
-    for (auto& set : ids) all.merge(set);
+    for (const auto& hints : listed)
+      if (hints.ok())
+        for (const Hint& h : *hints) all.insert(HintId(h));
     out.servers[static_cast<size_t>(target)].hints_for = all.size();
     out.hints += all.size();
   }

@@ -138,13 +138,7 @@ void MetaCache::ForgetAttributes(std::string_view path) {
   MutexLock lock(&mu_);
   ++epoch_;
   if (auto it = entries_.find(path); it != entries_.end()) entries_.erase(it);
-  if (path.empty()) return;
-  if (auto it = listings_.find(ParentOf(path)); it != listings_.end()) {
-    if (it->second.touched.size() >= kMaxTouched)
-      listings_.erase(it);
-    else
-      it->second.touched.emplace(BaseOf(path));
-  }
+  TouchInParent(path);
 }
 
 void MetaCache::Invalidate(std::string_view path) {
@@ -153,6 +147,10 @@ void MetaCache::Invalidate(std::string_view path) {
   EraseUnder(entries_, path);
   EraseUnder(absent_, path);
   EraseUnder(listings_, path);
+  TouchInParent(path);
+}
+
+void MetaCache::TouchInParent(std::string_view path) {
   if (path.empty()) return;
   if (auto it = listings_.find(ParentOf(path)); it != listings_.end()) {
     // A folder with a great many local changes is simply fetched again.

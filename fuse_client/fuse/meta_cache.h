@@ -86,6 +86,8 @@ class MetaCache {
       REQUIRES(mu_);
   std::optional<client::Entry> EntryWithin(std::string_view path, Clock::duration max_age) const
       REQUIRES(mu_);
+  // Marks `path` (not the root) unknown to its parent's cached listing.
+  void TouchInParent(std::string_view path) REQUIRES(mu_);
   struct CachedEntry {
     client::Entry entry;
     Clock::time_point fetched;
