@@ -20,6 +20,7 @@
 #include "dfs_server/usage_ledger.h"
 #include "shared/crypto/crypto.h"
 #include "shared/format/hint.h"
+#include "shared/format/xattrs.h"
 #include "shared/util/file_io.h"
 #include "shared/util/log.h"
 #include "shared/util/names.h"
@@ -233,16 +234,30 @@ Result<HeadersByPiece> IndexHeaders(const std::vector<PieceHeader>& headers, con
   return out;
 }
 
-// kInvalidArgument unless `next` describes the sealed data stored after
-// `prev`, so that it can replace `prev` without touching the data.
+// kInvalidArgument unless `next` describes the sealed content stored after
+// `prev`, so that it can replace `prev` without touching the content (the
+// extended attributes after it may change: Store::PlaceHeader).
 Status CheckSameData(const PieceHeader& prev, const PieceHeader& next) {
-  if (next.sealed_size() == prev.sealed_size() && next.chunk_bytes == prev.chunk_bytes)
+  if (next.data_size() == prev.data_size() && next.chunk_bytes == prev.chunk_bytes)
     return Status::Ok();
   return Status::Invalid("new header of piece " + std::to_string(prev.piece) +
-                         " does not match the stored piece (" + std::to_string(next.sealed_size()) +
+                         " does not match the stored piece (" + std::to_string(next.data_size()) +
                          " sealed bytes in chunks of " + std::to_string(next.chunk_bytes) +
-                         ", stored " + std::to_string(prev.sealed_size()) + " in chunks of " +
+                         ", stored " + std::to_string(prev.data_size()) + " in chunks of " +
                          std::to_string(prev.chunk_bytes) + ")");
+}
+
+// kInvalidArgument unless every new header describes `xattrs`, the sealed
+// extended attributes that come with them.
+Status CheckXattrs(const std::vector<PieceHeader>& headers, std::string_view xattrs) {
+  if (xattrs.size() > kMaxXattrTrailerBytes)
+    return Status::Invalid("extended attributes of " + std::to_string(xattrs.size()) + " bytes");
+  for (const PieceHeader& h : headers)
+    if (h.xattr_bytes != xattrs.size())
+      return Status::Invalid("new header of piece " + std::to_string(h.piece) + " describes " +
+                             std::to_string(h.xattr_bytes) + " bytes of extended attributes, " +
+                             std::to_string(xattrs.size()) + " came");
+  return Status::Ok();
 }
 
 // ReadHeaderFd's slot of a folder record (kFolderRecordFile).
@@ -1293,7 +1308,8 @@ Status Store::Rmdir(std::string_view user, std::string_view path) {
 
 Status Store::Rename(std::string_view user, std::string_view from_dir, std::string_view from_name,
                      std::string_view to_dir, std::string_view to_name, const Cid& cid,
-                     const std::vector<PieceHeader>& headers, const PieceHeader& tombstone) {
+                     const std::vector<PieceHeader>& headers, const PieceHeader& tombstone,
+                     std::string_view xattrs) {
   DFS_ASSIGN_OR_RETURN(std::string fd_path, NormalizeDir(from_dir));
   DFS_ASSIGN_OR_RETURN(std::string td_path, NormalizeDir(to_dir));
   DFS_RETURN_IF_ERROR(ValidateName(from_name));
@@ -1302,6 +1318,7 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
     return Status::Invalid("a rename needs a tombstone header for the old name");
   const Stamp& stamp = tombstone.stamp;
   DFS_ASSIGN_OR_RETURN(const HeadersByPiece by_piece, IndexHeaders(headers, cid, stamp));
+  DFS_RETURN_IF_ERROR(CheckXattrs(headers, xattrs));
   if (fd_path == td_path && from_name == to_name) return Status::Ok();
   DFS_ASSIGN_OR_RETURN(UniqueFd from_fd, OpenUserDir(user, fd_path));
   DFS_ASSIGN_OR_RETURN(UniqueFd to_fd, OpenUserDir(user, td_path));
@@ -1338,8 +1355,11 @@ Status Store::Rename(std::string_view user, std::string_view from_dir, std::stri
     TempFile temp(staging.get(), "~" + RandomSuffix());
     if (::renameat(from_fd.get(), source.c_str(), staging.get(), temp.name().c_str()) != 0)
       return FromErrno(errno, "move " + Escaped(source));
+    const PieceHeader stored = *from.at[static_cast<size_t>(k)];
     from.at[static_cast<size_t>(k)].reset();
-    if (Status s = RewriteHeader(staging.get(), temp.name(), moved); !s.ok()) {
+    if (Status s =
+            PlaceHeader(user, staging.get(), staging.get(), temp.name(), stored, moved, xattrs);
+        !s.ok()) {
       // Best effort: the piece goes back where it was rather than being lost.
       if (::renameat(staging.get(), temp.name().c_str(), from_fd.get(), source.c_str()) == 0)
         temp.Release();
@@ -1390,6 +1410,7 @@ Status Store::SetAttr(std::string_view user, const SetAttrRequest& req) {
   if (req.headers.empty()) return Status::Invalid("setattr without new headers");
   const Stamp stamp = req.headers.front().stamp;
   DFS_ASSIGN_OR_RETURN(const HeadersByPiece by_piece, IndexHeaders(req.headers, req.cid, stamp));
+  DFS_RETURN_IF_ERROR(CheckXattrs(req.headers, req.xattrs));
   DFS_ASSIGN_OR_RETURN(UniqueFd dfd, OpenUserDir(user, d));
   FolderChange change(*this, user, d);
 
@@ -1403,9 +1424,52 @@ Status Store::SetAttr(std::string_view user, const SetAttrRequest& req) {
     DFS_RETURN_IF_ERROR(CheckSameData(*h, *by_piece[k]));
     updating.push_back(k);
   }
+  if (updating.empty()) return Status::Ok();
+  DFS_ASSIGN_OR_RETURN(UniqueFd staging, OpenStagingDir(user));
   for (int k : updating)
-    DFS_RETURN_IF_ERROR(RewriteHeader(dfd.get(), PieceFileName(req.name, k), *by_piece[k]));
+    DFS_RETURN_IF_ERROR(PlaceHeader(user, staging.get(), dfd.get(), PieceFileName(req.name, k),
+                                    *files.at[static_cast<size_t>(k)], *by_piece[k], req.xattrs));
   return Status::Ok();
+}
+
+Status Store::PlaceHeader(std::string_view user, int staging_fd, int dir_fd,
+                          const std::string& file, const PieceHeader& stored,
+                          const PieceHeader& next, std::string_view xattrs) {
+  UniqueFd src = OpenFileAt(dir_fd, file, O_RDONLY);
+  if (!src) return FromErrno(errno, "open " + Escaped(file));
+  const uint64_t data_end = kPieceHeaderBytes + stored.data_size();
+  if (stored.xattr_bytes == xattrs.size()) {
+    std::string held(xattrs.size(), '\0');
+    DFS_ASSIGN_OR_RETURN(size_t got, PreadFull(src.get(), held.data(), held.size(), data_end,
+                                               "read extended attributes of " + Escaped(file)));
+    if (got == held.size() && held == xattrs) return RewriteHeader(dir_fd, file, next);
+  }
+  // New extended attributes: a new file of the same content.
+  const uint64_t total = data_end + xattrs.size();
+  DFS_RETURN_IF_ERROR(CheckFreeSpace(total));
+  TempFile temp(staging_fd, "~" + RandomSuffix());
+  UniqueFd out(::openat(staging_fd, temp.name().c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!out) return FromErrno(errno, "create a copy of " + Escaped(file));
+  const std::string raw = next.Encode();
+  DFS_RETURN_IF_ERROR(WriteAll(out.get(), raw.data(), raw.size(), "write header"));
+  loff_t in_off = kPieceHeaderBytes, out_off = kPieceHeaderBytes;
+  while (static_cast<uint64_t>(in_off) < data_end) {
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(data_end - static_cast<uint64_t>(in_off), 1u << 30));
+    ssize_t n = ::copy_file_range(src.get(), &in_off, out.get(), &out_off, want, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FromErrno(errno, "copy " + Escaped(file));
+    if (n == 0) return Status::Corrupt(Escaped(file) + " is shorter than its header says");
+  }
+  DFS_RETURN_IF_ERROR(
+      PwriteAll(out.get(), xattrs.data(), xattrs.size(), data_end, "write extended attributes"));
+  DFS_RETURN_IF_ERROR(Fsync(out.get(), "fsync a copy of " + Escaped(file)));
+  DFS_RETURN_IF_ERROR(
+      RenameCounted(user, staging_fd, temp.name(), dir_fd, file, "replace " + Escaped(file)));
+  temp.Release();
+  usage_->Add(user, total);
+  return Fsync(dir_fd, "fsync directory");
 }
 
 Result<size_t> Store::SweepStaging(std::chrono::seconds max_age) {

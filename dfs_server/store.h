@@ -268,16 +268,19 @@ class Store {
   // it replaces (else kInvalidArgument, nothing changed). OK also when this
   // server held nothing of the old name. kIsDir if either name is a
   // directory. Renaming a name to itself is OK and changes nothing.
+  // `xattrs`: the extended attributes every header describes; a moved
+  // piece that holds others gets these.
   [[nodiscard]] Status Rename(std::string_view user, std::string_view from_dir,
                               std::string_view from_name, std::string_view to_dir,
                               std::string_view to_name, const Cid& cid,
-                              const std::vector<PieceHeader>& headers,
-                              const PieceHeader& tombstone);
+                              const std::vector<PieceHeader>& headers, const PieceHeader& tombstone,
+                              std::string_view xattrs = {});
 
   // Replaces the header of each piece K of content req.cid that is older
   // than req.headers' stamp by the header of index K in req.headers (same
-  // cid, sealed size and chunk size, else kInvalidArgument and nothing
-  // changes). kNotFound if the name holds no piece.
+  // cid, sealed content size and chunk size, else kInvalidArgument and
+  // nothing changes), and its extended attributes by req.xattrs (which
+  // every header must describe). kNotFound if the name holds no piece.
   [[nodiscard]] Status SetAttr(std::string_view user, const SetAttrRequest& req);
 
   // Removes staged and partial uploads (and temporary files) that nobody has
@@ -338,6 +341,15 @@ class Store {
   // both, normalizes dir into *normalized, and refuses a name that is a folder.
   Result<UniqueFd> OpenFileDir(std::string_view user, std::string_view dir, std::string_view name,
                                std::string* normalized);
+  // Gives piece file dir_fd/file, whose header is `stored`, the header
+  // `next` and the extended attributes `xattrs` (next.xattr_bytes bytes
+  // after the sealed content), keeping the content. When the file holds
+  // these attributes already, only the header is rewritten, in place; else
+  // a copy (header, content, attributes) is made in staging, fsync'ed and
+  // renamed over the file (and dir_fd fsync'ed), so that a crash leaves
+  // one or the other. The caller holds the name's stripe lock.
+  Status PlaceHeader(std::string_view user, int staging_fd, int dir_fd, const std::string& file,
+                     const PieceHeader& stored, const PieceHeader& next, std::string_view xattrs);
   // Puts `tombstone`, byte for byte, in place as ".name.0" through a
   // temporary file in staging (write, fsync, rename, fsync the folder).
   Status WriteTombstone(std::string_view user, int staging_fd, int dir_fd, std::string_view name,

@@ -640,6 +640,7 @@ Status Client::RenameFile(const FileVersion& v, const std::string& to_dir,
   req.cid = v.newest.cid;
   req.headers = PieceHeadersFor(v.newest, stamp, JoinName(to_dir, to_name));
   req.tombstone = MakeTombstone(JoinName(v.dir, v.name), stamp);
+  DFS_ASSIGN_OR_RETURN(req.xattrs, XattrTrailer(v));
   auto results = ForEachServer<Empty>([&](int sv) -> Result<Empty> {
     DFS_ASSIGN_OR_RETURN(Lease lease, pool_->Acquire(sv));
     auto r = lease.Check(lease->Call<RenameRequest, Empty>(MsgType::kRename, req,
@@ -789,16 +790,49 @@ Status Client::SetAttr(std::string_view path, const AttrChange& change) {
   if (change.mtime_ns) base.mtime_ns = *change.mtime_ns;
   if (change.uid) base.uid = *change.uid;
   if (change.gid) base.gid = *change.gid;
+  // The extended attributes stay: each copy gets the newest (a copy that
+  // missed a change of them catches up here).
+  DFS_ASSIGN_OR_RETURN(std::string xattrs, XattrTrailer(e.file));
+  return ReplaceHeaders(p.dir, p.name, base, std::move(xattrs));
+}
+
+Result<XattrMap> Client::GetXattrs(std::string_view path) {
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
+  if (p.name.empty()) return XattrMap{};
+  DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
+  if (e.is_dir) return XattrMap{};
+  return XattrsOf(e.file);
+}
+
+Result<XattrMap> Client::XattrsOf(const FileVersion& version) {
+  DFS_ASSIGN_OR_RETURN(std::string trailer, XattrTrailer(version));
+  return OpenXattrs(keys_.content, version.newest.cid, trailer);
+}
+
+Status Client::SetXattrs(std::string_view path, const XattrMap& xattrs) {
+  DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
+  if (p.name.empty()) return Status::Invalid("folders keep no extended attributes");
+  DFS_ASSIGN_OR_RETURN(Entry e, StatIn(p.dir, p.name));
+  if (e.is_dir) return Status::Invalid("folders keep no extended attributes");
+  PieceHeader base = e.file.newest;
+  DFS_ASSIGN_OR_RETURN(std::string trailer, SealXattrs(keys_.content, base.cid, xattrs));
+  base.xattr_bytes = static_cast<uint16_t>(trailer.size());
+  return ReplaceHeaders(p.dir, p.name, base, std::move(trailer));
+}
+
+Status Client::ReplaceHeaders(const std::string& dir, const std::string& name,
+                              const PieceHeader& base, std::string xattrs) {
   SetAttrRequest req;
-  req.dir = p.dir;
-  req.name = p.name;
+  req.dir = dir;
+  req.name = name;
   req.cid = base.cid;
-  req.headers = PieceHeadersFor(base, NewStamp(base.stamp), JoinName(p.dir, p.name));
+  req.headers = PieceHeadersFor(base, NewStamp(base.stamp), JoinName(dir, name));
+  req.xattrs = std::move(xattrs);
   std::vector<Result<Empty>> results;
   DFS_RETURN_IF_ERROR(Broadcast(
       *this, MsgType::kSetAttr, req, options_.request_timeout,
       [](const Status& s) { return s.code() == Code::kNotFound; }, &results));
-  HintFailed(results, JoinName(p.dir, p.name), req.headers.front().stamp);
+  HintFailed(results, JoinName(dir, name), req.headers.front().stamp);
   return Status::Ok();
 }
 

@@ -35,6 +35,7 @@
 #include "fuse_client/client/version.h"
 #include "fuse_client/client/work_pool.h"
 #include "shared/config/config.h"
+#include "shared/format/xattrs.h"
 #include "shared/placement/placement.h"
 #include "shared/util/mutex.h"
 #include "shared/util/thread_annotations.h"
@@ -96,6 +97,7 @@ struct FileAttrs {
   int64_t mtime_ns = 0;              // 0 = now
   std::optional<uint32_t> uid, gid;  // unset: this process's effective ids
   uint64_t rdev = 0;                 // device nodes only
+  XattrMap xattrs;                   // user.* extended attributes (xattrs.h)
 };
 
 // The attributes a record carries (mode, mtime, owner, rdev), to make another.
@@ -255,6 +257,15 @@ class Client {
   Status Rename(std::string_view from, std::string_view to);
   // New signed headers for every piece (a file) or a new folder record.
   Status SetAttr(std::string_view path, const AttrChange& change);
+  // The user.* extended attributes of a file (xattrs.h): those of its
+  // newest record, read from a server that holds that record (one GET)
+  // when it has any. A folder has none (an empty map).
+  Result<XattrMap> GetXattrs(std::string_view path);
+  Result<XattrMap> XattrsOf(const FileVersion& version);
+  // Replaces the extended attributes of a file: new signed headers and the
+  // attributes sealed anew, on every server (kSetAttr). kNoSpace beyond
+  // kMaxXattrBytes; kInvalidArgument for a folder (folders keep none).
+  Status SetXattrs(std::string_view path, const XattrMap& xattrs);
   Result<FsStats> StatFs();
   // Every server's state, and the state of every file (a walk of every
   // folder: one LIST each, no content read) and of the hints (status.cc).
@@ -317,8 +328,9 @@ class Client {
   void RunAll(size_t n, const std::function<void(size_t)>& fn) { workers_->RunAll(n, fn); }
 
  private:
+  // `xattrs`: the sealed extended attributes base describes, after each piece.
   Status PutPieces(int fd, const std::string& dir, const std::string& name, const PieceHeader& base,
-                   PutResult* result);
+                   std::string_view xattrs, PutResult* result);
   // A put that failed after some servers committed (`committed`, by
   // server) puts the previous version back on them (kRevert), so that it
   // stays whole: DESIGN.md "a failed put never harms the previous version".
@@ -369,6 +381,11 @@ class Client {
   // The mode keeps its type and permission bits (kModeTypeMask, kModeBits).
   std::vector<PieceHeader> PieceHeadersFor(PieceHeader base, const Stamp& stamp,
                                            const std::string& path) const;
+  // kSetAttr of dir/name on every server: `base`'s attributes in new
+  // headers with a new stamp, `xattrs` (the sealed extended attributes
+  // base.xattr_bytes describes) after the content.
+  Status ReplaceHeaders(const std::string& dir, const std::string& name, const PieceHeader& base,
+                        std::string xattrs);
   // Moves the content of `v` to to_dir/to_name (RenameRequest on every server).
   Status RenameFile(const FileVersion& v, const std::string& to_dir, const std::string& to_name,
                     const Stamp& after);
@@ -415,7 +432,12 @@ class Client {
   // kProtocol (range) or kCorrupt (header). The caller breaks the connection.
   Status CheckGetReply(const FileVersion& v, int piece, int server, const GetRequest& req,
                        const GetReply& reply);
+  // Copies the content of piece `piece` of `v` from server `from` to `to`,
+  // with v's newest header and extended attributes.
   Status CopyPiece(const FileVersion& v, int piece, int from, int to);
+  // The sealed extended attributes of v's newest record ("" for none), from
+  // a holder whose copy carries that record.
+  Result<std::string> XattrTrailer(const FileVersion& v);
   // Copies each piece of `v` to every reachable placement server lacking it.
   // Returns the number of pieces copied; failures are noted in `notes`.
   // With `after`, each copy made is added to after->holders.

@@ -172,10 +172,13 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
     req.name = name;
     req.cid = v.newest.cid;
     req.headers = PieceHeadersFor(v.newest, v.newest.stamp, JoinName(dir, name));
+    auto xattrs = XattrTrailer(v);
+    if (xattrs.ok()) req.xattrs = std::move(*xattrs);
     for (int s : outdated) {
       auto lease = pool_->Acquire(s);
       Status st =
-          lease.ok()
+          !xattrs.ok() ? xattrs.status()
+          : lease.ok()
               ? lease->Check(lease.value()
                                  ->Call<SetAttrRequest, Empty>(MsgType::kSetAttr, req,
                                                                DeadlineIn(options_.request_timeout))
@@ -313,6 +316,9 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
   get.cid = v.newest.cid;
   get.offset = 0;
   get.length = SealedSize(PieceSize(v.size(), v.pieces(), piece), v.newest.chunk_bytes);
+  // The content comes from `from`; the extended attributes are the newest
+  // (the copy on `from` may have missed a change of them).
+  DFS_ASSIGN_OR_RETURN(const std::string xattrs, XattrTrailer(v));
   DFS_ASSIGN_OR_RETURN(GetReply reply,
                        src.Check(src->Call<GetRequest, GetReply>(
                            MsgType::kGet, get, DeadlineIn(options_.request_timeout))));
@@ -325,8 +331,9 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
   PieceHeader h = reply.header;
   h.stamp = v.newest.stamp;
   h.CopyAttributes(v.newest);
+  h.xattr_bytes = static_cast<uint16_t>(xattrs.size());
   h.Sign(keys_.record, JoinName(v.dir, v.name));
-  if (reply.length != h.sealed_size()) {
+  if (reply.length != h.data_size()) {
     src->MarkBroken();
     return Status::Corrupt("source piece has an unexpected length");
   }
@@ -358,8 +365,12 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
     }
     received += f.body.size();
     progress.Add(f.body.size());
-    if (Status sent = dst.Check(dst->SendMore(f.type(), f.body, DeadlineIn(options_.data_timeout)));
-        !sent.ok()) {
+    Status sent;
+    if (f.type() == MsgType::kDataEnd && !xattrs.empty())
+      sent = dst.Check(dst->SendMore(MsgType::kData, xattrs, DeadlineIn(options_.data_timeout)));
+    if (sent.ok())
+      sent = dst.Check(dst->SendMore(f.type(), f.body, DeadlineIn(options_.data_timeout)));
+    if (!sent.ok()) {
       if (f.type() != MsgType::kDataEnd) src->MarkBroken();  // the rest of its stream is unread
       dst->MarkBroken();
       return sent;
@@ -376,6 +387,85 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
   if (std::find(done.committed.begin(), done.committed.end(), piece) == done.committed.end())
     return Status::Stale("a newer version arrived while repairing");
   return Status::Ok();
+}
+
+}  // namespace dfs::client
+
+namespace dfs::client {
+
+Result<std::string> Client::XattrTrailer(const FileVersion& v) {
+  const PieceHeader& newest = v.newest;
+  if (!v.exists || newest.xattr_bytes == 0) return std::string();
+  const std::string path = JoinName(v.dir, v.name);
+  Status last =
+      Status::Unavailable("no server holds the newest extended attributes of " + Escaped(path));
+  for (int k = 1; k <= v.pieces(); ++k) {
+    for (int s : v.holders[static_cast<size_t>(k - 1)]) {
+      auto acquired = pool_->Acquire(s);
+      if (!acquired.ok()) {
+        last = acquired.status();
+        continue;
+      }
+      Lease& lease = *acquired;
+      GetRequest get;
+      get.dir = v.dir;
+      get.name = v.name;
+      get.piece = static_cast<uint8_t>(k);
+      get.cid = newest.cid;
+      get.offset = SealedSize(PieceSize(v.size(), v.pieces(), k), newest.chunk_bytes);
+      get.length = newest.xattr_bytes;
+      auto reply = lease.Check(lease->Call<GetRequest, GetReply>(
+          MsgType::kGet, get, DeadlineIn(options_.request_timeout)));
+      if (!reply.ok()) {
+        last = reply.status().Annotate(pool_->name(s));
+        continue;
+      }
+      // The stream is small (at most kMaxXattrTrailerBytes): read it whole.
+      std::string bytes;
+      Status st;
+      for (;;) {
+        Frame f;
+        st = lease.Check(lease->Recv(&f, DeadlineIn(options_.data_timeout)));
+        if (!st.ok()) break;
+        if (f.type() == MsgType::kError) {
+          st = DecodeError(f.body);
+          if (st.ok()) st = Status::Protocol("error frame without an error");
+          break;
+        }
+        if (f.type() == MsgType::kDataEnd) break;
+        if (f.type() != MsgType::kData || f.body.size() > reply->length - bytes.size()) {
+          st = Status::Protocol(pool_->name(s) + " sent an unexpected frame or too much");
+          break;
+        }
+        bytes += f.body;
+      }
+      if (!st.ok()) {
+        lease->MarkBroken();
+        last = st;
+        continue;
+      }
+      // Only a copy with the newest record (this copy may have missed a
+      // change), whose header verifies, and whose attributes open.
+      const PieceHeader& h = reply->header;
+      if (h.stamp != newest.stamp || h.xattr_bytes != newest.xattr_bytes ||
+          bytes.size() != newest.xattr_bytes) {
+        last =
+            Status::Stale(pool_->name(s) + " holds older extended attributes of " + Escaped(path));
+        continue;
+      }
+      if (Status bad = CheckGetReply(v, k, s, get, *reply); !bad.ok()) {
+        last = bad;
+        continue;
+      }
+      if (auto opened = OpenXattrs(keys_.content, newest.cid, bytes); !opened.ok()) {
+        WarnOnce(s, path, "sent extended attributes that failed verification");
+        last = opened.status().Annotate(pool_->name(s));
+        continue;
+      }
+      return bytes;
+    }
+  }
+  return last;
 }
 
 }  // namespace dfs::client

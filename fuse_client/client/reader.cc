@@ -34,7 +34,9 @@ Status Client::OpenSealedPiece(const FileVersion& v, int piece, std::string_view
                                const ChunkSink& sink) const {
   const PieceHeader& meta = v.newest;
   const uint64_t piece_size = PieceSize(meta.file_size, meta.servers, piece);
-  if (sealed.size() != SealedSize(piece_size, meta.chunk_bytes))
+  // The content; extended attributes may follow it (xattrs.h).
+  const uint64_t data_size = SealedSize(piece_size, meta.chunk_bytes);
+  if (sealed.size() < data_size || sealed.size() > data_size + kMaxXattrTrailerBytes)
     return Status::Corrupt("inline piece of the wrong length");
   const uint64_t chunks = ChunkCount(piece_size, meta.chunk_bytes);
   ChunkCipher cipher(keys_.content, meta.cid);

@@ -112,8 +112,10 @@ constexpr Millis kQuietWithAlternative{2000};
 // Uploads of at most this many bytes are sealed once, in memory.
 constexpr uint64_t kSealOnceMaxBytes = 4u << 20;
 
-// Seals every piece of the upload described by `base` from `fd`.
-static Result<SealedUpload> SealAll(int fd, const PieceHeader& base, const Key& content_key) {
+// Seals every piece of the upload described by `base` from `fd`, each
+// followed by the sealed extended attributes `xattrs`.
+static Result<SealedUpload> SealAll(int fd, const PieceHeader& base, const Key& content_key,
+                                    std::string_view xattrs) {
   SealedUpload out;
   ChunkCipher cipher(content_key, base.cid);
   std::vector<uint8_t> plain(base.chunk_bytes);
@@ -122,7 +124,7 @@ static Result<SealedUpload> SealAll(int fd, const PieceHeader& base, const Key& 
     const uint64_t size = PieceSize(base.file_size, base.servers, k);
     const uint64_t chunks = ChunkCount(size, base.chunk_bytes);
     std::string sealed;
-    sealed.reserve(static_cast<size_t>(SealedSize(size, base.chunk_bytes)));
+    sealed.reserve(static_cast<size_t>(SealedSize(size, base.chunk_bytes) + xattrs.size()));
     for (uint64_t j = 0; j < chunks; ++j) {
       const uint64_t start = j * base.chunk_bytes;
       const size_t len = static_cast<size_t>(std::min<uint64_t>(base.chunk_bytes, size - start));
@@ -130,17 +132,19 @@ static Result<SealedUpload> SealAll(int fd, const PieceHeader& base, const Key& 
       cipher.Seal(static_cast<uint32_t>(k), j, j + 1 == chunks, std::span(plain.data(), len),
                   &sealed);
     }
+    sealed.append(xattrs);
     out.pieces.push_back(std::move(sealed));
   }
   return out;
 }
 
 // Stages the pieces `headers` on one server in one request (kStage): the
-// request, the sealed bytes of every piece in kData frames and a kDataEnd go
-// out back to back; one reply comes once the server has fsync'ed them all.
+// request, the sealed bytes of every piece (its content, then `xattrs`) in kData frames and a
+// kDataEnd go out back to back; one reply comes once the server has fsync'ed them all.
 static Status StagePieces(Connection& conn, const Options& opts, int fd, const std::string& dir,
                           const std::string& name, const std::vector<PieceHeader>& headers,
-                          const Key& content_key, const SealedUpload& sealed) {
+                          const Key& content_key, const SealedUpload& sealed,
+                          std::string_view xattrs) {
   DFS_RETURN_IF_ERROR(conn.Queue(MsgType::kStage, EncodeMessage(StageRequest{dir, name, headers}),
                                  /*new_request=*/true, DeadlineIn(opts.request_timeout)));
   std::string frame;
@@ -177,6 +181,7 @@ static Status StagePieces(Connection& conn, const Options& opts, int fd, const s
       cipher.Seal(h.piece, j, j + 1 == chunks, std::span(plain.data(), len), &sealed_chunk);
       DFS_RETURN_IF_ERROR(emit(sealed_chunk));
     }
+    DFS_RETURN_IF_ERROR(emit(xattrs));
   }
   if (!frame.empty())
     DFS_RETURN_IF_ERROR(conn.Queue(MsgType::kData, frame, false, DeadlineIn(opts.data_timeout)));
@@ -231,10 +236,12 @@ Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& at
   base.uid = attrs.uid.value_or(static_cast<uint32_t>(::geteuid()));
   base.gid = attrs.gid.value_or(static_cast<uint32_t>(::getegid()));
   base.rdev = attrs.rdev;
+  DFS_ASSIGN_OR_RETURN(const std::string xattrs, SealXattrs(keys_.content, base.cid, attrs.xattrs));
+  base.xattr_bytes = static_cast<uint16_t>(xattrs.size());
 
   PutResult result;
   result.size = size;
-  DFS_RETURN_IF_ERROR(PutPieces(fd, dir, name, base, &result));
+  DFS_RETURN_IF_ERROR(PutPieces(fd, dir, name, base, xattrs, &result));
   return result;
 }
 
@@ -247,12 +254,12 @@ Result<PutResult> Client::PutBytes(std::string_view path, std::string_view conte
 }
 
 Status Client::PutPieces(int fd, const std::string& dir, const std::string& name,
-                         const PieceHeader& base, PutResult* result) {
+                         const PieceHeader& base, std::string_view xattrs, PutResult* result) {
   const int n = scheme_.servers;
   const std::string path = JoinName(dir, name);
   SealedUpload sealed;
   if (base.file_size <= kSealOnceMaxBytes) {
-    DFS_ASSIGN_OR_RETURN(sealed, SealAll(fd, base, keys_.content));
+    DFS_ASSIGN_OR_RETURN(sealed, SealAll(fd, base, keys_.content, xattrs));
   }
   auto header_of = [&](int k) {
     PieceHeader h = base;
@@ -263,12 +270,13 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
   };
   // Stages `headers` on server s, making the folder there if it lacks it.
   auto stage_on = [&](int s, Lease& lease, const std::vector<PieceHeader>& headers) {
-    Status st = StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed);
+    Status st =
+        StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed, xattrs);
     if (st.code() == Code::kNotFound && !lease->broken()) {
       // The folder is missing on this server (it was down when the folder was made).
       st = EnsureDirOn(s, dir);
       if (st.ok())
-        st = StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed);
+        st = StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed, xattrs);
     }
     if (!st.ok()) {
       // A stream cut short leaves the connection unusable.

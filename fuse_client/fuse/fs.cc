@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +32,8 @@ constexpr uint64_t kKeepOnUnlinkMaxBytes = 256ull << 20;
 constexpr blksize_t kBlockSize = 65536;
 // Link targets kept in memory (by content id) before the table starts over.
 constexpr size_t kMaxLinkTargetsKept = 4096;
+// Sets of extended attributes kept by version (XattrsOfVersion).
+constexpr size_t kMaxXattrSetsKept = 4096;
 // How old a listing unlink may take a file's version from (see Unlink).
 constexpr std::chrono::seconds kUnlinkKnownAge{30};
 
@@ -105,6 +108,10 @@ struct FileSystem::OpenFile {
   CondVar upload_done;                       // signalled when `uploading` goes false
   std::optional<client::Entry> hidden_entry  // attributes once hidden, if no spool
       GUARDED_BY(mu);
+  // The extended attributes the next upload carries (with a spool): the
+  // version's it was opened from (kept, as O_TRUNC keeps them), and every
+  // change made since.
+  XattrMap xattrs GUARDED_BY(mu);
 };
 
 // One open(2) or opendir(2). Immutable after creation but for `reader`.
@@ -195,6 +202,7 @@ Status FileSystem::EnsureSpool(OpenFile& file, const std::string& path, int flag
   uint32_t gid = owner.gid;
   int64_t mtime_ns = NowNs();
   bool dirty = true;
+  XattrMap xattrs;
   if (create_mode) {
     mode = *create_mode & kPermBits;
   } else {
@@ -206,6 +214,7 @@ Status FileSystem::EnsureSpool(OpenFile& file, const std::string& path, int flag
     mode = r.entry.file.newest.mode & kPermBits;
     uid = r.entry.file.newest.uid;
     gid = r.entry.file.newest.gid;
+    DFS_ASSIGN_OR_RETURN(xattrs, XattrsOfVersion(r.entry.file));
     if (!truncate) {
       if (Status s = client_->Get(r.entry.file, fd.get()); !s.ok()) {
         log_->info("open {}: download failed: {}", Escaped(path), EscapeControl(s.ToString()));
@@ -224,6 +233,7 @@ Status FileSystem::EnsureSpool(OpenFile& file, const std::string& path, int flag
       file.gid = gid;
       file.mtime_ns = mtime_ns;
       file.dirty = dirty;
+      file.xattrs = std::move(xattrs);
       ++file.generation;
       file.md5.reset();
       file.md5_end = 0;
@@ -351,6 +361,7 @@ Status FileSystem::Upload(OpenFile& file) {
     attrs.mtime_ns = file.mtime_ns;
     attrs.uid = file.uid;
     attrs.gid = file.gid;
+    attrs.xattrs = file.xattrs;
     generation = file.generation;
     if (file.md5 && file.changing == 0)
       known = client::Client::KnownDigest{file.md5_end, file.md5->Peek()};
@@ -1104,21 +1115,59 @@ int FileSystem::StatFs(struct statvfs* st) {
   return 0;
 }
 
+Result<XattrMap> FileSystem::XattrsOfVersion(const client::FileVersion& v) {
+  if (!v.exists || v.newest.xattr_bytes == 0) return XattrMap{};
+  const auto key = std::make_pair(v.newest.cid, v.newest.stamp);
+  {
+    MutexLock lock(&xattrs_mu_);
+    if (auto it = xattrs_.find(key); it != xattrs_.end()) return it->second;
+  }
+  DFS_ASSIGN_OR_RETURN(XattrMap got, client_->XattrsOf(v));
+  MutexLock lock(&xattrs_mu_);
+  if (xattrs_.size() >= kMaxXattrSetsKept) xattrs_.clear();
+  xattrs_.emplace(key, got);
+  return got;
+}
+
+Result<XattrMap> FileSystem::XattrsOfPath(const std::string& path,
+                                          std::shared_ptr<OpenFile>* file) {
+  if (auto spooled = FindSpooled(path)) {
+    MutexLock lock(&spooled->mu);
+    XattrMap out = spooled->xattrs;
+    if (file != nullptr) *file = std::move(spooled);
+    return out;
+  }
+  DFS_ASSIGN_OR_RETURN(Resolved r, Resolve(path, /*fresh=*/false));
+  if (r.entry.is_dir) return Status::IsDir(Escaped(path) + " is a folder");
+  return XattrsOfVersion(r.entry.file);
+}
+
 int FileSystem::GetXattr(std::string_view fuse_path, std::string_view name, char* value,
                          size_t size) {
-  if (name != kStatusXattr) return -ENODATA;
   std::string path = RelativePath(fuse_path);
   std::string text;
-  auto r = Resolve(path, /*fresh=*/false);
-  if (!r.ok()) {
-    if (r.status().code() != Code::kNotFound || !FindSpooled(path)) return Errno(r.status());
-    text = "not uploaded yet (open for writing in this mount)";
-  } else if (r->entry.is_dir) {
-    return -ENODATA;
+  if (name == kStatusXattr) {
+    auto r = Resolve(path, /*fresh=*/false);
+    if (!r.ok()) {
+      if (r.status().code() != Code::kNotFound || !FindSpooled(path)) return Errno(r.status());
+      text = "not uploaded yet (open for writing in this mount)";
+    } else if (r->entry.is_dir) {
+      return -ENODATA;
+    } else {
+      auto d = client_->Describe(r->path);
+      if (!d.ok()) return Errno(d.status());
+      text = std::move(d).value();
+    }
   } else {
-    auto d = client_->Describe(r->path);
-    if (!d.ok()) return Errno(d.status());
-    text = std::move(d).value();
+    // Other namespaces (security.*, system.posix_acl_*: ls asks) hold
+    // nothing here, and cost no round trip.
+    if (!ValidXattrName(name)) return -ENODATA;
+    auto xattrs = XattrsOfPath(path, nullptr);
+    if (!xattrs.ok())
+      return xattrs.status().code() == Code::kIsDir ? -ENODATA : Errno(xattrs.status());
+    auto it = xattrs->find(name);
+    if (it == xattrs->end()) return -ENODATA;
+    text = it->second;
   }
   if (size == 0) return static_cast<int>(text.size());
   if (size < text.size()) return -ERANGE;
@@ -1128,21 +1177,68 @@ int FileSystem::GetXattr(std::string_view fuse_path, std::string_view name, char
 
 int FileSystem::ListXattr(std::string_view fuse_path, char* list, size_t size) {
   std::string path = RelativePath(fuse_path);
-  bool is_file = FindSpooled(path) != nullptr;
-  if (!is_file) {
-    auto r = Resolve(path, /*fresh=*/false);
-    if (!r.ok()) return Errno(r.status());
-    is_file = !r->entry.is_dir;
-  }
+  auto xattrs = XattrsOfPath(path, nullptr);
+  if (!xattrs.ok() && xattrs.status().code() != Code::kIsDir) return Errno(xattrs.status());
   std::string names;
-  if (is_file) {
-    names = kStatusXattr;
-    names.push_back('\0');
-  }
+  if (xattrs.ok())
+    for (const auto& [name, value] : *xattrs) {
+      names += name;
+      names.push_back('\0');
+    }
   if (size == 0) return static_cast<int>(names.size());
   if (size < names.size()) return -ERANGE;
   std::memcpy(list, names.data(), names.size());
   return static_cast<int>(names.size());
+}
+
+int FileSystem::EditXattrs(std::string_view fuse_path, const std::function<int(XattrMap&)>& edit) {
+  std::string path = RelativePath(fuse_path);
+  std::shared_ptr<OpenFile> file;
+  auto xattrs = XattrsOfPath(path, &file);
+  if (!xattrs.ok())
+    return xattrs.status().code() == Code::kIsDir ? -ENOTSUP : Errno(xattrs.status());
+  if (int rc = edit(*xattrs); rc != 0) return rc;
+  if (auto encoded = EncodeXattrs(*xattrs); !encoded.ok()) return Errno(encoded.status());
+  if (file) {
+    MutexLock lock(&file->mu);
+    file->xattrs = *xattrs;
+    ++file->generation;
+    path = file->path;
+    // A dirty file's upload carries the change; an orphan is gone for everyone else.
+    if (file->dirty || file->orphaned) return 0;
+  }
+  Status s = client_->SetXattrs(path, *xattrs);
+  cache_.Invalidate(path);
+  return s.ok() ? 0 : Errno(s);
+}
+
+int FileSystem::SetXattr(std::string_view fuse_path, std::string_view name, std::string_view value,
+                         int flags) {
+  if (name == kStatusXattr) return -EPERM;
+  if (!name.starts_with(kUserXattrPrefix)) return -ENOTSUP;
+  if (!ValidXattrName(name)) return -EINVAL;
+  if (value.size() > kMaxXattrBytes) return -ENOSPC;
+  return EditXattrs(fuse_path, [&](XattrMap& xattrs) {
+    auto it = xattrs.find(name);
+    if ((flags & XATTR_CREATE) && it != xattrs.end()) return -EEXIST;
+    if ((flags & XATTR_REPLACE) && it == xattrs.end()) return -ENODATA;
+    if (it == xattrs.end())
+      xattrs.emplace(std::string(name), std::string(value));
+    else
+      it->second = std::string(value);
+    return 0;
+  });
+}
+
+int FileSystem::RemoveXattr(std::string_view fuse_path, std::string_view name) {
+  if (name == kStatusXattr) return -EPERM;
+  if (!name.starts_with(kUserXattrPrefix)) return -ENOTSUP;
+  return EditXattrs(fuse_path, [&](XattrMap& xattrs) {
+    auto it = xattrs.find(name);
+    if (it == xattrs.end()) return -ENODATA;
+    xattrs.erase(it);
+    return 0;
+  });
 }
 
 }  // namespace dfs::fuse

@@ -152,10 +152,18 @@ class FileSystem {
 
   int StatFs(struct statvfs* st);
 
-  // Only kStatusXattr exists (on files). With size 0, returns the size needed;
-  // ERANGE when `size` is too small.
+  // Extended attributes: the user.* ones a file keeps (xattrs.h; stored with
+  // its content, carried to each new version as O_TRUNC keeps them on a
+  // local disk), and the read-only kStatusXattr of a file (not listed, so
+  // that tools copying attributes leave it). Other namespaces: ENODATA on
+  // get, ENOTSUP on set. Folders keep none (ENOTSUP). With size 0, get and
+  // list return the size needed; ERANGE when `size` is too small.
   int GetXattr(std::string_view path, std::string_view name, char* value, size_t size);
   int ListXattr(std::string_view path, char* list, size_t size);
+  // `flags`: 0, XATTR_CREATE (EEXIST if set) or XATTR_REPLACE (ENODATA if
+  // not). ENOSPC when the file's attributes would exceed kMaxXattrBytes.
+  int SetXattr(std::string_view path, std::string_view name, std::string_view value, int flags);
+  int RemoveXattr(std::string_view path, std::string_view name);
 
  private:
   struct OpenFile;
@@ -215,6 +223,13 @@ class FileSystem {
   // Shared by Chmod, Chown and Utimens: records the change in an open, dirty
   // file (its upload carries it) or sends SetAttr.
   int SetAttrs(std::string_view path, std::optional<uint64_t> fh, const client::AttrChange& change);
+  // The user.* attributes of `path` now: an open file's (written in this
+  // mount) or the newest version's (cached by version). *file: the open
+  // file with a spool, if any.
+  Result<XattrMap> XattrsOfPath(const std::string& path, std::shared_ptr<OpenFile>* file);
+  Result<XattrMap> XattrsOfVersion(const client::FileVersion& v) EXCLUDES(xattrs_mu_);
+  // Applies `edit` to the attributes of `path` and stores the result.
+  int EditXattrs(std::string_view fuse_path, const std::function<int(XattrMap&)>& edit);
   // Symlink and Mknod: a new file of `content` (stored now) at `path`.
   int MakeNode(std::string_view path, std::string_view content, const client::FileAttrs& attrs);
 
@@ -245,6 +260,10 @@ class FileSystem {
   // Link targets by content id (a version's content never changes).
   mutable Mutex links_mu_;  // leaf lock
   std::map<Cid, std::string> link_targets_ GUARDED_BY(links_mu_);
+  // Extended attributes by version (content id and stamp: a change of
+  // them comes with a new stamp).
+  mutable Mutex xattrs_mu_;  // leaf lock
+  std::map<std::pair<Cid, Stamp>, XattrMap> xattrs_ GUARDED_BY(xattrs_mu_);
 };
 
 }  // namespace dfs::fuse

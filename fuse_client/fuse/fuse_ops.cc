@@ -207,12 +207,15 @@ int ListXattr(const char* path, char* list, size_t size) {
   return Guard("listxattr", [&] { return Fs().ListXattr(PathOf(path), list, size); });
 }
 
-int SetXattr(const char* /*path*/, const char* /*name*/, const char* /*value*/, size_t /*size*/,
-             int /*flags*/) {
-  return -ENOTSUP;
+int SetXattr(const char* path, const char* name, const char* value, size_t size, int flags) {
+  return Guard("setxattr", [&] {
+    return Fs().SetXattr(PathOf(path), name, std::string_view(value, size), flags);
+  });
 }
 
-int RemoveXattr(const char* /*path*/, const char* /*name*/) { return -ENOTSUP; }
+int RemoveXattr(const char* path, const char* name) {
+  return Guard("removexattr", [&] { return Fs().RemoveXattr(PathOf(path), name); });
+}
 
 }  // namespace
 

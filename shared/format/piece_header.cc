@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "shared/format/xattrs.h"
 #include "shared/util/coding.h"
 #include "shared/util/names.h"
 
@@ -35,7 +36,7 @@ std::string PieceHeader::Encode() const {
   e.U8(copies);
   e.U8(piece);
   e.U8(x);
-  e.U16(0);
+  e.U16(xattr_bytes);
   e.Raw(std::string_view(reinterpret_cast<const char*>(cid.data()), cid.size()));
   e.U64(stamp.time_ns);
   e.U64(stamp.random);
@@ -76,7 +77,7 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
   if (bytes.size() < kPieceHeaderBytes) return Status::Corrupt("piece header too short");
   Decoder d(bytes.substr(0, kPieceHeaderBytes));
   char magic[4];
-  uint16_t version = 0, length = 0, reserved = 0;
+  uint16_t version = 0, length = 0;
   uint8_t kind = 0, scheme = 0;
   PieceHeader h;
   if (!d.Raw(magic, 4) || std::memcmp(magic, "DFSp", 4) != 0)
@@ -85,12 +86,11 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
     return Status::Corrupt("unsupported piece format version " + std::to_string(version));
   if (!d.U16(&length) || length != kPieceHeaderBytes) return Status::Corrupt("bad header length");
   if (!d.U8(&kind) || !d.U8(&scheme) || !d.U8(&h.servers) || !d.U8(&h.copies) || !d.U8(&h.piece) ||
-      !d.U8(&h.x) || !d.U16(&reserved) || !d.Raw(h.cid.data(), h.cid.size()) ||
+      !d.U8(&h.x) || !d.U16(&h.xattr_bytes) || !d.Raw(h.cid.data(), h.cid.size()) ||
       !d.U64(&h.stamp.time_ns) || !d.U64(&h.stamp.random) || !d.U64(&h.file_size) ||
       !d.U64(&h.piece_size) || !d.I64(&h.mtime_ns) || !d.U32(&h.mode) || !d.U32(&h.chunk_bytes) ||
       !d.U32(&h.uid) || !d.U32(&h.gid) || !d.U64(&h.rdev) || !d.Raw(h.mac.data(), h.mac.size()))
     return Status::Corrupt("truncated piece header");
-  if (reserved != 0) return Status::Corrupt("reserved header bytes set");
   if (kind < 1 || kind > 3) return Status::Corrupt("bad piece kind");
   if (scheme != static_cast<uint8_t>(SchemeId::kReplicatedRotation))
     return Status::Corrupt("unknown redundancy scheme " + std::to_string(scheme));
@@ -106,12 +106,16 @@ Result<PieceHeader> PieceHeader::Decode(std::string_view bytes) {
     return Status::Corrupt("device number on a record that is no device");
   if (h.record_only()) {
     if (h.piece != 0) return Status::Corrupt("tombstone or folder record with a piece index");
+    if (h.xattr_bytes != 0) return Status::Corrupt("extended attributes on a tombstone or folder");
   } else {
     if (h.piece < 1 || h.piece > h.servers) return Status::Corrupt("piece index out of range");
     if (h.x >= h.servers) return Status::Corrupt("placement residue out of range");
     if (h.chunk_bytes == 0 || h.chunk_bytes > (16u << 20)) return Status::Corrupt("bad chunk size");
     if (h.piece_size != PieceSize(h.file_size, h.servers, h.piece))
       return Status::Corrupt("piece size does not match the file size");
+    if (h.xattr_bytes != 0 &&
+        (h.xattr_bytes < kXattrTrailerOverhead || h.xattr_bytes > kMaxXattrTrailerBytes))
+      return Status::Corrupt("bad length of extended attributes");
   }
   return h;
 }

@@ -1,5 +1,6 @@
 // The piece file format: a fixed 128-byte header followed by the sealed
-// piece (see crypto.h). A server stores piece K of file NAME as ".NAME.K" and
+// piece (see crypto.h) and the file's sealed extended attributes, if any
+// (xattrs.h). A server stores piece K of file NAME as ".NAME.K" and
 // a tombstone (a delete that must win over older pieces) as ".NAME.0", a
 // header alone. A folder keeps its own attributes in a folder record, a
 // header alone stored inside it as "..0" (kFolderRecordFile). All integers
@@ -22,7 +23,9 @@
 //    11     1  copies C
 //    12     1  piece index K (1..N; 0 for a tombstone or folder record)
 //    13     1  x = MD5(plaintext) mod N
-//    14     2  reserved, 0
+//    14     2  xattr bytes: length of the sealed extended attributes that
+//              follow the piece's sealed data (xattrs.h; 0: none, else
+//              24..4120); 0 for a tombstone or folder record
 //    16    16  content id (cid): random per upload, AEAD-bound to every chunk
 //    32     8  version stamp: time in ns since the epoch
 //    40     8  version stamp: random tiebreak
@@ -99,15 +102,18 @@ struct PieceHeader {
   uint32_t chunk_bytes = kDefaultChunkBytes;
   uint32_t uid = 0;
   uint32_t gid = 0;
-  uint64_t rdev = 0;  // device nodes only
-  Key mac{};          // see above; all zero until Sign()
+  uint64_t rdev = 0;         // device nodes only
+  uint16_t xattr_bytes = 0;  // sealed extended attributes after the data
+  Key mac{};                 // see above; all zero until Sign()
 
   bool tombstone() const { return kind == PieceKind::kTombstone; }
   bool folder() const { return kind == PieceKind::kFolder; }
   // A header alone, no sealed bytes after it: a tombstone or folder record.
   bool record_only() const { return kind != PieceKind::kPiece; }
-  // Sealed bytes after the header (0 for a tombstone or folder record).
-  uint64_t sealed_size() const { return record_only() ? 0 : SealedSize(piece_size, chunk_bytes); }
+  // Sealed bytes of the piece's content (0 for a tombstone or folder record).
+  uint64_t data_size() const { return record_only() ? 0 : SealedSize(piece_size, chunk_bytes); }
+  // Every byte after the header: the content, then the extended attributes.
+  uint64_t sealed_size() const { return data_size() + xattr_bytes; }
   // st_mode's type bits, S_IFREG for a regular file (also an older record's 0).
   uint32_t file_type() const;
   // Copies what stat shows and chmod/chown/utime change: mode, mtime, owner, rdev.

@@ -28,8 +28,9 @@
 namespace dfs {
 
 inline constexpr uint32_t kFrameMagic = 0x44465321;  // "DFS!"
-// 3: hints, PurgeRequest::drop_pieces; 4: folder records (kFolder), subdirs
-inline constexpr uint8_t kProtocolVersion = 4;
+// 3: hints, PurgeRequest::drop_pieces; 4: folder records (kFolder), subdirs;
+// 5: extended attributes (SetAttrRequest::xattrs, RenameRequest::xattrs)
+inline constexpr uint8_t kProtocolVersion = 5;
 inline constexpr size_t kFrameHeaderBytes = 16;
 inline constexpr uint32_t kMaxControlBody = 64 * 1024;
 inline constexpr uint32_t kMaxDataBody = 1024 * 1024;

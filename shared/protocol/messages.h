@@ -283,7 +283,9 @@ struct PathRequest {
 // with its new header from `headers` (signed by the client for the new path,
 // one per piece index, all with content `cid` and one new stamp); pieces of
 // other content under the old name are stale and are dropped; the old name
-// gets `tombstone` (signed for the old path, same stamp).
+// gets `tombstone` (signed for the old path, same stamp). `xattrs` is the
+// sealed extended attributes the new headers describe (xattr_bytes): the
+// file's newest, which a piece that missed a change of them gets too.
 struct RenameRequest {
   std::string from_dir;
   std::string from_name;
@@ -292,6 +294,7 @@ struct RenameRequest {
   Cid cid{};
   std::vector<PieceHeader> headers;
   PieceHeader tombstone;
+  std::string xattrs;
   template <typename A>
   void Fields(A& a) {
     a(from_dir);
@@ -301,23 +304,28 @@ struct RenameRequest {
     a(cid);
     a(headers);
     a(tombstone);
+    a(xattrs);
   }
 };
 
 // kSetAttr: replace the headers of the pieces of content `cid` that are older
 // than the new ones by `headers` (signed by the client, one per piece index,
-// one new stamp, new mode/mtime/owner; the sealed data stays as it is).
+// one new stamp, new mode/mtime/owner), and what follows their sealed data
+// by `xattrs`, the sealed extended attributes (xattrs.h) the headers
+// describe ("" for none). The sealed content stays as it is.
 struct SetAttrRequest {
   std::string dir;
   std::string name;
   Cid cid{};
   std::vector<PieceHeader> headers;
+  std::string xattrs;
   template <typename A>
   void Fields(A& a) {
     a(dir);
     a(name);
     a(cid);
     a(headers);
+    a(xattrs);
   }
 };
 
