@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -354,6 +355,116 @@ TEST_CASE("sequential reads with one holder of every piece gone read from the ot
   auto got = ReadSequentially(**reader, 0, content.size(), 128 * 1024);
   REQUIRE_MESSAGE(got.ok(), got.status().ToString());
   CHECK(*got == content);
+}
+
+// Sizes of the piece files of dir/name on every server, by file name.
+std::map<std::string, std::vector<uintmax_t>> PieceFileSizes(const Cluster& cluster,
+                                                             const std::string& dir,
+                                                             const std::string& name) {
+  std::map<std::string, std::vector<uintmax_t>> out;
+  for (int s = 0; s < cluster.size(); ++s) {
+    const fs::path folder = fs::path(cluster.server_dir(s)) / "Alice" / dir;
+    if (!fs::exists(folder)) continue;
+    for (const auto& e : fs::directory_iterator(folder)) {
+      const std::string file = e.path().filename().string();
+      if (file.starts_with("." + name + ".") && file != "." + name + ".0")
+        out[file].push_back(e.file_size());
+    }
+  }
+  return out;
+}
+
+TEST_CASE("extended attributes are sealed with every piece and follow the file") {
+  Cluster cluster;
+  auto c = MakeClient(cluster);
+  const std::string content = RandomBytes(300'000, 23);
+  TempDir tmp("dfs-xattr");
+  const std::string local = tmp / "src";
+  WriteFile(local, content);
+  client::FileAttrs attrs;
+  attrs.xattrs = {{"user.color", "blue"}, {"user.secret", "XATTR-PLAINTEXT-MARKER"}};
+  {
+    UniqueFd fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(c->Mkdir("a").ok());
+    auto put = c->Put(fd.get(), "a/f", attrs);
+    REQUIRE_MESSAGE(put.ok(), put.status().ToString());
+  }
+  auto got = c->GetXattrs("a/f");
+  REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  CHECK(*got == attrs.xattrs);
+  CHECK(*GetBytes(*c, "a/f") == content);
+  // Every piece file carries them (same size on both holders), sealed.
+  auto sizes = PieceFileSizes(cluster, "a", "f");
+  CHECK(sizes.size() == 4);
+  for (const auto& [file, each] : sizes) {
+    CAPTURE(file);
+    CHECK(each.size() == 2);
+    CHECK(each.front() == each.back());
+  }
+  for (int s = 0; s < 4; ++s)
+    for (const auto& e : fs::recursive_directory_iterator(cluster.server_dir(s)))
+      if (e.is_regular_file())
+        CHECK_MESSAGE(ReadFile(e.path().string()).find("XATTR-PLAINTEXT") == std::string::npos,
+                      e.path().string());
+
+  SUBCASE("set, chmod and rename keep the content and carry the attributes") {
+    const XattrMap next = {{"user.color", "green"}, {"user.more", std::string(1000, 'm')}};
+    REQUIRE(c->SetXattrs("a/f", next).ok());
+    CHECK(*c->GetXattrs("a/f") == next);
+    client::AttrChange chmod;
+    chmod.mode = 0600;
+    REQUIRE(c->SetAttr("a/f", chmod).ok());
+    CHECK(*c->GetXattrs("a/f") == next);
+    REQUIRE(c->Rename("a/f", "g").ok());
+    CHECK(*c->GetXattrs("g") == next);
+    CHECK(c->GetXattrs("a/f").status().code() == Code::kNotFound);
+    CHECK(*GetBytes(*c, "g") == content);
+    REQUIRE(c->SetXattrs("g", {}).ok());
+    CHECK(c->GetXattrs("g")->empty());
+    CHECK(*GetBytes(*c, "g") == content);
+    CHECK(c->Stat("g")->file.newest.xattr_bytes == 0);
+  }
+  SUBCASE("a server that missed a change gets it, and every copy then serves it") {
+    cluster.Kill(1);
+    const XattrMap next = {{"user.while", "DFS2 was down"}};
+    REQUIRE(c->SetXattrs("a/f", next).ok());
+    cluster.Restart(1);
+    auto healed = c->Heal("");
+    REQUIRE_MESSAGE(healed.ok(), healed.status().ToString());
+    CHECK(cluster.HintFiles().empty());
+    auto after = PieceFileSizes(cluster, "a", "f");
+    for (const auto& [file, each] : after) {
+      CAPTURE(file);
+      REQUIRE(each.size() == 2);
+      CHECK(each.front() == each.back());
+    }
+    // Each server in turn gone: the attributes still come from a copy with the newest record.
+    for (int s = 0; s < 4; ++s) {
+      CAPTURE(s);
+      cluster.Kill(s);
+      auto fresh = MakeClient(cluster);
+      auto x = fresh->GetXattrs("a/f");
+      REQUIRE_MESSAGE(x.ok(), x.status().ToString());
+      CHECK(*x == next);
+      cluster.Restart(s);
+    }
+  }
+  SUBCASE("a copy rebuilt by heal carries the newest attributes") {
+    const XattrMap next = {{"user.healed", "yes"}};
+    REQUIRE(c->SetXattrs("a/f", next).ok());
+    const auto before = PieceFileSizes(cluster, "a", "f");
+    for (const auto& e : fs::directory_iterator(fs::path(cluster.server_dir(2)) / "Alice" / "a"))
+      if (e.path().filename().string().starts_with(".f.")) fs::remove(e.path());
+    REQUIRE(c->Heal("").ok());
+    CHECK(PieceFileSizes(cluster, "a", "f") == before);
+    // DFS3 alone: its rebuilt copies serve the attributes.
+    for (int s : {0, 1, 3}) cluster.Kill(s);
+    auto fresh = MakeClient(cluster);
+    auto x = fresh->GetXattrs("a/f");
+    REQUIRE_MESSAGE(x.ok(), x.status().ToString());
+    CHECK(*x == next);
+    for (int s : {0, 1, 3}) cluster.Restart(s);
+  }
 }
 
 }  // namespace

@@ -31,9 +31,9 @@ const MsgType kAllTypes[] = {
 
 TEST_CASE("lays out the header byte by byte as documented") {
   const Header h = Encode(MsgType::kGet, 0x01020304, 0x0000abcd);
-  const Header want = {0x44, 0x46, 0x53, 0x21, 4, 9, 0, 0, 1, 2, 3, 4, 0, 0, 0xab, 0xcd};
+  const Header want = {0x44, 0x46, 0x53, 0x21, 5, 9, 0, 0, 1, 2, 3, 4, 0, 0, 0xab, 0xcd};
   CHECK(h == want);
-  CHECK(kProtocolVersion == 4);
+  CHECK(kProtocolVersion == 5);
   CHECK(std::memcmp(h.data(), "DFS!", 4) == 0);
 }
 
@@ -84,7 +84,8 @@ TEST_CASE("rejects a header with a bad magic, version, type or flags") {
       {"version 1 (before TLS)", 4, 1},
       {"version 2 (before hints)", 4, 2},
       {"version 3 (before folder records)", 4, 3},
-      {"version 5", 4, 5},
+      {"version 4 (before extended attributes)", 4, 4},
+      {"version 6", 4, 6},
       {"type 0", 5, 0},
       {"type 24", 5, 24},
       {"type 34", 5, 34},

@@ -249,7 +249,7 @@ TEST_CASE("round-trips the namespace messages") {
   rename.cid = CidOf(11);
   for (uint8_t k = 1; k <= 4; ++k) rename.headers.push_back(Signed(HeaderOf(k, 1001), "td/tn"));
   rename.tombstone = Signed(Tombstone(), "fd/fn");
-  auto r = RoundTrip(rename, 4 * (2 + 2) + 16 + 4 + 4 * 128 + 128);
+  auto r = RoundTrip(rename, 4 * (2 + 2) + 16 + 4 + 4 * 128 + 128 + 2);
   CHECK(r.from_dir == "fd");
   CHECK(r.from_name == "fn");
   CHECK(r.to_dir == "td");
@@ -266,7 +266,10 @@ TEST_CASE("round-trips the namespace messages") {
   CHECK(r.tombstone.Verify(kRecordKey, "fd/fn"));
   // A rename that moves no piece here still carries its tombstone.
   rename.headers.clear();
-  CHECK(RoundTrip(rename, 4 * (2 + 2) + 16 + 4 + 128).headers.empty());
+  CHECK(RoundTrip(rename, 4 * (2 + 2) + 16 + 4 + 128 + 2).headers.empty());
+  // With extended attributes: their sealed bytes follow the tombstone.
+  rename.xattrs = std::string(40, 'x');
+  CHECK(RoundTrip(rename, 4 * (2 + 2) + 16 + 4 + 128 + 2 + 40).xattrs == rename.xattrs);
 
   SetAttrRequest set{"d", "n", CidOf(8), {}};
   PieceHeader changed = HeaderOf(2, 5000);
@@ -275,7 +278,9 @@ TEST_CASE("round-trips the namespace messages") {
   changed.uid = 1000;
   changed.gid = 100;
   set.headers = {Signed(changed, "d/n"), Signed(HeaderOf(3, 5000), "d/n")};
-  auto sb = RoundTrip(set, 2 + 1 + 2 + 1 + 16 + 4 + 2 * 128);
+  set.xattrs = std::string("\x00\x01xattrs", 8);
+  auto sb = RoundTrip(set, 2 + 1 + 2 + 1 + 16 + 4 + 2 * 128 + 2 + 8);
+  CHECK(sb.xattrs == set.xattrs);
   CHECK(sb.dir == "d");
   CHECK(sb.name == "n");
   CHECK(sb.cid == CidOf(8));
@@ -499,15 +504,15 @@ TEST_CASE("refuses an invalid piece header inside a message with kProtocol") {
   CHECK(r.status().message().find("piece index") != std::string::npos);
 }
 
-TEST_CASE("refuses a signed header with reserved bytes set inside a message") {
+TEST_CASE("refuses a tombstone that claims extended attributes inside a message") {
   DeleteRequest del{"d", "n", Signed(Tombstone(), "d/n")};
   std::string wire = EncodeMessage(del);
   REQUIRE(DecodeMessage<DeleteRequest>(wire).ok());
-  wire[2 + 1 + 2 + 1 + 14] = 1;  // header byte 14: reserved
+  wire[2 + 1 + 2 + 1 + 15] = 30;  // header byte 15: 30 bytes of extended attributes
   auto r = DecodeMessage<DeleteRequest>(wire);
   REQUIRE_FALSE(r.ok());
   CHECK(r.status().code() == Code::kProtocol);
-  CHECK(r.status().message().find("reserved") != std::string::npos);
+  CHECK(r.status().message().find("extended attributes") != std::string::npos);
 }
 
 TEST_CASE("round-trips every error code through EncodeError and DecodeError") {

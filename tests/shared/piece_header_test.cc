@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "shared/format/xattrs.h"
 #include "shared/util/coding.h"
 #include "shared/util/names.h"
 
@@ -60,7 +61,7 @@ TEST_CASE("encodes exactly 128 bytes at the documented offsets") {
   CHECK(At(b, 11, 1) == 3);  // copies
   CHECK(At(b, 12, 1) == 4);  // piece index
   CHECK(At(b, 13, 1) == 2);  // x
-  CHECK(At(b, 14, 2) == 0);  // reserved
+  CHECK(At(b, 14, 2) == 0);  // xattr bytes: none
   CHECK(b.substr(16, 16) == std::string(reinterpret_cast<const char*>(h.cid.data()), 16));
   CHECK(At(b, 32, 8) == 0x1122334455667788ULL);
   CHECK(At(b, 40, 8) == 0x99aabbccddeeff00ULL);
@@ -71,7 +72,7 @@ TEST_CASE("encodes exactly 128 bytes at the documented offsets") {
   CHECK(At(b, 76, 4) == 4096);
   CHECK(At(b, 80, 4) == 0x01020304);               // uid
   CHECK(At(b, 84, 4) == 0xfffffffe);               // gid
-  CHECK(b.substr(88, 8) == std::string(8, '\0'));  // reserved
+  CHECK(b.substr(88, 8) == std::string(8, '\0'));  // rdev: not a device
   REQUIRE(kRecordMacOffset == 96);
   CHECK(b.substr(96, 32) == std::string(reinterpret_cast<const char*>(h.mac.data()), 32));
   REQUIRE(kPieceFormatVersion == 2);
@@ -175,11 +176,13 @@ TEST_CASE("refuses a corrupt or inconsistent header with kCorrupt") {
       {"file size inconsistent with the piece size", set(48, 2000000, 8)},
       {"chunk size 0", set(76, 0, 4)},
       {"chunk size over 16 MiB", set(76, (16u << 20) + 1, 4)},
-      {"reserved bytes 14-15 set", set(14, 1, 2)},
-      {"reserved byte 14 set", set(14, 0x80, 1)},
-      {"reserved byte 88 set", set(88, 1, 1)},
-      {"reserved byte 95 set", set(95, 1, 1)},
-      {"all reserved bytes 88-95 set", set(88, UINT64_MAX, 8)},
+      {"xattr bytes 1 (shorter than any sealed list)", set(14, 1, 2)},
+      {"xattr bytes 23 (one short of n and a tag)", set(14, kXattrTrailerOverhead - 1, 2)},
+      {"xattr bytes one beyond the limit", set(14, kMaxXattrTrailerBytes + 1, 2)},
+      {"xattr bytes 0x8000", set(14, 0x80, 1)},
+      {"rdev byte 88 set on a regular file", set(88, 1, 1)},
+      {"rdev byte 95 set on a regular file", set(95, 1, 1)},
+      {"all rdev bytes 88-95 set on a regular file", set(88, UINT64_MAX, 8)},
       {"file size beyond kMaxFileSize (piece size consistent)",
        [](std::string& b) {
          const uint64_t n = kMaxFileSize + 1;
@@ -217,6 +220,37 @@ TEST_CASE("refuses a corrupt or inconsistent header with kCorrupt") {
   }
 }
 
+TEST_CASE("keeps the length of a piece's extended attributes, within its bounds") {
+  PieceHeader base = Sample();
+  base.piece_size = 200001;  // piece 3 of 1000003 bytes over 5 pieces
+  base.piece = 3;
+  for (uint16_t n : {uint16_t{0}, static_cast<uint16_t>(kXattrTrailerOverhead), uint16_t{100},
+                     static_cast<uint16_t>(kMaxXattrTrailerBytes)}) {
+    CAPTURE(n);
+    base.xattr_bytes = n;
+    const std::string b = base.Encode();
+    CHECK(At(b, 14, 2) == n);
+    auto d = PieceHeader::Decode(b);
+    REQUIRE_MESSAGE(d.ok(), d.status().ToString());
+    CHECK(d->xattr_bytes == n);
+    CHECK(d->data_size() == SealedSize(200001, base.chunk_bytes));
+    CHECK(d->sealed_size() == d->data_size() + n);
+  }
+}
+
+TEST_CASE("the MAC covers the length of the extended attributes") {
+  const Key key = RecordKey(7);
+  PieceHeader h = Sample();
+  h.piece_size = 200001;
+  h.piece = 3;
+  h.xattr_bytes = 100;
+  h.Sign(key, "a/b");
+  REQUIRE(h.Verify(key, "a/b"));
+  PieceHeader other = h;
+  other.xattr_bytes = 101;
+  CHECK_FALSE(other.Verify(key, "a/b"));
+}
+
 TEST_CASE("refuses reserved bytes in tombstones too") {
   PieceHeader t;
   t.kind = PieceKind::kTombstone;
@@ -231,7 +265,9 @@ TEST_CASE("refuses reserved bytes in tombstones too") {
     REQUIRE_FALSE(d.ok());
     CHECK(d.status().code() == Code::kCorrupt);
     // Bytes 88..95 hold a device number, which only a device node may have.
-    CHECK(d.status().message() == (offset < 88 ? "reserved header bytes set"
+    // Bytes 14-15 give the length of extended attributes, which only a
+    // piece may have.
+    CHECK(d.status().message() == (offset < 88 ? "extended attributes on a tombstone or folder"
                                                : "device number on a record that is no device"));
   }
 }
