@@ -1444,9 +1444,25 @@ Status Store::PlaceHeader(std::string_view user, int staging_fd, int dir_fd,
                                                "read extended attributes of " + Escaped(file)));
     if (got == held.size() && held == xattrs) return RewriteHeader(dir_fd, file, next);
   }
-  // New extended attributes: a new file of the same content.
+  // New extended attributes: a new file of the same content. What it adds
+  // to the user's usage is charged first (the quota holds it or nothing
+  // changes), and given back if it never replaces the piece.
   const uint64_t total = data_end + xattrs.size();
   DFS_RETURN_IF_ERROR(CheckFreeSpace(total));
+  const uint64_t stored_size = data_end + stored.xattr_bytes;
+  const uint64_t growth = total > stored_size ? total - stored_size : 0;
+  if (growth > 0)
+    DFS_RETURN_IF_ERROR(usage_->Charge(user, growth, [&] { return ScanUsage(user); }));
+  bool placed = false;
+  struct Refund {
+    UsageLedger& ledger;
+    std::string_view user;
+    uint64_t bytes;
+    const bool& placed;
+    ~Refund() {
+      if (!placed && bytes > 0) ledger.Sub(user, bytes);
+    }
+  } refund{*usage_, user, growth, placed};
   TempFile temp(staging_fd, "~" + RandomSuffix());
   UniqueFd out(::openat(staging_fd, temp.name().c_str(),
                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
@@ -1468,7 +1484,9 @@ Status Store::PlaceHeader(std::string_view user, int staging_fd, int dir_fd,
   DFS_RETURN_IF_ERROR(
       RenameCounted(user, staging_fd, temp.name(), dir_fd, file, "replace " + Escaped(file)));
   temp.Release();
-  usage_->Add(user, total);
+  placed = true;
+  // The replaced file's size came off in RenameCounted; growth was charged.
+  usage_->Add(user, total - growth);
   return Fsync(dir_fd, "fsync directory");
 }
 

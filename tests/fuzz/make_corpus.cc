@@ -150,6 +150,13 @@ void Messages() {
         "docs", "a.txt", "", "b.txt", p1.cid, {Piece(1, 10, "b.txt", kLater)}, dead}));
   w(18, "set_attr",
     EncodeMessage(SetAttrRequest{"docs", "a.txt", p1.cid, {Piece(1, 10, "docs/a.txt", kLater)}}));
+  {
+    PieceHeader hx = Piece(1, 10, "docs/a.txt", kLater);
+    hx.xattr_bytes = 30;
+    hx.Sign(kRecordKey, "docs/a.txt");
+    w(18, "set_attr_xattrs",
+      EncodeMessage(SetAttrRequest{"docs", "a.txt", p1.cid, {hx}, std::string(30, 'x')}));
+  }
   w(19, "stat_fs_reply", EncodeMessage(StatFsReply{1 << 30, 1 << 29, 1 << 28, 1000, 900}));
   w(20, "purge", EncodeMessage(PurgeRequest{"docs", "a.txt", p1.cid, kStamp, true}));
   w(20, "purge_drop_pieces",
@@ -344,6 +351,49 @@ void Sessions() {
           FrameOf(MsgType::kList, 6, EncodeMessage(ListRequest{""})) +
           FrameOf(MsgType::kStat, 7, EncodeMessage(StatRequest{"", "docs"})) +
           FrameOf(MsgType::kRmdir, 8, EncodeMessage(PathRequest{"docs"})));
+  // Extended attributes: set (a copy of the piece with them after its
+  // content), set again to the same (the header alone), dropped, then a
+  // rename that carries new ones.
+  const std::string xattrs(40, 'x');
+  auto with_xattrs = [&](const std::string& path, Stamp stamp, size_t n) {
+    PieceHeader h = Piece(1, 10, path, stamp);
+    h.xattr_bytes = static_cast<uint16_t>(n);
+    h.Sign(kRecordKey, path);
+    return h;
+  };
+  RenameRequest rename_x{"docs",
+                         "a.txt",
+                         "",
+                         "c.txt",
+                         p1.cid,
+                         {with_xattrs("c.txt", {kLater.time_ns + 3, 0}, 24)},
+                         Tombstone("docs/a.txt", {kLater.time_ns + 3, 0}),
+                         std::string(24, 'y')};
+  Write(
+      t, "xattrs",
+      Login("bob") + FrameOf(MsgType::kMkdir, 3, EncodeMessage(PathRequest{"docs"})) +
+          PutAndCommit(4, "docs", "a.txt", 1) +
+          FrameOf(MsgType::kSetAttr, 6,
+                  EncodeMessage(SetAttrRequest{
+                      "docs", "a.txt", p1.cid, {with_xattrs("docs/a.txt", kLater, 40)}, xattrs})) +
+          FrameOf(
+              MsgType::kSetAttr, 7,
+              EncodeMessage(SetAttrRequest{"docs",
+                                           "a.txt",
+                                           p1.cid,
+                                           {with_xattrs("docs/a.txt", {kLater.time_ns + 1, 0}, 40)},
+                                           xattrs})) +
+          FrameOf(MsgType::kGet, 8,
+                  EncodeMessage(GetRequest{"docs", "a.txt", 1, p1.cid, 0, 4096})) +
+          FrameOf(
+              MsgType::kSetAttr, 9,
+              EncodeMessage(SetAttrRequest{"docs",
+                                           "a.txt",
+                                           p1.cid,
+                                           {with_xattrs("docs/a.txt", {kLater.time_ns + 2, 0}, 0)},
+                                           ""})) +
+          FrameOf(MsgType::kRename, 10, EncodeMessage(rename_x)) +
+          FrameOf(MsgType::kStat, 11, EncodeMessage(StatRequest{"", "c.txt", 4096})));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "shared/format/piece_header.h"
+#include "shared/format/xattrs.h"
 #include "shared/util/names.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -41,11 +42,15 @@ void CheckHeader(std::string_view input) {
   if (h->record_only()) {  // a tombstone or a folder record
     FUZZ_CHECK(h->piece == 0);
     FUZZ_CHECK(h->sealed_size() == 0);
+    FUZZ_CHECK(h->xattr_bytes == 0);
     if (h->folder()) FUZZ_CHECK((h->mode & kModeTypeMask) == S_IFDIR);
   } else {
     FUZZ_CHECK(h->piece >= 1 && h->piece <= h->servers);
     FUZZ_CHECK(h->piece_size <= h->file_size);
     FUZZ_CHECK(h->sealed_size() >= h->piece_size);
+    FUZZ_CHECK(h->sealed_size() == h->data_size() + h->xattr_bytes);
+    FUZZ_CHECK(h->xattr_bytes == 0 || (h->xattr_bytes >= kXattrTrailerOverhead &&
+                                       h->xattr_bytes <= kMaxXattrTrailerBytes));
   }
 
   // The MAC: the server cannot check it, the client always does.

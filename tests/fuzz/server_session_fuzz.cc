@@ -221,7 +221,7 @@ class Connection {
       case MsgType::kRename:
         return Simple<RenameRequest>(f, [&](const RenameRequest& r) {
           return store_.Rename(user_, r.from_dir, r.from_name, r.to_dir, r.to_name, r.cid,
-                               r.headers, r.tombstone);
+                               r.headers, r.tombstone, r.xattrs);
         });
       case MsgType::kSetAttr:
         return Simple<SetAttrRequest>(

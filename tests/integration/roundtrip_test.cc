@@ -396,8 +396,9 @@ TEST_CASE("extended attributes are sealed with every piece and follow the file")
   // Every piece file carries them (same size on both holders), sealed.
   auto sizes = PieceFileSizes(cluster, "a", "f");
   CHECK(sizes.size() == 4);
-  for (const auto& [file, each] : sizes) {
-    CAPTURE(file);
+  for (const auto& entry : sizes) {
+    const auto& each = entry.second;
+    CAPTURE(entry.first);
     CHECK(each.size() == 2);
     CHECK(each.front() == each.back());
   }
@@ -433,8 +434,9 @@ TEST_CASE("extended attributes are sealed with every piece and follow the file")
     REQUIRE_MESSAGE(healed.ok(), healed.status().ToString());
     CHECK(cluster.HintFiles().empty());
     auto after = PieceFileSizes(cluster, "a", "f");
-    for (const auto& [file, each] : after) {
-      CAPTURE(file);
+    for (const auto& entry : after) {
+      const auto& each = entry.second;
+      CAPTURE(entry.first);
       REQUIRE(each.size() == 2);
       CHECK(each.front() == each.back());
     }

@@ -11,9 +11,11 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <thread>
 #include <vector>
 
+#include "shared/format/xattrs.h"
 #include "shared/util/names.h"
 #include "tests/server/server_test_util.h"
 
@@ -2069,6 +2071,411 @@ TEST_CASE("a folder's subfolder count is right in a cached listing after mkdir a
   CHECK(st->subdirs == 2);
   REQUIRE(f.store->Rmdir(kUser, "a/b").ok());
   CHECK(FolderAsListed(*f.store, "", "a").first == 1);
+}
+
+// ---- Extended attributes: a sealed trailer of xattr_bytes after a piece's
+// sealed content (piece_header.h). The store never opens it: any bytes of
+// a valid length stand for one here. ---------------------------------------
+
+// `n` bytes standing for a sealed trailer, different for each `seed`.
+std::string Trailer(size_t n, char seed) {
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<char>((i * 13 + 5 * seed) & 0xff);
+  return out;
+}
+
+// The sealed content of piece `piece` of cid (SealedBytes ignores the stamp).
+std::string ContentOf(const Cid& cid, int piece) {
+  return SealedBytes(MakeHeader(cid, StampAt(1), piece));
+}
+
+// Stages pieces `pieces` of content cid at stamp, each with `xattrs` after
+// its content (header xattr_bytes set), and commits them.
+std::vector<uint8_t> PutWithXattrs(Fixture& f, const std::string& dir, const std::string& name,
+                                   const Cid& cid, const Stamp& stamp, std::vector<int> pieces,
+                                   const std::string& xattrs) {
+  for (int k : pieces) {
+    PieceHeader h = MakeHeader(cid, stamp, k);
+    h.xattr_bytes = static_cast<uint16_t>(xattrs.size());
+    auto staged = f.store->BeginPut(kUser, dir, name, h);
+    REQUIRE(staged.ok());
+    REQUIRE(staged->Append(ContentOf(cid, k)).ok());
+    REQUIRE(staged->Append(xattrs).ok());
+    REQUIRE(staged->Finish().ok());
+  }
+  auto committed = f.store->Commit(kUser, dir, name, cid, stamp);
+  REQUIRE(committed.ok());
+  return *committed;
+}
+
+// NewHeaders describing `xattr_bytes` bytes of extended attributes.
+std::vector<PieceHeader> XattrHeaders(const Cid& cid, const Stamp& stamp, std::vector<int> pieces,
+                                      const std::string& dir, const std::string& name,
+                                      size_t xattr_bytes, uint32_t mode = 0600) {
+  std::vector<PieceHeader> out = NewHeaders(cid, stamp, std::move(pieces), dir, name, mode);
+  for (PieceHeader& h : out) {
+    h.xattr_bytes = static_cast<uint16_t>(xattr_bytes);
+    h.Sign(kRecordKey, JoinName(dir, name));
+  }
+  return out;
+}
+
+// A setattr of pieces `pieces` of cid in dir/name to `xattrs`.
+SetAttrRequest XattrRequest(const Cid& cid, const Stamp& stamp, std::vector<int> pieces,
+                            const std::string& dir, const std::string& name,
+                            const std::string& xattrs, uint32_t mode = 0600) {
+  SetAttrRequest req;
+  req.dir = dir;
+  req.name = name;
+  req.cid = cid;
+  req.headers = XattrHeaders(cid, stamp, std::move(pieces), dir, name, xattrs.size(), mode);
+  req.xattrs = xattrs;
+  return req;
+}
+
+ino_t InodeOf(const fs::path& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st.st_ino;
+}
+
+// Bytes of all regular files under `root`.
+uint64_t BytesUnder(const fs::path& root) {
+  uint64_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(root))
+    if (e.is_regular_file()) total += e.file_size();
+  return total;
+}
+
+TEST_CASE("a piece committed with extended attributes keeps them after its content") {
+  Fixture f;
+  const Cid cid = CidOf(1);
+  const std::string xattrs = Trailer(100, 'a');
+  CHECK(PutWithXattrs(f, "", "a", cid, StampAt(10), {1, 2}, xattrs) == std::vector<uint8_t>{1, 2});
+  const StatReply st = f.MustStat("", "a");
+  REQUIRE(st.pieces.size() == 2);
+  for (const PieceHeader& h : st.pieces) {
+    CAPTURE(h.piece);
+    const std::string content = ContentOf(cid, h.piece);
+    CHECK(h.xattr_bytes == 100);
+    CHECK(h.data_size() == content.size());
+    CHECK(h.sealed_size() == content.size() + 100);
+    const fs::path path = f.UserPath(".a." + std::to_string(h.piece));
+    CHECK(fs::file_size(path) == kPieceHeaderBytes + content.size() + 100);
+    CHECK(ReadAll(path) == h.Encode() + content + xattrs);
+    // The sealed range read back is the content, then the trailer.
+    CHECK(f.ReadPiece("", "a", h.piece, cid) == content + xattrs);
+    CHECK(f.ReadPiece("", "a", h.piece, cid, content.size()) == xattrs);
+    CHECK(f.ReadPiece("", "a", h.piece, cid, content.size() - 4, 10) ==
+          content.substr(content.size() - 4) + xattrs.substr(0, 6));
+    CHECK(f.ReadPiece("", "a", h.piece, cid, content.size() + 100, 10).empty());
+  }
+
+  // The shortest and the longest trailer.
+  for (size_t n : {kXattrTrailerOverhead, kMaxXattrTrailerBytes}) {
+    CAPTURE(n);
+    const std::string name = "n" + std::to_string(n);
+    const std::string trailer = Trailer(n, 'b');
+    PutWithXattrs(f, "", name, cid, StampAt(10), {3}, trailer);
+    const fs::path path = f.UserPath("." + name + ".3");
+    CHECK(fs::file_size(path) == kPieceHeaderBytes + ContentOf(cid, 3).size() + n);
+    CHECK(f.ReadPiece("", name, 3, cid) == ContentOf(cid, 3) + trailer);
+  }
+
+  // A staged piece is as long as its content and trailer, no shorter.
+  PieceHeader h = MakeHeader(cid, StampAt(10), 4);
+  h.xattr_bytes = 100;
+  auto staged = f.store->BeginPut(kUser, "", "short", h);
+  REQUIRE(staged.ok());
+  REQUIRE(staged->Append(ContentOf(cid, 4)).ok());
+  Status s = staged->Finish();
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK(s.message().find("piece length mismatch") != std::string::npos);
+  staged->Discard();
+  CHECK(f.StagingCount() == 0);
+}
+
+TEST_CASE("setattr writes the new header, the same content, then exactly the new attributes") {
+  Fixture f;
+  const Cid cid = CidOf(1);
+  PutWithXattrs(f, "", "a", cid, StampAt(10), {1, 2}, Trailer(100, 'a'));
+  f.Put("", "a", CidOf(2), StampAt(5), {3});  // older other content: left alone
+  const std::string other = ReadAll(f.UserPath(".a.3"));
+  const ino_t other_inode = InodeOf(f.UserPath(".a.3"));
+
+  struct Step {
+    std::string xattrs;
+    bool changed;  // other attributes than those stored: a copy replaces the file
+  };
+  const std::vector<Step> steps = {
+      {Trailer(300, 'b'), true},                    // longer
+      {Trailer(300, 'b'), false},                   // the same: the header alone
+      {Trailer(40, 'c'), true},                     // shorter
+      {Trailer(40, 'd'), true},                     // as long, other bytes
+      {"", true},                                   // none
+      {"", false},                                  // still none
+      {Trailer(kXattrTrailerOverhead, 'e'), true},  // from none
+      {Trailer(kMaxXattrTrailerBytes, 'f'), true},  // the longest
+  };
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    CAPTURE(i);
+    std::map<int, ino_t> before;
+    for (int k : {1, 2}) before[k] = InodeOf(f.UserPath(".a." + std::to_string(k)));
+    const SetAttrRequest req = XattrRequest(cid, StampAt(20 + 10 * i), {1, 2}, "", "a", step.xattrs,
+                                            0600 + static_cast<uint32_t>(i));
+    REQUIRE(f.store->SetAttr(kUser, req).ok());
+    for (int k : {1, 2}) {
+      CAPTURE(k);
+      const fs::path path = f.UserPath(".a." + std::to_string(k));
+      const std::string content = ContentOf(cid, k);
+      const PieceHeader& h = req.headers[static_cast<size_t>(k - 1)];
+      CHECK(ReadAll(path) == h.Encode() + content + step.xattrs);
+      CHECK(fs::file_size(path) == kPieceHeaderBytes + content.size() + step.xattrs.size());
+      CHECK(f.ReadPiece("", "a", k, cid) == content + step.xattrs);
+      // A copy renamed over the piece when the attributes change; else the
+      // header rewritten in place.
+      CHECK((InodeOf(path) != before[k]) == step.changed);
+    }
+    const StatReply st = f.MustStat("", "a");
+    REQUIRE(st.pieces.size() == 3);
+    for (size_t j = 0; j < 2; ++j) {
+      CHECK(st.pieces[j].xattr_bytes == step.xattrs.size());
+      CHECK(st.pieces[j].stamp == StampAt(20 + 10 * i));
+      CHECK(st.pieces[j].Verify(kRecordKey, "a"));
+    }
+    CHECK(ReadAll(f.UserPath(".a.3")) == other);
+    CHECK(InodeOf(f.UserPath(".a.3")) == other_inode);
+    CHECK(f.StagingCount() == 0);
+  }
+}
+
+TEST_CASE("setattr refuses attributes its headers do not describe, or too long, changing nothing") {
+  Fixture f;
+  const Cid cid = CidOf(1);
+  const std::string held = Trailer(100, 'a');
+  PutWithXattrs(f, "", "a", cid, StampAt(10), {1, 2}, held);
+  std::map<int, std::string> bytes;
+  std::map<int, ino_t> inodes;
+  for (int k : {1, 2}) {
+    bytes[k] = ReadAll(f.UserPath(".a." + std::to_string(k)));
+    inodes[k] = InodeOf(f.UserPath(".a." + std::to_string(k)));
+  }
+
+  // Headers of 100 bytes of attributes, 101 came.
+  SetAttrRequest more = XattrRequest(cid, StampAt(20), {1, 2}, "", "a", held);
+  more.xattrs = Trailer(101, 'b');
+  Status s = f.store->SetAttr(kUser, more);
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK(s.message().find("describes 100 bytes of extended attributes, 101 came") !=
+        std::string::npos);
+  // Headers of none, some came; headers of some, none came.
+  SetAttrRequest none = XattrRequest(cid, StampAt(20), {1, 2}, "", "a", "");
+  none.xattrs = Trailer(50, 'c');
+  CHECK(f.store->SetAttr(kUser, none).code() == Code::kInvalidArgument);
+  SetAttrRequest missing = XattrRequest(cid, StampAt(20), {1, 2}, "", "a", Trailer(50, 'c'));
+  missing.xattrs.clear();
+  CHECK(f.store->SetAttr(kUser, missing).code() == Code::kInvalidArgument);
+  // One header of two describes other attributes.
+  SetAttrRequest mixed = XattrRequest(cid, StampAt(20), {1, 2}, "", "a", Trailer(50, 'c'));
+  mixed.headers[1] = XattrHeaders(cid, StampAt(20), {2}, "", "a", 51)[0];
+  CHECK(f.store->SetAttr(kUser, mixed).code() == Code::kInvalidArgument);
+  // Longer than any trailer, though the headers describe it.
+  SetAttrRequest too_long =
+      XattrRequest(cid, StampAt(20), {1, 2}, "", "a", Trailer(kMaxXattrTrailerBytes + 1, 'd'));
+  REQUIRE(too_long.headers[0].xattr_bytes == kMaxXattrTrailerBytes + 1);
+  s = f.store->SetAttr(kUser, too_long);
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK(s.message() ==
+        "extended attributes of " + std::to_string(kMaxXattrTrailerBytes + 1) + " bytes");
+
+  for (int k : {1, 2}) {
+    CAPTURE(k);
+    CHECK(ReadAll(f.UserPath(".a." + std::to_string(k))) == bytes[k]);
+    CHECK(InodeOf(f.UserPath(".a." + std::to_string(k))) == inodes[k]);
+  }
+  CHECK(f.MustStat("", "a").pieces.at(0).stamp == StampAt(10));
+  CHECK(f.StagingCount() == 0);
+}
+
+TEST_CASE("setattr not newer than the pieces changes neither header nor attributes") {
+  Fixture f;
+  const Cid cid = CidOf(1);
+  PutWithXattrs(f, "", "a", cid, StampAt(20), {1, 2}, Trailer(100, 'a'));
+  std::map<int, std::string> bytes;
+  std::map<int, ino_t> inodes;
+  for (int k : {1, 2}) {
+    bytes[k] = ReadAll(f.UserPath(".a." + std::to_string(k)));
+    inodes[k] = InodeOf(f.UserPath(".a." + std::to_string(k)));
+  }
+  // Older, as old, and newer but of other content: all OK, none applied,
+  // whatever attributes they carry.
+  const std::vector<SetAttrRequest> ignored = {
+      XattrRequest(cid, StampAt(15), {1, 2}, "", "a", Trailer(300, 'b'), 0755),
+      XattrRequest(cid, StampAt(15), {1, 2}, "", "a", "", 0755),
+      XattrRequest(cid, StampAt(15), {1, 2}, "", "a", Trailer(100, 'c'), 0755),
+      XattrRequest(cid, StampAt(20), {1, 2}, "", "a", Trailer(40, 'd'), 0755),
+      XattrRequest(CidOf(9), StampAt(30), {1, 2}, "", "a", Trailer(40, 'd'), 0755),
+  };
+  for (size_t i = 0; i < ignored.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE(f.store->SetAttr(kUser, ignored[i]).ok());
+    for (int k : {1, 2}) {
+      CAPTURE(k);
+      CHECK(ReadAll(f.UserPath(".a." + std::to_string(k))) == bytes[k]);
+      CHECK(InodeOf(f.UserPath(".a." + std::to_string(k))) == inodes[k]);
+    }
+  }
+  CHECK(f.MustStat("", "a").pieces.at(0).mode == 0644u);
+  CHECK(f.StagingCount() == 0);
+}
+
+TEST_CASE("rename carries the attributes over, or gives the request's when they differ") {
+  Fixture f;
+  const Cid cid = CidOf(1);
+  const std::string held = Trailer(100, 'a');
+  PutWithXattrs(f, "", "from", cid, StampAt(10), {1, 2}, held);
+  REQUIRE(f.store->Mkdir(kUser, "d").ok());
+  // Moves dir/name to to_dir/to_name at `stamp` with `xattrs` and checks
+  // the pieces there, byte for byte, and the tombstone left behind.
+  const auto rename = [&](const std::string& dir, const std::string& name,
+                          const std::string& to_dir, const std::string& to_name, uint64_t stamp,
+                          const std::string& xattrs) {
+    CAPTURE(to_name);
+    const std::vector<PieceHeader> headers =
+        XattrHeaders(cid, StampAt(stamp), {1, 2}, to_dir, to_name, xattrs.size(), 0640);
+    const PieceHeader tombstone = TombstoneAt(StampAt(stamp), dir, name);
+    REQUIRE(
+        f.store->Rename(kUser, dir, name, to_dir, to_name, cid, headers, tombstone, xattrs).ok());
+    const std::string prefix = to_dir.empty() ? "" : to_dir + "/";
+    for (int k : {1, 2}) {
+      CAPTURE(k);
+      const fs::path path = f.UserPath(prefix + "." + to_name + "." + std::to_string(k));
+      const std::string content = ContentOf(cid, k);
+      CHECK(ReadAll(path) == headers[static_cast<size_t>(k - 1)].Encode() + content + xattrs);
+      CHECK(fs::file_size(path) == kPieceHeaderBytes + content.size() + xattrs.size());
+      CHECK(f.ReadPiece(to_dir, to_name, k, cid) == content + xattrs);
+    }
+    CHECK(PiecesOf(f.MustStat(dir, name)) == std::vector<int>{0});
+    CHECK(RawHeader(f.UserPath((dir.empty() ? "" : dir + "/") + "." + name + ".0")) ==
+          tombstone.Encode());
+    CHECK(f.StagingCount() == 0);
+  };
+
+  // The same attributes: the pieces move with them.
+  rename("", "from", "", "same", 20, held);
+  // Other attributes, longer, across folders: the request's.
+  const std::string longer = Trailer(250, 'b');
+  rename("", "same", "d", "longer", 30, longer);
+  // As long, other bytes.
+  const std::string other = Trailer(250, 'c');
+  rename("d", "longer", "d", "other", 40, other);
+  // None.
+  rename("d", "other", "", "none", 50, "");
+  // From none to some.
+  rename("", "none", "", "some", 60, held);
+
+  // Attributes the headers do not describe: refused, nothing moves.
+  const std::string before1 = ReadAll(f.UserPath(".some.1"));
+  std::vector<PieceHeader> headers = XattrHeaders(cid, StampAt(70), {1, 2}, "", "to", 100);
+  Status s = f.store->Rename(kUser, "", "some", "", "to", cid, headers,
+                             TombstoneAt(StampAt(70), "", "some"), Trailer(99, 'd'));
+  CHECK(s.code() == Code::kInvalidArgument);
+  headers = XattrHeaders(cid, StampAt(70), {1, 2}, "", "to", kMaxXattrTrailerBytes + 1);
+  CHECK(f.store
+            ->Rename(kUser, "", "some", "", "to", cid, headers,
+                     TombstoneAt(StampAt(70), "", "some"), Trailer(kMaxXattrTrailerBytes + 1, 'e'))
+            .code() == Code::kInvalidArgument);
+  CHECK(ReadAll(f.UserPath(".some.1")) == before1);
+  CHECK(f.store->Stat(kUser, "", "to").status().code() == Code::kNotFound);
+
+  // A newer target wins: the copy made for it is not left behind.
+  f.Put("", "newer", CidOf(3), StampAt(100), {1});
+  const std::string newer = ReadAll(f.UserPath(".newer.1"));
+  headers = XattrHeaders(cid, StampAt(80), {1, 2}, "", "newer", 40);
+  REQUIRE(f.store
+              ->Rename(kUser, "", "some", "", "newer", cid, headers,
+                       TombstoneAt(StampAt(80), "", "some"), Trailer(40, 'f'))
+              .ok());
+  CHECK(ReadAll(f.UserPath(".newer.1")) == newer);
+  CHECK(PiecesOf(f.MustStat("", "some")) == std::vector<int>{0});
+  CHECK(f.StagingCount() == 0);
+}
+
+TEST_CASE("changes of the attributes keep the user's usage at the size of the files") {
+  const Cid cid = CidOf(1);
+  const uint64_t d1 = ContentOf(cid, 1).size(), d2 = ContentOf(cid, 2).size();
+  // What the user holds at the end: pieces 1 and 2 with the longest
+  // trailer under "b", the tombstone of "a". Every state before holds less.
+  const uint64_t held = kPieceHeaderBytes + (kPieceHeaderBytes + d1 + kMaxXattrTrailerBytes) +
+                        (kPieceHeaderBytes + d2 + kMaxXattrTrailerBytes);
+  // And room for one more plain piece 1 (of 4) exactly.
+  const uint64_t probe = kPieceHeaderBytes + MakeHeader(CidOf(9), StampAt(1), 1).data_size();
+  StoreOptions options;
+  options.quota_bytes[kUser] = held + probe;
+  options.reserve_bytes = 0;
+  Fixture f(options);
+
+  // The first put counts the user; every change below is then followed.
+  PutWithXattrs(f, "", "a", cid, StampAt(10), {1, 2}, Trailer(100, 'a'));
+  uint64_t t = 20;
+  for (const std::string& xattrs : {Trailer(300, 'b'), Trailer(300, 'b'), Trailer(40, 'c'),
+                                    Trailer(40, 'd'), std::string(), Trailer(1000, 'e')}) {
+    REQUIRE(f.store->SetAttr(kUser, XattrRequest(cid, StampAt(t), {1, 2}, "", "a", xattrs)).ok());
+    t += 10;
+  }
+  const std::string last = Trailer(kMaxXattrTrailerBytes, 'f');
+  REQUIRE(f.store
+              ->Rename(kUser, "", "a", "", "b", cid,
+                       XattrHeaders(cid, StampAt(t), {1, 2}, "", "b", last.size()),
+                       TombstoneAt(StampAt(t), "", "a"), last)
+              .ok());
+  REQUIRE(BytesUnder(f.UserPath()) == held);
+  REQUIRE(f.StagingCount() == 0);
+
+  // Exactly `probe` bytes are left: a piece with the shortest trailer is
+  // refused, the plain one fits.
+  const auto probe_fits = [&](size_t xattr_bytes) {
+    PieceHeader h = MakeHeader(CidOf(9), StampAt(1), 1);
+    h.xattr_bytes = static_cast<uint16_t>(xattr_bytes);
+    auto staged = f.store->BeginPut(kUser, "", "probe", h);
+    if (!staged.ok()) CHECK(staged.status().code() == Code::kNoSpace);
+    return staged.ok();
+  };
+  CHECK_FALSE(probe_fits(kXattrTrailerOverhead));
+  CHECK(probe_fits(0));
+  // A fresh count after a restart agrees.
+  f.Reopen(options);
+  CHECK_FALSE(probe_fits(kXattrTrailerOverhead));
+  CHECK(probe_fits(0));
+}
+
+TEST_CASE("attributes that would take a user past the quota are refused, changing nothing") {
+  const Cid cid = CidOf(31);
+  StoreOptions probe_options;
+  probe_options.reserve_bytes = 0;
+  uint64_t held = 0;
+  {
+    Fixture f(probe_options);
+    PutWithXattrs(f, "", "a", cid, StampAt(10), {1, 2}, "");
+    held = BytesUnder(f.UserPath());
+  }
+  StoreOptions options;
+  options.quota_bytes[kUser] = held + 100;  // room for 100 more bytes, not for 2 x 4 KiB
+  options.reserve_bytes = 0;
+  Fixture f(options);
+  PutWithXattrs(f, "", "a", cid, StampAt(10), {1, 2}, "");
+  const std::string before = ReadAll(fs::path(f.UserPath()) / ".a.1");
+  auto big = f.store->SetAttr(
+      kUser, XattrRequest(cid, StampAt(20), {1, 2}, "", "a", Trailer(kMaxXattrTrailerBytes, 'q')));
+  CHECK(big.code() == Code::kNoSpace);
+  CHECK(ReadAll(fs::path(f.UserPath()) / ".a.1") == before);
+  CHECK(BytesUnder(f.UserPath()) == held);
+  CHECK(f.StagingCount() == 0);
+  // Small ones fit (2 x 40 bytes).
+  CHECK(f.store->SetAttr(kUser, XattrRequest(cid, StampAt(30), {1, 2}, "", "a", Trailer(40, 'r')))
+            .ok());
+  CHECK(BytesUnder(f.UserPath()) == held + 80);
 }
 
 }  // namespace
