@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <sys/xattr.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -37,6 +39,11 @@ using Clock = std::chrono::steady_clock;
 
 const std::string kUser = "Alice";
 
+// A piece's content and the length of its extended attributes.
+std::string PieceId(const PieceHeader& h) {
+  return ToHex(h.cid) + (h.xattr_bytes ? "+x" + std::to_string(h.xattr_bytes) : "");
+}
+
 // Every file of the user in the servers' view (newest versions), by path.
 void Walk(client::Client& c, const std::string& dir,
           std::map<std::string, client::FileVersion>* files, std::set<std::string>* folders) {
@@ -58,7 +65,8 @@ void Walk(client::Client& c, const std::string& dir,
 // What server `s` must hold once everything is settled: each folder (and its
 // record), and for each file the pieces Table 1 gives it, of the newest
 // content. As "path" for folders, "path/..0:folder" for their records and
-// "dir/.name.K:CIDHEX" for pieces.
+// "dir/.name.K:CIDHEX" for pieces ("dir/.name.K:CIDHEX+xN" for pieces with
+// N bytes of extended attributes).
 std::set<std::string> Expected(client::Client& c, int s) {
   std::map<std::string, client::FileVersion> files;
   std::set<std::string> out;
@@ -66,7 +74,7 @@ std::set<std::string> Expected(client::Client& c, int s) {
   for (const auto& [path, v] : files) {
     const Scheme scheme{v.newest.servers, v.newest.copies, v.newest.scheme};
     for (int k : PiecesOnServer(scheme, v.newest.x, s + 1))
-      out.insert(JoinName(v.dir, PieceFileName(v.name, k)) + ":" + ToHex(v.newest.cid));
+      out.insert(JoinName(v.dir, PieceFileName(v.name, k)) + ":" + PieceId(v.newest));
   }
   return out;
 }
@@ -90,7 +98,7 @@ std::set<std::string> Held(const Cluster& cluster, int s) {
                (!h.ok()          ? "corrupt"
                 : h->tombstone() ? "tombstone"
                 : h->folder()    ? "folder"
-                                 : ToHex(h->cid)));
+                                 : PieceId(*h)));
   }
   return out;
 }
@@ -625,9 +633,12 @@ TEST_CASE("the mount hands what DFS2 missed back to it within 30 s, without dfc 
   WriteFile(m / "moved.txt", "to be renamed");
   REQUIRE(Run({"/bin/mkdir", "-p", m / "dir/sub"}).exit_code == 0);
   WriteFile(m / "dir/sub/x.txt", "deep");
+  REQUIRE(::setxattr((m / "over.txt").c_str(), "user.kept", "over", 4, 0) == 0);
   f.cluster.Kill(1);
   WriteFile(m / "over.txt", "new content, longer than before");
   WriteFile(m / "fresh.txt", "made while DFS2 was down");
+  const std::string tag(100, 't');
+  REQUIRE(::setxattr((m / "keep.txt").c_str(), "user.tag", tag.data(), tag.size(), 0) == 0);
   REQUIRE(Run({"/bin/rm", m / "gone.txt"}).exit_code == 0);
   REQUIRE(Run({"/bin/rm", "-r", m / "dir"}).exit_code == 0);
   REQUIRE(Run({"/bin/mv", m / "moved.txt", m / "renamed.txt"}).exit_code == 0);
@@ -656,6 +667,10 @@ TEST_CASE("the mount hands what DFS2 missed back to it within 30 s, without dfc 
   // And what the user sees is what was written.
   CHECK(ReadFile(m / "over.txt") == "new content, longer than before");
   CHECK(ReadFile(m / "renamed.txt") == "to be renamed");
+  char value[200];
+  CHECK(::getxattr((m / "keep.txt").c_str(), "user.tag", value, sizeof value) == 100);
+  // The overwrite kept the attribute the file had (as O_TRUNC does).
+  CHECK(::getxattr((m / "over.txt").c_str(), "user.kept", value, sizeof value) == 4);
   CHECK_FALSE(fs::exists(m / "gone.txt"));
   CHECK_FALSE(fs::exists(m / "dir"));
   CHECK(ReadFile(m / "made/in.txt") == "in a folder made while DFS2 was down");
