@@ -831,7 +831,13 @@ int FileSystem::Fsync(uint64_t fh) { return Flush(fh); }
 
 int FileSystem::Release(uint64_t fh) {
   auto h = TakeHandle(fh);
-  if (h && h->file) DetachOpenFile(h->file);
+  if (h && h->file) {
+    // Changes no flush uploaded: libfuse makes a regular file for mknod(2)
+    // with create and release alone (tar --xattrs makes files so).
+    if (Status s = Upload(*h->file); !s.ok())
+      log_->warn("release of {}: {}", Escaped(h->path), EscapeControl(s.ToString()));
+    DetachOpenFile(h->file);
+  }
   return 0;
 }
 

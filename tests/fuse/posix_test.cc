@@ -1,10 +1,14 @@
 // POSIX conformance of a dfcfs mount: symlinks, special files, ownership,
 // permissions for other users (allow_other, default_permissions), folder
-// attributes, hard links, times, rename, errnos, inode numbers, df, xattrs and
-// whole-tree copies with cp -a, tar and rsync. Each TEST_CASE is a table of
-// rows run in order (earlier rows make what later rows look at); a failing row
-// names itself and prints what it got and what it wanted. Runs as root; other
-// users are a forked child (AsUser). Skips (exit 77) where FUSE is missing.
+// attributes, hard links, times, rename, errnos, inode numbers, df, extended
+// attributes (calls, flags, errnos, the 4 KiB limit, folders and links; kept
+// through remount, rename, chmod, overwrite and append, seen by a second
+// mount; getfattr/setfattr, cp -a and rsync -aX both ways) and whole-tree
+// copies with cp -a, tar and rsync (attributes too). Each TEST_CASE is a
+// table of rows run in order (earlier rows make what later rows look at); a
+// failing row names itself and prints what it got and what it wanted. Runs
+// as root; other users are a forked child (AsUser). Skips (exit 77) where
+// FUSE is missing.
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -31,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "shared/format/piece_header.h"
 #include "tests/support/cluster.h"
 #include "tests/support/mount.h"
 #include "tests/support/random_ops.h"
@@ -220,6 +225,154 @@ bool operator<(const timespec& a, const timespec& b) {
   return a.tv_sec != b.tv_sec ? a.tv_sec < b.tv_sec : a.tv_nsec < b.tv_nsec;
 }
 
+std::string Join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// ---- Commands and trees ----
+
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+
+CommandResult Sh(const std::string& command) { return Run({"/bin/sh", "-c", command}, "", 120); }
+
+// Every entry under `root` as a path relative to it ("." for root), sorted.
+std::vector<std::string> Walk(const std::string& root, const std::string& rel = ".") {
+  std::vector<std::string> out = {rel};
+  const std::string dir = rel == "." ? root : root + "/" + rel;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(d);
+  for (const auto& name : names) {
+    auto sub = Walk(root, rel == "." ? name : rel + "/" + name);
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// "exit 0", or the exit code and stderr of a command that failed.
+std::string ExitOf(const CommandResult& r) {
+  return r.exit_code == 0 ? "exit 0" : "exit " + std::to_string(r.exit_code) + ": " + r.err;
+}
+// A command's stdout, or how it failed.
+std::string OutputOf(const CommandResult& r) { return r.exit_code == 0 ? r.out : ExitOf(r); }
+
+// ---- Extended attributes ----
+
+int SetxattrOf(const std::string& path, const std::string& name, const std::string& value,
+               int flags = 0) {
+  return ErrnoOf(
+      [&] { return ::setxattr(path.c_str(), name.c_str(), value.data(), value.size(), flags); });
+}
+// lsetxattr: on a symlink itself, not its target.
+int Lsetxattr(const std::string& path, const std::string& name) {
+  return ErrnoOf([&] { return ::lsetxattr(path.c_str(), name.c_str(), "v", 1, 0); });
+}
+int Lgetxattr(const std::string& path, const std::string& name) {
+  char buf[256];
+  return ErrnoOf([&] { return ::lgetxattr(path.c_str(), name.c_str(), buf, sizeof buf); });
+}
+int Removexattr(const std::string& path, const std::string& name) {
+  return ErrnoOf([&] { return ::removexattr(path.c_str(), name.c_str()); });
+}
+// What getxattr (listxattr) returns with a buffer of `size` bytes (0: the
+// size it needs), as text, or its errno.
+std::string GetxattrSize(const std::string& path, const std::string& name, size_t size) {
+  std::string buf(size, '\0');
+  const ssize_t n = ::getxattr(path.c_str(), name.c_str(), size ? buf.data() : nullptr, size);
+  return n < 0 ? "getxattr: " + ErrnoName(errno) : std::to_string(n);
+}
+std::string ListxattrSize(const std::string& path, size_t size) {
+  std::string buf(size, '\0');
+  const ssize_t n = ::listxattr(path.c_str(), size ? buf.data() : nullptr, size);
+  return n < 0 ? "listxattr: " + ErrnoName(errno) : std::to_string(n);
+}
+
+// A value as text: printable ASCII as it is, other bytes as \xNN; over 64
+// bytes, its length and FNV-1a hash.
+std::string Printable(const std::string& value) {
+  if (value.size() > 64) {
+    uint64_t hash = 14695981039346656037ull;
+    for (unsigned char c : value) hash = (hash ^ c) * 1099511628211ull;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "<%zu bytes, fnv %016llx>", value.size(),
+                  static_cast<unsigned long long>(hash));
+    return buf;
+  }
+  std::string out;
+  for (unsigned char c : value) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+// The value of attribute `name` of `path` (following a link), or the errno.
+std::string Xattr(const std::string& path, const std::string& name) {
+  const ssize_t size = ::getxattr(path.c_str(), name.c_str(), nullptr, 0);
+  if (size < 0) return "getxattr: " + ErrnoName(errno);
+  std::string value(static_cast<size_t>(size) + 1, '\0');
+  const ssize_t n = ::getxattr(path.c_str(), name.c_str(), value.data(), value.size());
+  if (n < 0) return "getxattr: " + ErrnoName(errno);
+  value.resize(static_cast<size_t>(n));
+  return Printable(value);
+}
+
+using XattrList = std::vector<std::pair<std::string, std::string>>;
+// "name=value name=value" in name order, "(none)" for none.
+std::string XattrText(XattrList xattrs) {
+  std::sort(xattrs.begin(), xattrs.end());
+  std::vector<std::string> parts;
+  for (const auto& [name, value] : xattrs) parts.push_back(name + "=" + Printable(value));
+  return parts.empty() ? "(none)" : Join(parts, " ");
+}
+// Every user.* attribute of `path` itself (not a link's target) with its
+// value, as XattrText; other namespaces are left out (a local disk may add
+// security.* labels). The mount lists nothing but user.* names.
+std::string Xattrs(const std::string& path) {
+  const ssize_t size = ::llistxattr(path.c_str(), nullptr, 0);
+  if (size < 0) return "listxattr: " + ErrnoName(errno);
+  std::string names(static_cast<size_t>(size) + 1, '\0');
+  const ssize_t n = ::llistxattr(path.c_str(), names.data(), names.size());
+  if (n < 0) return "listxattr: " + ErrnoName(errno);
+  XattrList out;
+  for (size_t at = 0; at < static_cast<size_t>(n);) {
+    const std::string name = names.c_str() + at;
+    at += name.size() + 1;
+    if (!name.starts_with("user.")) continue;
+    std::string value(65536, '\0');
+    const ssize_t len = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+    if (len < 0) return "getxattr " + name + ": " + ErrnoName(errno);
+    value.resize(static_cast<size_t>(len));
+    out.emplace_back(name, value);
+  }
+  return XattrText(std::move(out));
+}
+// "NAME: attributes" per line for every entry under `root` but symlinks.
+std::string TreeXattrs(const std::string& root) {
+  std::string out;
+  for (const std::string& name : Walk(root)) {
+    const std::string path = name == "." ? root : root + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) continue;
+    out += name + ": " + Xattrs(path) + "\n";
+  }
+  return out;
+}
+
 // ---- Tables ----
 
 // One row: what it checks, its result as text, and the results that pass.
@@ -244,12 +397,6 @@ Row Fails(std::string what, std::vector<int> errnos, std::function<int()> op) {
 }
 Row Fails(std::string what, int err, std::function<int()> op) {
   return Fails(std::move(what), std::vector<int>{err}, std::move(op));
-}
-
-std::string Join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
-  return out;
 }
 
 void CheckTable(const std::vector<Row>& rows) {
@@ -296,6 +443,47 @@ Row RemountRow(Fixture& fx) {
     fx.Remount();
     return 0;
   });
+}
+
+// How many piece files of Alice's `dir/name` the servers hold (pieces, not
+// tombstones), and how many carry sealed extended attributes (header field
+// xattr_bytes): "8 piece files, all with attributes".
+std::string PieceXattrs(const Fixture& fx, const std::string& dir, const std::string& name) {
+  int pieces = 0, with = 0;
+  for (int i = 0; i < fx.cluster.size(); ++i) {
+    const std::string folder = fx.cluster.server_dir(i) + "/Alice" + (dir.empty() ? "" : "/" + dir);
+    DIR* d = ::opendir(folder.c_str());
+    if (!d) return "opendir " + folder + ": " + ErrnoName(errno);
+    std::vector<std::string> files;
+    while (dirent* e = ::readdir(d)) files.push_back(e->d_name);
+    ::closedir(d);
+    for (const std::string& file : files) {
+      std::string piece_name;
+      int k = 0;
+      if (!ParsePieceFileName(file, &piece_name, &k) || piece_name != name || k == 0) continue;
+      auto header = PieceHeader::Decode(ReadFile(folder + "/" + file).substr(0, kPieceHeaderBytes));
+      if (!header.ok()) return folder + "/" + file + ": " + header.status().ToString();
+      ++pieces;
+      if (header->xattr_bytes > 0) ++with;
+    }
+  }
+  return std::to_string(pieces) + " piece files, " +
+         (with == pieces ? std::string("all") : std::to_string(with)) + " with attributes";
+}
+
+// The files under the servers' folders that contain `bytes`, or "none".
+std::string ServerFilesHolding(const Fixture& fx, const std::string& bytes) {
+  std::vector<std::string> found;
+  for (int i = 0; i < fx.cluster.size(); ++i) {
+    const std::string root = fx.cluster.server_dir(i);
+    for (const std::string& name : Walk(root)) {
+      const std::string path = root + "/" + name;
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      if (ReadFile(path).find(bytes) != std::string::npos) found.push_back(path);
+    }
+  }
+  return found.empty() ? "none" : Join(found, " ");
 }
 
 TEST_CASE("symlinks") {
@@ -374,6 +562,9 @@ TEST_CASE("fifos, sockets and device nodes") {
       Ok("mkfifo 0640", [&] { return Mkfifo(fx / "fifo", 0640); }),
       Is("fifo: type", "fifo", [&] { return Lstat(fx / "fifo", Type); }),
       Is("fifo: mode", "0640", [&] { return Lstat(fx / "fifo", Perms); }),
+      Ok("mknod S_IFREG 0600 (an empty file)", [&] { return Mknod(fx / "reg", S_IFREG | 0600); }),
+      Is("regular mknod: type", "file", [&] { return Lstat(fx / "reg", Type); }),
+      Is("regular mknod: it is on the servers (opens)", "", [&] { return Content(fx / "reg"); }),
       Ok("mknod S_IFSOCK", [&] { return Mknod(fx / "sock", S_IFSOCK | 0600); }),
       Is("socket: type", "socket", [&] { return Lstat(fx / "sock", Type); }),
       Ok("mknod S_IFCHR 1:3 as root",
@@ -390,6 +581,7 @@ TEST_CASE("fifos, sockets and device nodes") {
       RemountRow(fx),
       Is("after remount: fifo type", "fifo", [&] { return Lstat(fx / "fifo", Type); }),
       Is("after remount: fifo mode", "0640", [&] { return Lstat(fx / "fifo", Perms); }),
+      Is("after remount: the regular mknod file", "0600", [&] { return Lstat(fx / "reg", Perms); }),
       Ok("unlink a fifo", [&] { return Unlink(fx / "fifo"); }),
       Fails("the fifo is gone", ENOENT, [&] { return Lstat(fx / "fifo"); }),
   });
@@ -638,46 +830,318 @@ TEST_CASE("df shows the free space of the servers over 2 copies") {
 TEST_CASE("extended attributes") {
   Fixture fx;
   REQUIRE(Create(fx / "f", "f") == 0);
+  REQUIRE(Create(fx / "big", "big") == 0);
+  REQUIRE(Mkdir(fx / "d") == 0);
+  const std::string f = fx / "f", big = fx / "big", d = fx / "d";
+  const std::string binary("a\0b\xff", 4);
+  const std::string secret = "plaintext of an attribute 7f3a";
+  // All of a file's attributes take at most 4096 bytes of encoding: u16
+  // count, and per attribute u8 name length, name, u16 value length, value.
+  // One attribute named user.a (6 bytes) of V bytes takes 2 + 1 + 6 + 2 + V.
+  const std::string fits(4085, 'a'), one_more(4086, 'a');
   CheckTable({
-      Fails("setxattr trusted.x", ENOTSUP, [&] { return Setxattr(fx / "f", "trusted.x"); }),
-      Fails("setxattr security.x", ENOTSUP, [&] { return Setxattr(fx / "f", "security.x"); }),
-      Fails("setxattr unknown.x", ENOTSUP, [&] { return Setxattr(fx / "f", "unknown.x"); }),
-      Fails("setxattr user.dfs.status", {EPERM, ENOTSUP},
-            [&] { return Setxattr(fx / "f", "user.dfs.status"); }),
+      Is("listxattr of a new file: nothing (user.dfs.status is not listed)", "(none)",
+         [&] { return Xattrs(f); }),
+      Is("listxattr of a new file with size 0", "0", [&] { return ListxattrSize(f, 0); }),
+      Is("getxattr user.dfs.status: a status text", "a status text",
+         [&] {
+           const std::string v = Xattr(f, "user.dfs.status");
+           return v.empty() || v.starts_with("getxattr") ? "'" + v + "'" : "a status text";
+         }),
+      Fails("setxattr user.dfs.status", EPERM, [&] { return Setxattr(f, "user.dfs.status"); }),
+      Fails("removexattr user.dfs.status", EPERM,
+            [&] { return Removexattr(f, "user.dfs.status"); }),
+      Fails("setxattr trusted.x", ENOTSUP, [&] { return Setxattr(f, "trusted.x"); }),
+      Fails("setxattr security.x", ENOTSUP, [&] { return Setxattr(f, "security.x"); }),
+      Fails("setxattr unknown.x", ENOTSUP, [&] { return Setxattr(f, "unknown.x"); }),
+      Fails("getxattr trusted.x", ENODATA, [&] { return Getxattr(f, "trusted.x"); }),
+      Fails("getxattr security.x", ENODATA, [&] { return Getxattr(f, "security.x"); }),
+      Fails("getxattr unknown.x", ENODATA, [&] { return Getxattr(f, "unknown.x"); }),
+      Fails("removexattr unknown.x", {ENOTSUP, ENODATA},
+            [&] { return Removexattr(f, "unknown.x"); }),
       Fails("getxattr of a missing user.* name", ENODATA,
-            [&] { return Getxattr(fx / "f", "user.missing"); }),
+            [&] { return Getxattr(f, "user.missing"); }),
+      Fails("removexattr of a missing user.* name", ENODATA,
+            [&] { return Removexattr(f, "user.missing"); }),
+      Ok("setxattr user.color blue", [&] { return SetxattrOf(f, "user.color", "blue"); }),
+      Is("getxattr user.color", "blue", [&] { return Xattr(f, "user.color"); }),
+      Is("listxattr", "user.color=blue", [&] { return Xattrs(f); }),
+      Fails("XATTR_CREATE of an existing name", EEXIST,
+            [&] { return SetxattrOf(f, "user.color", "red", XATTR_CREATE); }),
+      Is("its value is unchanged", "blue", [&] { return Xattr(f, "user.color"); }),
+      Ok("XATTR_REPLACE of an existing name",
+         [&] { return SetxattrOf(f, "user.color", "green", XATTR_REPLACE); }),
+      Is("the new value", "green", [&] { return Xattr(f, "user.color"); }),
+      Fails("XATTR_REPLACE of a missing name", ENODATA,
+            [&] { return SetxattrOf(f, "user.shape", "square", XATTR_REPLACE); }),
+      Fails("it was not made", ENODATA, [&] { return Getxattr(f, "user.shape"); }),
+      Ok("XATTR_CREATE of a missing name",
+         [&] { return SetxattrOf(f, "user.shape", "round", XATTR_CREATE); }),
+      Is("its value", "round", [&] { return Xattr(f, "user.shape"); }),
+      Is("getxattr with size 0: the size needed", "5",
+         [&] { return GetxattrSize(f, "user.color", 0); }),
+      Is("getxattr with a buffer of exactly 5", "5",
+         [&] { return GetxattrSize(f, "user.color", 5); }),
+      Is("getxattr with a buffer of 4", "getxattr: ERANGE",
+         [&] { return GetxattrSize(f, "user.color", 4); }),
+      Is("listxattr with size 0: the size needed (user.color, user.shape, NUL-ended)", "22",
+         [&] { return ListxattrSize(f, 0); }),
+      Is("listxattr with a buffer of 21", "listxattr: ERANGE",
+         [&] { return ListxattrSize(f, 21); }),
+      Ok("setxattr an empty value", [&] { return SetxattrOf(f, "user.empty", ""); }),
+      Is("getxattr of the empty value", "0", [&] { return GetxattrSize(f, "user.empty", 0); }),
+      Ok("setxattr a value with NUL and 0xff bytes",
+         [&] { return SetxattrOf(f, "user.bin", binary); }),
+      Is("getxattr gives it exactly", "a\\x00b\\xff", [&] { return Xattr(f, "user.bin"); }),
+      Ok("removexattr user.empty", [&] { return Removexattr(f, "user.empty"); }),
+      Fails("getxattr of the removed name", ENODATA, [&] { return Getxattr(f, "user.empty"); }),
+      Is("listxattr", "user.bin=a\\x00b\\xff user.color=green user.shape=round",
+         [&] { return Xattrs(f); }),
+      Ok("setxattr user.secret", [&] { return SetxattrOf(f, "user.secret", secret); }),
+      Is("every piece file of the file holds sealed attributes",
+         "8 piece files, all with attributes", [&] { return PieceXattrs(fx, "", "f"); }),
+      Is("no file on the servers holds a value in plaintext", "none",
+         [&] { return ServerFilesHolding(fx, secret); }),
+      // All attributes of a file: at most 4096 bytes of encoding.
+      Fails("a value of 4097 bytes", ENOSPC,
+            [&] { return SetxattrOf(big, "user.huge", std::string(4097, 'h')); }),
+      Ok("user.a of 4085 bytes: 4096 bytes of encoding",
+         [&] { return SetxattrOf(big, "user.a", fits); }),
+      Is("its size", "4085", [&] { return GetxattrSize(big, "user.a", 0); }),
+      Fails("user.a of 4086 bytes: 4097 bytes of encoding", ENOSPC,
+            [&] { return SetxattrOf(big, "user.a", one_more); }),
+      Is("the value is unchanged", "4085", [&] { return GetxattrSize(big, "user.a", 0); }),
+      Ok("user.a of 4000 bytes", [&] { return SetxattrOf(big, "user.a", fits.substr(0, 4000)); }),
+      Ok("and user.b of 76 bytes: 4096 bytes in all",
+         [&] { return SetxattrOf(big, "user.b", std::string(76, 'b')); }),
+      Fails("user.b of 77 bytes: 4097 in all", ENOSPC,
+            [&] { return SetxattrOf(big, "user.b", std::string(77, 'b')); }),
+      Fails("one more attribute, empty: 4105 in all", ENOSPC,
+            [&] { return SetxattrOf(big, "user.c", ""); }),
+      Is("the file keeps user.a and user.b as they were",
+         XattrText({{"user.a", fits.substr(0, 4000)}, {"user.b", std::string(76, 'b')}}),
+         [&] { return Xattrs(big); }),
+      Ok("removexattr user.b makes room", [&] { return Removexattr(big, "user.b"); }),
+      Ok("then user.c fits", [&] { return SetxattrOf(big, "user.c", ""); }),
+      // Folders keep none.
+      Fails("setxattr on a folder", ENOTSUP, [&] { return Setxattr(d, "user.x"); }),
+      Is("listxattr of a folder", "(none)", [&] { return Xattrs(d); }),
+      Is("listxattr of a folder with size 0", "0", [&] { return ListxattrSize(d, 0); }),
+      Fails("getxattr user.x of a folder", ENODATA, [&] { return Getxattr(d, "user.x"); }),
+      Fails("getxattr user.dfs.status of a folder", ENODATA,
+            [&] { return Getxattr(d, "user.dfs.status"); }),
+      Fails("removexattr on a folder", ENOTSUP, [&] { return Removexattr(d, "user.x"); }),
+      // Symlinks and fifos: the kernel keeps user.* to files and folders.
+      Ok("symlink ln -> f", [&] { return Symlink("f", fx / "ln"); }),
+      Fails("lsetxattr user.x on the symlink", EPERM,
+            [&] { return Lsetxattr(fx / "ln", "user.x"); }),
+      Fails("lgetxattr user.color of the symlink", ENODATA,
+            [&] { return Lgetxattr(fx / "ln", "user.color"); }),
+      Is("getxattr through the symlink reads the target's", "green",
+         [&] { return Xattr(fx / "ln", "user.color"); }),
+      Ok("setxattr through the symlink", [&] { return SetxattrOf(fx / "ln", "user.via", "ln"); }),
+      Is("sets the target's", "ln", [&] { return Xattr(f, "user.via"); }),
+      Ok("mkfifo p", [&] { return Mkfifo(fx / "p", 0600); }),
+      Fails("setxattr user.x on the fifo", EPERM, [&] { return Setxattr(fx / "p", "user.x"); }),
+      Fails("getxattr user.x of the fifo", ENODATA, [&] { return Getxattr(fx / "p", "user.x"); }),
+  });
+}
+
+TEST_CASE("extended attributes stay with a file: remount, rename, chmod, overwrite, append") {
+  Fixture fx;
+  REQUIRE(Create(fx / "keep", "kept") == 0);
+  REQUIRE(Create(fx / "other", "other") == 0);
+  REQUIRE(Mkdir(fx / "d") == 0);
+  // (A function: the mount point changes with each remount.)
+  auto path = [&] { return fx / "d/moved"; };
+  const XattrList kept = {{"user.color", "blue"},
+                          {"user.bin", std::string("\0\xff\x01", 3)},
+                          {"user.big", RandomBytes(1000, 7)}};
+  XattrList kept_open = kept;
+  kept_open.emplace_back("user.open", "1");
+  const std::string want = XattrText(kept), want_open = XattrText(kept_open);
+  std::unique_ptr<Mount> second;  // unmounted before the cluster stops
+  auto second_path = [&] { return *second / "d/moved"; };
+  auto after_1500_ms = [](std::function<std::string()> got) {
+    return [got] {
+      SleepMs(1500);
+      return got();
+    };
+  };
+  CheckTable({
+      Ok("setxattr user.color, user.bin and user.big (1000 bytes)",
+         [&] {
+           for (const auto& [name, value] : kept)
+             if (int err = SetxattrOf(fx / "keep", name, value)) return err;
+           return 0;
+         }),
+      Is("the attributes", want, [&] { return Xattrs(fx / "keep"); }),
+      RemountRow(fx),
+      Is("after remount", want, [&] { return Xattrs(fx / "keep"); }),
+      Ok("rename (mv)", [&] { return Rename(fx / "keep", fx / "moved"); }),
+      Is("under the new name", want, [&] { return Xattrs(fx / "moved"); }),
+      Fails("the old name is gone", ENOENT, [&] { return Getxattr(fx / "keep", "user.color"); }),
+      Ok("rename into a folder", [&] { return Rename(fx / "moved", path()); }),
+      Is("in the folder", want, [&] { return Xattrs(path()); }),
+      Is("every piece file there holds them", "8 piece files, all with attributes",
+         [&] { return PieceXattrs(fx, "d", "moved"); }),
+      Ok("chmod 0600", [&] { return Chmod(path(), 0600); }),
+      Is("the new mode", "0600", [&] { return Lstat(path(), Perms); }),
+      Is("after chmod", want, [&] { return Xattrs(path()); }),
+      Ok("chown 1234:5678", [&] { return Chown(path(), 1234, 5678); }),
+      Is("after chown", want, [&] { return Xattrs(path()); }),
+      Ok("utimensat mtime", [&] { return SetMtime(path(), 1500000000, 0); }),
+      Is("after utimensat", want, [&] { return Xattrs(path()); }),
+      Is("echo x > file (O_TRUNC)", "exit 0",
+         [&] { return ExitOf(Sh("echo x > " + Quote(path()))); }),
+      Is("the new content", "x\n", [&] { return Content(path()); }),
+      Is("after the overwrite", want, [&] { return Xattrs(path()); }),
+      Is("echo y >> file (O_APPEND)", "exit 0",
+         [&] { return ExitOf(Sh("echo y >> " + Quote(path()))); }),
+      Is("the appended content", "x\ny\n", [&] { return Content(path()); }),
+      Is("after the append", want, [&] { return Xattrs(path()); }),
+      Ok("setxattr while the file is open for writing, then close",
+         [&] {
+           const int fd = ::open(path().c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+           if (fd < 0) return errno;
+           int err = ::write(fd, "z\n", 2) == 2 ? SetxattrOf(path(), "user.open", "1") : errno;
+           if (::close(fd) != 0 && err == 0) err = errno;
+           return err;
+         }),
+      Is("the content written while open", "x\ny\nz\n", [&] { return Content(path()); }),
+      Is("the attributes, with the one set while open", want_open, [&] { return Xattrs(path()); }),
+      Is("every piece file holds them", "8 piece files, all with attributes",
+         [&] { return PieceXattrs(fx, "d", "moved"); }),
+      RemountRow(fx),
+      Is("after remount: the content", "x\ny\nz\n", [&] { return Content(path()); }),
+      Is("after remount: the attributes", want_open, [&] { return Xattrs(path()); }),
+      Is("after remount: the mode", "0600", [&] { return Lstat(path(), Perms); }),
+      Ok("mount the same servers a second time",
+         [&] {
+           second = std::make_unique<Mount>(fx.conf, fx.cluster.root() + "/second");
+           return 0;
+         }),
+      Is("the second mount sees the attributes", want_open, [&] { return Xattrs(second_path()); }),
+      Ok("the second mount removes user.open",
+         [&] { return Removexattr(second_path(), "user.open"); }),
+      Is("the first mount sees it gone (after 1.5 s)", "getxattr: ENODATA",
+         after_1500_ms([&] { return Xattr(path(), "user.open"); })),
+      Ok("the first mount sets user.color red",
+         [&] { return SetxattrOf(path(), "user.color", "red"); }),
+      Is("the second mount sees red (after 1.5 s)", "red",
+         after_1500_ms([&] { return Xattr(second_path(), "user.color"); })),
+      Ok("setxattr user.other on another file",
+         [&] { return SetxattrOf(fx / "other", "user.other", "o"); }),
+      Ok("rename it over the file", [&] { return Rename(fx / "other", path()); }),
+      Is("the file now has the other's attributes", "user.other=o", [&] { return Xattrs(path()); }),
+      Ok("unlink the file", [&] { return Unlink(path()); }),
+      Ok("make it again", [&] { return Create(path(), "new"); }),
+      Is("the new file has no attributes", "(none)", [&] { return Xattrs(path()); }),
+      Is("nor in the second mount (after 1.5 s)", "(none)",
+         after_1500_ms([&] { return Xattrs(second_path()); })),
+      RemountRow(fx),
+      Is("after remount: none", "(none)", [&] { return Xattrs(path()); }),
+  });
+}
+
+TEST_CASE("extended attributes through getfattr and setfattr, cp -a and rsync -aX") {
+  Fixture fx;
+  REQUIRE(Create(fx / "cli", "c") == 0);
+  REQUIRE(Create(fx / "restored", "r") == 0);
+  const std::string local = fx.local.path();
+  // A local file's attributes as getfattr -d dumps them, for setfattr --restore in the mount.
+  REQUIRE(Create(local + "/restored", "r") == 0);
+  REQUIRE(SetxattrOf(local + "/restored", "user.text", "some text") == 0);
+  REQUIRE(SetxattrOf(local + "/restored", "user.bin", std::string("\0\xff", 2)) == 0);
+  REQUIRE(SetxattrOf(local + "/restored", "user.empty", "") == 0);
+  const CommandResult dump = Run({"/usr/bin/env", "getfattr", "-d", "restored"}, "", 60, local);
+  REQUIRE(dump.exit_code == 0);
+  REQUIRE(dump.out.find("user.bin=") != std::string::npos);
+  // A local tree whose files have attributes (folders: none, the mount keeps none).
+  const std::string tree = local + "/tree";
+  REQUIRE(Mkdir(tree) == 0);
+  REQUIRE(Mkdir(tree + "/sub") == 0);
+  for (const char* name : {"a", "b", "c", "sub/d"})
+    REQUIRE(Create(tree + "/" + name, std::string("content of ") + name) == 0);
+  REQUIRE(SetxattrOf(tree + "/a", "user.one", "1") == 0);
+  REQUIRE(SetxattrOf(tree + "/a", "user.two", "two") == 0);
+  REQUIRE(SetxattrOf(tree + "/b", "user.bin", std::string("\0\x01\xfe", 3)) == 0);
+  REQUIRE(SetxattrOf(tree + "/b", "user.big", RandomBytes(4000, 11)) == 0);
+  REQUIRE(SetxattrOf(tree + "/sub/d", "user.deep", "deep") == 0);
+  REQUIRE(SetxattrOf(tree + "/sub/d", "user.empty", "") == 0);
+  const std::string want = TreeXattrs(tree);
+  REQUIRE(want.find("user.big=<4000 bytes") != std::string::npos);
+  // A command (found on PATH) run in the mount's root.
+  auto in_mount = [&](std::vector<std::string> argv, std::string input = "") {
+    argv.insert(argv.begin(), "/usr/bin/env");
+    return Run(argv, input, 60, fx.dir());
+  };
+  CheckTable({
+      Is("setfattr -n user.cli -v 'hello world' cli", "exit 0",
+         [&] {
+           return ExitOf(in_mount({"setfattr", "-n", "user.cli", "-v", "hello world", "cli"}));
+         }),
+      Is("getfattr -d cli", "# file: cli\nuser.cli=\"hello world\"\n\n",
+         [&] {
+           return OutputOf(in_mount({"getfattr", "-d", "cli"}));
+         }),
+      Is("getfattr -n user.dfs.status cli shows the status", "shown",
+         [&] {
+           const std::string out = OutputOf(in_mount({"getfattr", "-n", "user.dfs.status", "cli"}));
+           return out.starts_with("# file: cli\nuser.dfs.status=\"") ? "shown" : out;
+         }),
+      Is("setfattr -n user.dfs.status is refused",
+         "exit 1: setfattr: cli: Operation not permitted\n",
+         [&] {
+           return ExitOf(in_mount({"setfattr", "-n", "user.dfs.status", "-v", "x", "cli"}));
+         }),
+      Is("setfattr -x user.cli cli", "exit 0",
+         [&] {
+           return ExitOf(in_mount({"setfattr", "-x", "user.cli", "cli"}));
+         }),
+      Is("getfattr -d cli: nothing", "",
+         [&] {
+           return OutputOf(in_mount({"getfattr", "-d", "cli"}));
+         }),
+      Is("setfattr --restore of a local file's getfattr -d dump", "exit 0",
+         [&] {
+           return ExitOf(in_mount({"setfattr", "--restore=-"}, dump.out));
+         }),
+      Is("getfattr -d of the restored file: the local dump", dump.out,
+         [&] {
+           return OutputOf(in_mount({"getfattr", "-d", "restored"}));
+         }),
+      Is("cp -a of a local tree into the mount", "exit 0",
+         [&] { return ExitOf(Sh("cp -a " + Quote(tree) + " " + Quote(fx / "cp"))); }),
+      Is("cp -a: every attribute in the mount", want, [&] { return TreeXattrs(fx / "cp"); }),
+      Is("cp -a back out of the mount", "exit 0",
+         [&] { return ExitOf(Sh("cp -a " + Quote(fx / "cp") + " " + Quote(local + "/cp-back"))); }),
+      Is("cp -a back: every attribute, and no user.dfs.status", want,
+         [&] { return TreeXattrs(local + "/cp-back"); }),
+      Is("rsync -aX of the local tree into the mount", "exit 0",
+         [&] { return ExitOf(Sh("rsync -aX " + Quote(tree + "/") + " " + Quote(fx / "rsync/"))); }),
+      Is("rsync -aX: every attribute in the mount", want, [&] { return TreeXattrs(fx / "rsync"); }),
+      Is("rsync -aX back out of the mount", "exit 0",
+         [&] {
+           return ExitOf(
+               Sh("rsync -aX " + Quote(fx / "rsync/") + " " + Quote(local + "/rsync-back/")));
+         }),
+      Is("rsync -aX back: every attribute, and no user.dfs.status", want,
+         [&] { return TreeXattrs(local + "/rsync-back"); }),
+      RemountRow(fx),
+      Is("after remount: cp -a's copy", want, [&] { return TreeXattrs(fx / "cp"); }),
+      Is("after remount: rsync -aX's copy", want, [&] { return TreeXattrs(fx / "rsync"); }),
+      Is("after remount: the restored file", dump.out,
+         [&] {
+           return OutputOf(in_mount({"getfattr", "-d", "restored"}));
+         }),
   });
 }
 
 // ---- Tree copies ----
 
-std::string Quote(const std::string& s) { return "'" + s + "'"; }
-
-CommandResult Sh(const std::string& command) { return Run({"/bin/sh", "-c", command}, "", 120); }
-
-// Every entry under `root` as a path relative to it ("." for root), sorted.
-std::vector<std::string> Walk(const std::string& root, const std::string& rel = ".") {
-  std::vector<std::string> out = {rel};
-  const std::string dir = rel == "." ? root : root + "/" + rel;
-  struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(name);
-  }
-  ::closedir(d);
-  for (const auto& name : names) {
-    auto sub = Walk(root, rel == "." ? name : rel + "/" + name);
-    out.insert(out.end(), sub.begin(), sub.end());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// A tree with every kind of entry the copies must keep, modes and mtimes set.
+// A tree with every kind of entry the copies must keep, modes, mtimes and
+// (on files) user.* extended attributes set.
 void BuildTree(const std::string& src) {
   REQUIRE(Mkdir(src, 0755) == 0);
   struct File {
@@ -695,6 +1159,11 @@ void BuildTree(const std::string& src) {
     REQUIRE(Create(src + "/" + f.name, std::string("content of ") + f.name, f.mode) == 0);
     REQUIRE(SetMtime(src + "/" + f.name, f.mtime, 250000000) == 0);
   }
+  REQUIRE(SetxattrOf(src + "/private.txt", "user.mime_type", "text/plain") == 0);
+  REQUIRE(SetxattrOf(src + "/run.sh", "user.one", "1") == 0);
+  REQUIRE(SetxattrOf(src + "/run.sh", "user.bin", std::string("\0\xff", 2)) == 0);
+  REQUIRE(SetxattrOf(src + "/sub/inner.txt", "user.empty", "") == 0);
+  REQUIRE(SetxattrOf(src + "/sub/inner.txt", "user.big", RandomBytes(3000, 3)) == 0);
   REQUIRE(Symlink("private.txt", src + "/link") == 0);
   REQUIRE(Symlink("../readme", src + "/sub/up") == 0);
   REQUIRE(Symlink("missing", src + "/dangling") == 0);
@@ -706,8 +1175,9 @@ void BuildTree(const std::string& src) {
 }
 
 // diff -r (fifos left out: diff cannot compare them), then per entry: the
-// same names, and the same type, permission bits and (but links) mtime seconds.
-void CheckSameTree(const std::string& src, const std::string& dst) {
+// same names, and the same type, permission bits, (but links) mtime seconds
+// and, with `xattrs`, user.* extended attributes.
+void CheckSameTree(const std::string& src, const std::string& dst, bool xattrs) {
   auto diff = Sh("diff -r --no-dereference --exclude='*.fifo' " + Quote(src) + " " + Quote(dst));
   CHECK_MESSAGE(diff.exit_code == 0, diff.out, diff.err);
   CHECK(diff.out.empty());
@@ -725,10 +1195,11 @@ void CheckSameTree(const std::string& src, const std::string& dst) {
     ::lstat(a.c_str(), &sa);
     ::lstat(b.c_str(), &sb);
     CHECK(sb.st_mtime == sa.st_mtime);
+    if (xattrs) CHECK(Xattrs(b) == Xattrs(a));
   }
 }
 
-TEST_CASE("cp -a, tar and rsync -a copy a tree exactly") {
+TEST_CASE("cp -a, tar --xattrs and rsync -aX copy a tree exactly") {
   Fixture fx;
   const std::string src = fx.local / "src";
   BuildTree(src);
@@ -737,14 +1208,23 @@ TEST_CASE("cp -a, tar and rsync -a copy a tree exactly") {
     std::string dst;                    // under the mount
     std::vector<std::string> commands;  // SRC and DST replaced
     std::string last_output_has;        // in the last command's stdout
+    bool xattrs;                        // whether it copies user.* attributes
   };
   const std::vector<Copy> copies = {
-      {"cp -a", "a", {"cp -a SRC DST"}, ""},
-      {"tar", "b", {"mkdir DST", "tar -C SRC -cf - . | tar -C DST -xpf -"}, ""},
-      {"rsync -a, twice",
+      {"cp -a", "a", {"cp -a SRC DST"}, "", true},
+      // tar --xattrs makes each file with mknod(2), sets its attributes,
+      // then opens it to write.
+      {"tar --xattrs",
+       "b",
+       {"mkdir DST",
+        "tar --xattrs -C SRC -cf - . | tar --xattrs --xattrs-include='user.*' -C DST -xpf -"},
+       "",
+       true},
+      {"rsync -aX, twice",
        "c",
-       {"rsync -a SRC/ DST/", "rsync -a --stats SRC/ DST/"},
-       "Number of regular files transferred: 0"},
+       {"rsync -aX SRC/ DST/", "rsync -aX --stats SRC/ DST/"},
+       "Number of regular files transferred: 0",
+       true},
   };
   for (const Copy& copy : copies) {
     INFO(copy.tool);
@@ -761,7 +1241,7 @@ TEST_CASE("cp -a, tar and rsync -a copy a tree exactly") {
     }
     if (!copy.last_output_has.empty())
       CHECK_MESSAGE(r.out.find(copy.last_output_has) != std::string::npos, r.out);
-    CheckSameTree(src, dst);
+    CheckSameTree(src, dst, copy.xattrs);
   }
 }
 
