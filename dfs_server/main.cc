@@ -2,6 +2,7 @@
 //
 // Exit codes: 0 after a graceful stop (SIGINT/SIGTERM), 1 when it cannot
 // start (cannot bind, cannot create DIR), 2 for bad arguments or dfs.conf.
+// SIGHUP reads dfs.conf again (users and passwords; quotas at restart).
 #include <termios.h>
 #include <unistd.h>
 
@@ -19,6 +20,9 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <CLI/CLI.hpp>
 #pragma GCC diagnostic pop
+#ifdef DFS_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "dfs_server/server.h"
 #include "dfs_server/session.h"
@@ -47,22 +51,27 @@ constexpr const char* kDescription =
     "A plain password still works (with a warning).\n\n"
     "Prints 'dfs_server: NAME key SHA256:...' and then 'dfs_server: listening on\n"
     "HOST:PORT, storing in DIR' once it accepts connections. SIGINT/SIGTERM stop it\n"
-    "gracefully (exit 0). Exit 1 when it cannot start, 2 for bad arguments or\n"
-    "configuration.";
+    "gracefully (exit 0); SIGHUP reads dfs.conf again (users and passwords: new\n"
+    "logins use them, open connections stay; quotas change at restart). Under\n"
+    "systemd (Type=notify) it reports ready, reloading and stopping. Exit 1 when it\n"
+    "cannot start, 2 for bad arguments or configuration.";
 
-// The write end of the server's stop pipe, for the signal handler.
+// The write ends of the server's stop and reload pipes, for the signal handlers.
 std::atomic<int> g_stop_fd{-1};
+std::atomic<int> g_reload_fd{-1};
 static_assert(std::atomic<int>::is_always_lock_free);
 
-extern "C" void OnStopSignal(int) {
+void WriteByte(const std::atomic<int>& target) {
   const int saved = errno;
-  const int fd = g_stop_fd.load();
+  const int fd = target.load();
   const char byte = 1;
   if (fd >= 0) {
     [[maybe_unused]] ssize_t n = ::write(fd, &byte, 1);
   }
   errno = saved;
 }
+extern "C" void OnStopSignal(int) { WriteByte(g_stop_fd); }
+extern "C" void OnReloadSignal(int) { WriteByte(g_reload_fd); }
 
 void InstallSignalHandlers() {
   struct sigaction sa {};
@@ -71,9 +80,22 @@ void InstallSignalHandlers() {
   sa.sa_flags = SA_RESTART;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction reload = sa;
+  reload.sa_handler = OnReloadSignal;
+  ::sigaction(SIGHUP, &reload, nullptr);
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ignore, nullptr);
+}
+
+// sd_notify(3): a unit of Type=notify learns that the server is ready
+// (listening), reloading or stopping. Nothing outside systemd.
+void NotifySystemd(const char* state) {
+#ifdef DFS_HAVE_SYSTEMD
+  ::sd_notify(0, state);
+#else
+  (void)state;
+#endif
 }
 
 int Fail(int code, const std::string& message) {
@@ -210,21 +232,37 @@ int main(int argc, char** argv) {
 
   auto config = dfs::LoadServerConfig(config_path);
   if (!config.ok()) return Fail(2, config.status().message());
-  int plain = 0;
-  auto keys = dfs::server::AuthKeys::FromConfig(*config, config_path, name, &plain);
+  // Users and verifiers, at start and again at each SIGHUP.
+  auto load_keys = [config_path,
+                    name](const dfs::ServerConfig& loaded) -> dfs::Result<dfs::server::AuthKeys> {
+    int plain = 0;
+    auto keys = dfs::server::AuthKeys::FromConfig(loaded, config_path, name, &plain);
+    if (keys.ok() && plain > 0)
+      dfs::Logger("net")->warn(
+          "{}: {} user(s) with a plain password: anyone who reads this file can log in on "
+          "every server and derive the content key. Replace each with the line "
+          "'dfs_server --hash-password USER --name {}' prints.",
+          config_path, plain, name);
+    return keys;
+  };
+  auto keys = load_keys(*config);
   if (!keys.ok()) return Fail(2, keys.status().message());
-  if (plain > 0)
-    dfs::Logger("net")->warn(
-        "{}: {} user(s) with a plain password: anyone who reads this file can log in on "
-        "every server and derive the content key. Replace each with the line "
-        "'dfs_server --hash-password USER --name {}' prints.",
-        config_path, plain, name);
   for (const auto& [user, bytes] : config->quotas) options.store.quota_bytes[user] = bytes;
+  options.reload_keys = [config_path, load_keys,
+                         quotas = config->quotas]() -> dfs::Result<dfs::server::AuthKeys> {
+    DFS_ASSIGN_OR_RETURN(dfs::ServerConfig again, dfs::LoadServerConfig(config_path));
+    if (again.quotas != quotas)
+      dfs::Logger("net")->warn("{}: quota changes take effect when the server restarts",
+                               config_path);
+    return load_keys(again);
+  };
+  options.notify = [](const char* state) { NotifySystemd(state); };
 
   auto server = dfs::server::Server::Start(options, std::move(*keys));
   if (!server.ok()) return Fail(1, server.status().message());
 
   g_stop_fd = (*server)->stop_write_fd();
+  g_reload_fd = (*server)->reload_write_fd();
   InstallSignalHandlers();
   const std::string host = options.bind_address.find(':') == std::string::npos
                                ? options.bind_address
@@ -235,6 +273,7 @@ int main(int argc, char** argv) {
 
   dfs::Status run = (*server)->Run();
   g_stop_fd = -1;
+  g_reload_fd = -1;
   if (!run.ok()) return Fail(1, run.message());
   return 0;
 }

@@ -60,24 +60,30 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Auth
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) return FromErrno(errno, "pipe");
   UniqueFd stop_read(pipe_fds[0]), stop_write(pipe_fds[1]);
+  if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) return FromErrno(errno, "pipe");
+  UniqueFd reload_read(pipe_fds[0]), reload_write(pipe_fds[1]);
   Log().info("listening on {}:{}, storing in {}, {} users", options.bind_address, port,
              options.root, keys.size());
   return std::make_unique<Server>(PrivateTag(), options, std::move(keys), std::move(store),
                                   std::move(tls), std::move(listener), port, std::move(stop_read),
-                                  std::move(stop_write));
+                                  std::move(stop_write), std::move(reload_read),
+                                  std::move(reload_write));
 }
 
 Server::Server(PrivateTag, const ServerOptions& options, AuthKeys keys,
                std::unique_ptr<Store> store, std::unique_ptr<TlsServerContext> tls,
-               UniqueFd listener, uint16_t port, UniqueFd stop_read, UniqueFd stop_write)
+               UniqueFd listener, uint16_t port, UniqueFd stop_read, UniqueFd stop_write,
+               UniqueFd reload_read, UniqueFd reload_write)
     : options_(options),
-      keys_(std::move(keys)),
+      keys_(std::make_shared<const AuthKeys>(std::move(keys))),
       store_(std::move(store)),
       tls_(std::move(tls)),
       listener_(std::move(listener)),
       port_(port),
       stop_read_(std::move(stop_read)),
-      stop_write_(std::move(stop_write)) {}
+      stop_write_(std::move(stop_write)),
+      reload_read_(std::move(reload_read)),
+      reload_write_(std::move(reload_write)) {}
 
 Server::~Server() {
   RequestStop();
@@ -90,11 +96,45 @@ void Server::RequestStop() {
   [[maybe_unused]] ssize_t n = ::write(stop_write_.get(), &byte, 1);
 }
 
+void Server::RequestReload() {
+  const char byte = 1;
+  [[maybe_unused]] ssize_t n = ::write(reload_write_.get(), &byte, 1);
+}
+
+size_t Server::users() const {
+  MutexLock lock(&keys_mu_);
+  return keys_->size();
+}
+
+void Server::Reload() {
+  char drain[64];
+  while (::read(reload_read_.get(), drain, sizeof drain) > 0) {
+  }
+  if (!options_.reload_keys) return;
+  Notify("RELOADING=1");
+  Result<AuthKeys> keys = options_.reload_keys();
+  if (keys.ok()) {
+    const size_t n = keys->size();
+    {
+      MutexLock lock(&keys_mu_);
+      keys_ = std::make_shared<const AuthKeys>(std::move(*keys));
+    }
+    Log().info("reloaded the users: {} can log in (connections already open stay)", n);
+  } else {
+    Log().error("reload failed, keeping the {} users loaded before: {}", users(),
+                keys.status().message());
+  }
+  Notify("READY=1");
+}
+
 Status Server::Run() {
   Status result;
+  Notify("READY=1");
   for (;;) {
-    pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
-    int r = ::poll(fds, 2, kReapIntervalMs);
+    pollfd fds[3] = {{listener_.get(), POLLIN, 0},
+                     {stop_read_.get(), POLLIN, 0},
+                     {reload_read_.get(), POLLIN, 0}};
+    int r = ::poll(fds, 3, kReapIntervalMs);
     if (r < 0) {
       if (errno == EINTR) continue;
       result = FromErrno(errno, "poll");
@@ -102,10 +142,12 @@ Status Server::Run() {
       break;
     }
     if (fds[1].revents != 0) break;
+    if (fds[2].revents != 0) Reload();
     ReapFinished();
     SweepIfDue();
     if (fds[0].revents != 0) AcceptOne();
   }
+  Notify("STOPPING=1");
   StopAll();
   return result;
 }
@@ -204,7 +246,12 @@ void Server::Serve(Connection* conn) {
   const Deadline login_deadline = conn->accepted + options_.session.handshake_timeout;
   auto channel = TlsChannel::Accept(conn->fd.get(), *tls_, login_deadline);
   if (channel.ok()) {
-    Session session(**channel, *store_, keys_, stop_read_.get(), options_.session, conn->peer,
+    std::shared_ptr<const AuthKeys> keys;
+    {
+      MutexLock lock(&keys_mu_);
+      keys = keys_;
+    }
+    Session session(**channel, *store_, *keys, stop_read_.get(), options_.session, conn->peer,
                     login_deadline,
                     [this, conn](const std::string& user) { return Admit(conn, user); });
     session.Run();

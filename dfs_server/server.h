@@ -15,10 +15,16 @@
 // one pipe readable. The accept loop closes the listener; sessions waiting
 // for a request close at once; requests in flight get `grace` to finish;
 // then the remaining sockets are shut down and every thread is joined.
+//
+// Reload: RequestReload() (SIGHUP in dfs_server) makes another pipe
+// readable; the accept loop calls ServerOptions::reload_keys and, when it
+// succeeds, logins from then on use the new users and verifiers. Connections
+// already open stay as they are.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -48,6 +54,12 @@ struct ServerOptions {
   std::chrono::seconds staging_ttl{600};  // uploads untouched this long are swept
   StoreOptions store;
   SessionOptions session;  // session.server_name names the server
+  // Reads the users and verifiers again (dfs.conf), for RequestReload().
+  // Unset: a reload keeps what the server has.
+  std::function<Result<AuthKeys>()> reload_keys;
+  // Told of the server's state ("READY=1", "RELOADING=1", "STOPPING=1"):
+  // sd_notify(3) in dfs_server. May be unset.
+  std::function<void(const char* state)> notify;
 };
 
 class Server {
@@ -76,6 +88,12 @@ class Server {
   void RequestStop();
   // The fd RequestStop() writes one byte to, for a signal handler.
   int stop_write_fd() const { return stop_write_.get(); }
+  // Requests a reload (see above). Thread-safe and async-signal-safe; the
+  // fd it writes to is reload_write_fd().
+  void RequestReload();
+  int reload_write_fd() const { return reload_write_.get(); }
+  // How many users can log in now.
+  size_t users() const EXCLUDES(keys_mu_);
 
  private:
   // What Server::mu_ guards in each Connection.
@@ -104,7 +122,7 @@ class Server {
   // Use Start().
   Server(PrivateTag, const ServerOptions& options, AuthKeys keys, std::unique_ptr<Store> store,
          std::unique_ptr<TlsServerContext> tls, UniqueFd listener, uint16_t port,
-         UniqueFd stop_read, UniqueFd stop_write);
+         UniqueFd stop_read, UniqueFd stop_write, UniqueFd reload_read, UniqueFd reload_write);
 
  private:
   void AcceptOne() EXCLUDES(mu_);
@@ -119,15 +137,24 @@ class Server {
   void ReapFinished();
   void SweepIfDue();
   void StopAll() EXCLUDES(mu_);
+  // Runs reload_keys and installs what it returns (the accept loop's thread).
+  void Reload() EXCLUDES(keys_mu_);
+  void Notify(const char* state) const {
+    if (options_.notify) options_.notify(state);
+  }
 
   const ServerOptions options_;
-  const AuthKeys keys_;
+  // The users that may log in; a session keeps the set it started with.
+  mutable Mutex keys_mu_;  // leaf lock
+  std::shared_ptr<const AuthKeys> keys_ GUARDED_BY(keys_mu_);
   std::unique_ptr<Store> store_;
   std::unique_ptr<TlsServerContext> tls_;
   UniqueFd listener_;
   const uint16_t port_;
-  UniqueFd stop_read_;   // readable once a stop was requested (never drained)
-  UniqueFd stop_write_;  // non-blocking
+  UniqueFd stop_read_;     // readable once a stop was requested (never drained)
+  UniqueFd stop_write_;    // non-blocking
+  UniqueFd reload_read_;   // readable after RequestReload() (drained by Run)
+  UniqueFd reload_write_;  // non-blocking
 
   // Touched only by the thread in Run() (the list; see Connection for its fields).
   std::list<std::unique_ptr<Connection>> conns_;

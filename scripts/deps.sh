@@ -5,7 +5,7 @@
 # Usage: scripts/deps.sh [--test]
 set -euo pipefail
 packages=(g++ meson ninja-build pkg-config libssl-dev libspdlog-dev libcli11-dev doctest-dev
-          libfuse3-dev fuse3 python3)
+          libfuse3-dev fuse3 python3 libsystemd-dev)
 [ "${1:-}" = "--test" ] && packages+=(clang libclang-rt-14-dev llvm-14 rsync attr)
 missing=()
 for p in "${packages[@]}"; do

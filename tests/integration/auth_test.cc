@@ -1,8 +1,13 @@
 // Integration: authentication and what a wrong password, a stolen dfs.conf
 // line or a misnamed server can (not) do.
+#include <signal.h>
+
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shared/net/socket.h"
@@ -230,6 +235,77 @@ TEST_CASE("a server whose name is not the one in dfc.conf is refused as untruste
   CHECK(s.code() == Code::kUntrusted);
   CHECK(s.message().find("Elsewhere") != std::string::npos);
   CHECK(s.message().find("--name") != std::string::npos);
+}
+
+TEST_CASE(
+    "SIGHUP reads dfs.conf again: new users log in, removed ones not, open connections stay") {
+  Cluster cluster;
+  const int s = 0;
+  const uint16_t port = cluster.port(s);
+  const std::string fp = cluster.fingerprint(s);
+  auto verifier = [&](const std::string& user, const std::string& password) {
+    return VerifierOf(user, password, "DFS1");
+  };
+  // An open, logged-in connection of Alice's, used after each reload.
+  auto tls = TlsClientContext::Create();
+  REQUIRE(tls.ok());
+  auto fd = ConnectTcp("127.0.0.1", port, Millis(2000));
+  REQUIRE(fd.ok());
+  auto ch = TlsChannel::Connect(std::move(fd).value(), **tls, DeadlineIn(Millis(5000)));
+  REQUIRE(ch.ok());
+  TlsChannel& alice = **ch;
+  uint32_t id = 1;
+  {
+    const Deadline deadline = DeadlineIn(Millis(5000));
+    HelloRequest hello{"Alice", {}};
+    dfs::RandomBytes(hello.client_nonce.data(), hello.client_nonce.size());
+    REQUIRE(SendMessage(alice, MsgType::kHello, id++, hello, deadline).ok());
+    Frame f;
+    REQUIRE(RecvFrame(alice, &f, deadline).ok());
+    auto challenge = ParseReply<Challenge>(f);
+    REQUIRE(challenge.ok());
+    ProofRequest proof{ClientProof(verifier("Alice", "SimplePassword"), alice.binding(),
+                                   hello.client_nonce, challenge->server_nonce, "Alice")};
+    REQUIRE(SendMessage(alice, MsgType::kProof, id++, proof, deadline).ok());
+    REQUIRE(RecvFrame(alice, &f, deadline).ok());
+    REQUIRE(ParseReply<AuthOk>(f).ok());
+  }
+  auto alice_pings = [&] {
+    const Deadline deadline = DeadlineIn(Millis(5000));
+    if (!SendMessage(alice, MsgType::kPing, id++, Empty{}, deadline).ok()) return false;
+    Frame f;
+    return RecvFrame(alice, &f, deadline).ok() && ParseReply<Empty>(f).ok();
+  };
+  REQUIRE(alice_pings());
+  auto eventually = [&](const std::function<bool()>& done) {
+    for (int i = 0; i < 100; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  auto logs_in = [&](const std::string& user, const std::string& password) {
+    return LoginOn(port, fp, user, verifier(user, password)).ok();
+  };
+  REQUIRE_FALSE(logs_in("Carol", "CarolPassword"));
+
+  // Carol added, Bob removed; Alice's connection is left alone.
+  WriteFile(cluster.server_conf(), "Alice SimplePassword\nCarol CarolPassword\n");
+  cluster.Signal(s, SIGHUP);
+  CHECK(eventually([&] { return logs_in("Carol", "CarolPassword"); }));
+  CHECK_FALSE(logs_in("Bob", "BobPassword"));
+  CHECK(logs_in("Alice", "SimplePassword"));
+  CHECK(alice_pings());
+
+  // A dfs.conf that does not parse changes nothing, and is reported.
+  WriteFile(cluster.server_conf(), "Alice\n");
+  cluster.Signal(s, SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(logs_in("Carol", "CarolPassword"));
+  CHECK(alice_pings());
+  // The server is still up after all that (SIGHUP did not stop it).
+  CHECK(cluster.running(s));
+  CHECK(LoginOn(port, fp, "Alice", verifier("Alice", "SimplePassword")).ok());
 }
 
 }  // namespace

@@ -252,6 +252,7 @@ void Cluster::Terminate(int i) { (void)TerminateStatus(i); }
 
 void Cluster::Pause(int i) { ::kill(servers_[i].pid, SIGSTOP); }
 void Cluster::Resume(int i) { ::kill(servers_[i].pid, SIGCONT); }
+void Cluster::Signal(int i, int sig) { ::kill(servers_[i].pid, sig); }
 
 void Cluster::Restart(int i) { RestartIn(i, {}, "127.0.0.1"); }
 

@@ -74,12 +74,13 @@ class Cluster {
   const std::string& fingerprint(int i) const { return servers_[i].fingerprint; }
   bool running(int i) const { return servers_[i].pid > 0; }
 
-  void Kill(int i);            // SIGKILL and reap
-  void Terminate(int i);       // SIGTERM, wait for a graceful exit; returns its status
-  int TerminateStatus(int i);  // SIGTERM, wait, exit code (or -signal)
-  void Pause(int i);           // SIGSTOP
-  void Resume(int i);          // SIGCONT
-  void Restart(int i);         // start again on the same port and folder
+  void Kill(int i);             // SIGKILL and reap
+  void Terminate(int i);        // SIGTERM, wait for a graceful exit; returns its status
+  int TerminateStatus(int i);   // SIGTERM, wait, exit code (or -signal)
+  void Pause(int i);            // SIGSTOP
+  void Resume(int i);           // SIGCONT
+  void Signal(int i, int sig);  // any signal (SIGHUP: read dfs.conf again)
+  void Restart(int i);          // start again on the same port and folder
   // Restart, with the server run under `prefix` (e.g. {"/usr/sbin/ip",
   // "netns", "exec", NS}) and listening on `bind`. Restart() undoes it.
   void RestartIn(int i, const std::vector<std::string>& prefix, const std::string& bind);
