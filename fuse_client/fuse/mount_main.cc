@@ -50,6 +50,7 @@ struct CommandLine {
   bool debug = false;
   bool single_thread = false;
   std::vector<std::string> fuse_options;  // each "-o" argument, comma-separated inside
+  bool no_mtab = false;
   std::string log_level = "warn";
   std::string spool_dir;
 };
@@ -74,11 +75,15 @@ int ParseCommandLine(int argc, char** argv, CommandLine* cl) {
   app.add_flag("-f,--foreground", cl->foreground, "stay in the foreground (log to stderr)");
   app.add_flag("-d,--debug", cl->debug, "print every FUSE request (implies -f)");
   app.add_flag("-s,--single-thread", cl->single_thread, "handle one request at a time");
+  // mount(8) passes -n (no mtab) to a helper; there is no mtab to skip.
+  app.add_flag("-n", cl->no_mtab, "(for mount(8): ignored)");
   app.add_option("-o", cl->fuse_options,
                  "mount options, comma-separated: nonempty (mount over a non-empty folder),\n"
                  "allow_other (other users may enter; the kernel then checks modes and\n"
                  "owners: default_permissions; on by default for root), private (root's\n"
-                 "mount for root alone), ro, and the other FUSE options")
+                 "mount for root alone), ro, and the other FUSE options; the options of\n"
+                 "fstab lines for mount(8) (defaults, _netdev, nofail, user, x-systemd.*)\n"
+                 "are accepted and left to mount")
       ->expected(1)
       ->take_all();
   app.add_option("--log-level", cl->log_level, "trace, debug, info, warn, error, critical, off")
@@ -230,6 +235,16 @@ struct FuseDeleter {
 struct LoopConfigDeleter {
   void operator()(fuse_loop_config* c) const { fuse_loop_cfg_destroy(c); }
 };
+// Options of an fstab line or a mount unit that mean something to mount(8),
+// systemd or mount.fuse3 only ("defaults,_netdev,nofail,user,x-systemd.*");
+// dfcfs run as `mount -t fuse.dfcfs` sees them and leaves them alone.
+bool IsMountCommandOption(std::string_view opt) {
+  for (std::string_view exact : {"defaults", "_netdev", "nofail", "auto", "noauto", "user", "users",
+                                 "nouser", "owner", "group"})
+    if (opt == exact) return true;
+  return opt.starts_with("x-") || opt.starts_with("comment=");
+}
+
 struct ArgsDeleter {
   void operator()(fuse_args* a) const { fuse_opt_free_args(a); }
 };
@@ -270,6 +285,8 @@ int RunDfcfs(int argc, char** argv) {
       allow_other = false;
     } else if (opt == "allow_other") {
       allow_other = true;
+    } else if (IsMountCommandOption(opt)) {
+      continue;  // for mount(8) and systemd (fstab), not for the file system
     } else {
       if (opt == "default_permissions") default_permissions = true;
       fuse_options.push_back(std::move(opt));
@@ -321,7 +338,7 @@ int RunDfcfs(int argc, char** argv) {
     FileSystem fs(&client, std::move(spool).value(), fs_options);
 
     std::vector<std::string> args = {"dfcfs", "-o",
-                                     "fsname=dfs:" + Sanitize(username) + ",subtype=dfs"};
+                                     "fsname=dfs:" + Sanitize(username) + ",subtype=dfcfs"};
     for (const auto& opt : fuse_options) {
       args.push_back("-o");
       args.push_back(opt);

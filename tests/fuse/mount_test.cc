@@ -1471,5 +1471,39 @@ TEST_CASE("--version names each program and the version") {
   }
 }
 
+TEST_CASE("mount -t fuse.dfcfs runs the helper with an fstab line's options, and umount ends it") {
+  Fixture fx;
+  if (Run({"/usr/bin/unshare", "--mount", "/bin/true"}).exit_code != 0) {
+    MESSAGE("SKIPPED: cannot make a mount namespace (unshare --mount)");
+    return;
+  }
+  // mount(8) runs /sbin/mount.fuse.dfcfs for type fuse.dfcfs: in a mount
+  // namespace of its own, the test's /sbin holds the helper as installed
+  // (a link to dfcfs) and nothing else, so the machine's /sbin is untouched.
+  const std::string sbin = fx.cluster.root() + "/sbin";
+  REQUIRE(::mkdir(sbin.c_str(), 0755) == 0);
+  REQUIRE(::symlink(BinaryPath("DFCFS").c_str(), (sbin + "/mount.fuse.dfcfs").c_str()) == 0);
+  const std::string mnt = fx.cluster.root() + "/mnt";
+  REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
+  const std::string script = "set -e; mount --bind " + sbin + " \"$(readlink -f /sbin)\"; " +
+                             // The options of the README's fstab line, and systemd's.
+                             "mount -t fuse.dfcfs -o defaults,_netdev,nofail,x-systemd.automount " +
+                             fx.conf + " " + mnt + "; grep ' " + mnt +
+                             " fuse.dfcfs ' /proc/self/mounts; echo through-mount > " + mnt +
+                             "/m.txt; cat " + mnt + "/m.txt; umount " + mnt + "; grep -c ' " + mnt +
+                             " ' /proc/self/mounts || true";
+  auto r = Run({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script},
+               "", 60);
+  INFO(r.out);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("fuse.dfcfs") != std::string::npos);
+  CHECK(r.out.find("through-mount\n") != std::string::npos);
+  CHECK(r.out.substr(r.out.size() >= 2 ? r.out.size() - 2 : 0) == "0\n");  // unmounted
+  // What it wrote is on the servers: a mount of our own reads it.
+  Mount m(fx.conf, mnt);
+  CHECK(ReadWithPosix(m / "m.txt") == "through-mount\n");
+}
+
 }  // namespace
 }  // namespace dfs::testing

@@ -49,7 +49,7 @@ bool IsDfsMount(const std::string& dir) {
     fields >> id >> parent >> dev >> root >> mountpoint;
     if (mountpoint != dir) continue;
     auto dash = line.find(" - ");
-    if (dash != std::string::npos && line.compare(dash + 3, 8, "fuse.dfs") == 0) return true;
+    if (dash != std::string::npos && line.compare(dash + 3, 11, "fuse.dfcfs ") == 0) return true;
   }
   return false;
 }
