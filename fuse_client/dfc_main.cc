@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string log_level = "warn";
   bool stats = false;
+  dfs::cli::CommandOptions options;
   std::vector<std::string> command;
   app.add_option("config", config_path, "client config (Server/Username/Password lines)")
       ->required();
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--stats", stats,
                "print bytes sent to and received from the servers, and connection set-up times");
+  app.add_flag("-q,--quiet", options.quiet, "no progress, no result line for put and get");
+  app.add_flag("-v,--verbose", options.verbose, "which servers hold each piece (put, get)");
   app.positionals_at_end(false);
   app.prefix_command(false);
   try {
@@ -72,9 +75,9 @@ int main(int argc, char** argv) {
   dfs::client::Client client(std::move(*config));
   int rc;
   if (command.empty()) {
-    rc = dfs::cli::RunPrompt(client, std::cin, std::cout, std::cerr, ::isatty(0) != 0);
+    rc = dfs::cli::RunPrompt(client, std::cin, std::cout, std::cerr, ::isatty(0) != 0, options);
   } else {
-    rc = dfs::cli::RunCommand(client, command, std::cout, std::cerr);
+    rc = dfs::cli::RunCommand(client, command, std::cout, std::cerr, options);
   }
   if (stats) {
     const auto& t = client.pool().traffic();

@@ -57,11 +57,139 @@ std::string Join(const std::string& dir, const std::string& name) {
   return JoinName(d.ok() ? *d : dir, name);
 }
 
-int List(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (args.size() > 1) return Usage(err, "list [FOLDER/]");
+std::string HumanBytes(uint64_t n);
+std::string JsonString(std::string_view text);
+std::string KindOf(uint32_t type);
+
+// A progress line on stderr while a transfer runs: bytes, rate, time left.
+// Drawn only on a terminal (and not with -q), every 200 ms from a thread of
+// its own, and erased when the transfer ends. The counter counts `scale`
+// times the bytes of `total` (a put sends every byte to each copy).
+class ProgressLine {
+ public:
+  ProgressLine(std::ostream& err, bool show, std::string label, uint64_t total, int scale = 1)
+      : err_(err), label_(std::move(label)), total_(total), scale_(scale > 0 ? scale : 1) {
+    if (show && ::isatty(STDERR_FILENO) == 1 && &err == &std::cerr)
+      thread_ = std::thread([this] { Loop(); });
+  }
+  ~ProgressLine() {
+    stop_ = true;
+    if (thread_.joinable()) {
+      thread_.join();
+      err_ << "\r\033[K" << std::flush;
+    }
+  }
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+  std::atomic<uint64_t>* counter() { return &done_; }
+
+ private:
+  void Loop() {
+    const auto start = std::chrono::steady_clock::now();
+    for (bool first = true; !stop_; first = false) {
+      if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (stop_) break;
+      const uint64_t done =
+          std::min(done_.load(std::memory_order_relaxed) / static_cast<uint64_t>(scale_), total_);
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+      std::string line = "\r" + label_ + ": " + HumanBytes(done) + " of " + HumanBytes(total_);
+      if (total_ > 0) line += " (" + std::to_string(done * 100 / total_) + "%)";
+      line += ", " + HumanBytes(static_cast<uint64_t>(rate)) + "/s";
+      if (rate > 0 && done < total_) {
+        const auto left = static_cast<uint64_t>(static_cast<double>(total_ - done) / rate);
+        char eta[32];
+        std::snprintf(eta, sizeof eta, ", %llu:%02llu left",
+                      static_cast<unsigned long long>(left / 60),
+                      static_cast<unsigned long long>(left % 60));
+        line += eta;
+      }
+      err_ << line << "\033[K" << std::flush;
+    }
+  }
+  std::ostream& err_;
+  const std::string label_;
+  const uint64_t total_;
+  const int scale_;
+  std::atomic<uint64_t> done_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// "piece 1: DFS1, DFS2" per piece of `v`, for -v.
+void PrintHolders(Client& c, const client::FileVersion& v, std::ostream& out) {
+  for (int k = 1; k <= v.pieces(); ++k) {
+    out << "  piece " << k << ":";
+    const auto& holders = v.holders[static_cast<size_t>(k - 1)];
+    if (holders.empty()) out << " (no copy reachable)";
+    for (size_t i = 0; i < holders.size(); ++i)
+      out << (i ? ", " : " ") << c.pool().name(holders[i]);
+    out << "\n";
+  }
+}
+
+// One entry of `list --json`.
+std::string JsonEntry(Client& c, const client::Entry& e) {
+  std::string o = "{\"name\": " + JsonString(e.name);
+  if (e.is_dir) {
+    o += ", \"type\": \"folder\"";
+    if (e.folder) {
+      char mode[16];
+      std::snprintf(mode, sizeof mode, "%04o", e.folder->mode & 07777);
+      o += std::string(", \"mode\": \"") + mode + "\"";
+      o += ", \"mtime_ns\": " + std::to_string(e.folder->mtime_ns);
+      o += ", \"uid\": " + std::to_string(e.folder->uid);
+      o += ", \"gid\": " + std::to_string(e.folder->gid);
+    }
+    return o + "}";
+  }
+  const PieceHeader& h = e.file.newest;
+  const uint32_t type = h.file_type();
+  const char* kind = type == S_IFREG    ? "file"
+                     : type == S_IFLNK  ? "symlink"
+                     : type == S_IFIFO  ? "fifo"
+                     : type == S_IFSOCK ? "socket"
+                     : type == S_IFCHR  ? "char_device"
+                                        : "block_device";
+  char mode[16];
+  std::snprintf(mode, sizeof mode, "%04o", h.mode & 07777);
+  o += std::string(", \"type\": \"") + kind + "\"";
+  o += ", \"size\": " + std::to_string(e.file.size());
+  o += std::string(", \"mode\": \"") + mode + "\"";
+  o += ", \"mtime_ns\": " + std::to_string(h.mtime_ns);
+  o += ", \"uid\": " + std::to_string(h.uid);
+  o += ", \"gid\": " + std::to_string(h.gid);
+  o += std::string(", \"complete\": ") + (e.file.complete() ? "true" : "false");
+  if (type == S_IFLNK) {
+    auto target = c.ReadSmall(e.file);
+    if (target.ok()) o += ", \"target\": " + JsonString(*target);
+  }
+  return o + "}";
+}
+
+int List(Client& c, const std::vector<std::string>& words, std::ostream& out, std::ostream& err) {
+  std::vector<std::string> args;
+  bool json = false;
+  for (const auto& w : words) {
+    if (w == "--json")
+      json = true;
+    else
+      args.push_back(w);
+  }
+  if (args.size() > 1 || (!args.empty() && args[0].rfind("--", 0) == 0))
+    return Usage(err, "list [--json] [FOLDER/]");
   const std::string dir = args.empty() ? "" : args[0];
   auto listing = c.List(dir);
   if (!listing.ok()) return Fail(err, "list", listing.status());
+  if (json) {
+    // Schema (stable; fields are only ever added): README "dfc list --json".
+    out << "{\"folder\": " << JsonString(dir) << ", \"entries\": [";
+    for (size_t i = 0; i < listing->entries.size(); ++i)
+      out << (i ? ",\n  " : "\n  ") << JsonEntry(c, listing->entries[i]);
+    out << (listing->entries.empty() ? "" : "\n") << "]}\n";
+    return 0;
+  }
   for (const auto& e : listing->entries) {
     const std::string name = EscapeControl(e.name);
     if (e.is_dir) {
@@ -81,7 +209,6 @@ int List(Client& c, const std::vector<std::string>& args, std::ostream& out, std
   return 0;
 }
 
-// What a file that is no regular file is, for messages ("a fifo").
 std::string KindOf(uint32_t type) {
   switch (type) {
     case S_IFLNK:
@@ -99,7 +226,8 @@ std::string KindOf(uint32_t type) {
   }
 }
 
-int Put(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int Put(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+        const CommandOptions& opts) {
   if (args.empty() || args.size() > 2) return Usage(err, "put LOCALFILE [FOLDER/]");
   const std::string& local = args[0];
   UniqueFd fd(::open(local.c_str(), O_RDONLY | O_CLOEXEC));
@@ -114,7 +242,11 @@ int Put(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
   client::FileAttrs attrs;
   attrs.mode = st.st_mode & 0777;
   attrs.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  auto r = c.Put(fd.get(), remote, attrs);
+  auto r = [&] {
+    ProgressLine progress(err, !opts.quiet, "put " + EscapeControl(remote),
+                          static_cast<uint64_t>(st.st_size), c.scheme().copies);
+    return c.Put(fd.get(), remote, attrs, std::nullopt, progress.counter());
+  }();
   if (!r.ok()) return Fail(err, "put " + remote, r.status());
   if (r->degraded) {
     err << "warning: " << Escaped(remote)
@@ -123,11 +255,13 @@ int Put(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
     for (const auto& n : r->notes) err << "\n  " << EscapeControl(n);
     err << "\n";
   }
-  out << "Uploaded " << EscapeControl(remote) << " (" << r->size << " bytes)\n";
+  if (!opts.quiet) out << "Uploaded " << EscapeControl(remote) << " (" << r->size << " bytes)\n";
+  if (opts.verbose && r->version.exists) PrintHolders(c, r->version, out);
   return 0;
 }
 
-int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+        const CommandOptions& opts) {
   std::vector<std::string> pos;
   std::string output;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -174,7 +308,11 @@ int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
   UniqueFd fd(::mkostemp(buf.data(), O_CLOEXEC));
   if (!fd) return Fail(err, "get", FromErrno(errno, "cannot create " + Escaped(output)));
   const std::string tmp = buf.data();
-  Status s = c.Get(entry->file, fd.get());
+  Status s;
+  {
+    ProgressLine progress(err, !opts.quiet, "get " + EscapeControl(remote), entry->file.size());
+    s = c.Get(entry->file, fd.get(), progress.counter());
+  }
   if (s.ok() && ::ftruncate(fd.get(), static_cast<off_t>(entry->file.size())) != 0)
     s = FromErrno(errno, "cannot write " + Escaped(output));
   // Permission bits only: a stored record never makes a setuid/setgid file.
@@ -185,8 +323,10 @@ int Get(Client& c, const std::vector<std::string>& args, std::ostream& out, std:
     ::unlink(tmp.c_str());
     return Fail(err, "get " + remote, s);
   }
-  out << "Downloaded " << EscapeControl(remote) << " to " << EscapeControl(output) << " ("
-      << entry->file.size() << " bytes)\n";
+  if (!opts.quiet)
+    out << "Downloaded " << EscapeControl(remote) << " to " << EscapeControl(output) << " ("
+        << entry->file.size() << " bytes)\n";
+  if (opts.verbose) PrintHolders(c, entry->file, out);
   return 0;
 }
 
@@ -345,20 +485,24 @@ int HealWatch(Client& c, std::ostream& out) {
   return 0;
 }
 
-int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+         const CommandOptions& opts) {
   if (args.size() == 1 && args[0] == "--watch") return HealWatch(c, out);
   std::vector<std::string> rest;
   bool verify = false;
+  bool json = false;
   for (const auto& a : args) {
     if (a == "--verify")
       verify = true;
+    else if (a == "--json")
+      json = true;
     else
       rest.push_back(a);
   }
   if (rest.size() > 1 || (!rest.empty() && rest[0].rfind("--", 0) == 0))
-    return Usage(err, "heal [--verify] [FOLDER/] | heal --watch");
+    return Usage(err, "heal [--verify] [--json] [FOLDER/] | heal --watch");
   // Progress on a terminal: files checked and pieces copied so far.
-  const bool tty = ::isatty(STDERR_FILENO) == 1 && &err == &std::cerr;
+  const bool tty = !opts.quiet && ::isatty(STDERR_FILENO) == 1 && &err == &std::cerr;
   std::chrono::steady_clock::time_point shown{};  // the first file shows at once
   auto progress = [&](const client::HealReport& r) {
     const auto now = std::chrono::steady_clock::now();
@@ -370,6 +514,23 @@ int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std
   auto r = c.Heal(rest.empty() ? "" : rest[0], progress, verify);
   if (tty) err << "\r\033[K" << std::flush;
   if (!r.ok()) return Fail(err, "heal", r.status());
+  const int rc = r->unrepairable == 0 && r->corrupt_left == 0 ? 0 : 1;
+  if (json) {
+    // Schema (stable; fields are only ever added): README "dfc heal --json".
+    out << "{\"files_checked\": " << r->files_checked
+        << ", \"hints_handed_off\": " << r->hints_handed_off
+        << ", \"hints_pending\": " << r->hints_pending
+        << ", \"pieces_copied\": " << r->pieces_copied
+        << ", \"stale_removed\": " << r->stale_removed
+        << ", \"extra_removed\": " << r->extra_removed << ", \"unrepairable\": " << r->unrepairable
+        << ", \"verified\": " << (verify ? "true" : "false")
+        << ", \"copies_verified\": " << r->copies_verified
+        << ", \"corrupt_repaired\": " << r->corrupt_repaired
+        << ", \"corrupt_left\": " << r->corrupt_left << ", \"notes\": [";
+    for (size_t i = 0; i < r->notes.size(); ++i) out << (i ? ", " : "") << JsonString(r->notes[i]);
+    out << "], \"exit\": " << rc << "}\n";
+    return rc;
+  }
   if (r->hints_handed_off > 0)
     out << "handed off " << r->hints_handed_off << " change(s) servers missed while down\n";
   out << "checked " << r->files_checked << " files, copied " << r->pieces_copied
@@ -379,7 +540,7 @@ int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std
     out << "verified " << r->copies_verified << " piece copies; " << r->corrupt_repaired
         << " corrupt copies replaced, " << r->corrupt_left << " left\n";
   for (const auto& n : r->notes) out << "  " << EscapeControl(n) << "\n";
-  return r->unrepairable == 0 && r->corrupt_left == 0 ? 0 : 1;
+  return rc;
 }
 
 std::vector<std::string> Words(const std::string& line) {
@@ -394,7 +555,7 @@ std::vector<std::string> Words(const std::string& line) {
 
 std::string CommandHelp() {
   return "commands:\n"
-         "  list [FOLDER/]               list files (NAME [incomplete] = cannot be rebuilt now,\n"
+         "  list [--json] [FOLDER/]      list files (NAME [incomplete] = cannot be rebuilt now,\n"
          "                               NAME -> TARGET = a symbolic link)\n"
          "  get NAME [FOLDER/] [-o OUT]  download (default: NAME in the current folder)\n"
          "  put LOCALFILE [FOLDER/]      upload under the file's base name\n"
@@ -405,27 +566,39 @@ std::string CommandHelp() {
          "  status [--json]              the servers, and files unreadable or short of copies\n"
          "                               (exit 0 healthy, 1 degraded, 2 some file unreadable)\n"
          "  status NAME [FOLDER/]        which pieces are on which servers\n"
-         "  heal [--verify] [FOLDER/]    hand off what servers missed while down, re-copy\n"
+         "  heal [--verify] [--json] [FOLDER/]\n"
+         "                               hand off what servers missed while down, re-copy\n"
          "                               missing pieces, drop stale ones; --verify also\n"
          "                               reads every copy, checks it and replaces bad ones\n"
          "  heal --watch                 keep handing off what servers missed as they come\n"
-         "                               back (for deployments without a mount)\n";
+         "                               back (for deployments without a mount)\n"
+         "  -q, --quiet (any command)    no progress, no result line for put and get\n"
+         "  -v, --verbose (any command)  which servers hold each piece (put, get)\n";
 }
 
 int RunCommand(Client& client, const std::vector<std::string>& words, std::ostream& out,
-               std::ostream& err) {
-  if (words.empty()) return 0;
-  const std::string& cmd = words[0];
-  std::vector<std::string> args(words.begin() + 1, words.end());
+               std::ostream& err, CommandOptions options) {
+  std::vector<std::string> args;  // the words but -q and -v, which may come anywhere
+  for (const std::string& w : words) {
+    if (w == "-q" || w == "--quiet")
+      options.quiet = true;
+    else if (w == "-v" || w == "--verbose")
+      options.verbose = true;
+    else
+      args.push_back(w);
+  }
+  if (args.empty()) return 0;
+  const std::string cmd = args.front();
+  args.erase(args.begin());
   if (cmd == "list" || cmd == "ls") return List(client, args, out, err);
-  if (cmd == "put") return Put(client, args, out, err);
-  if (cmd == "get") return Get(client, args, out, err);
+  if (cmd == "put") return Put(client, args, out, err, options);
+  if (cmd == "get") return Get(client, args, out, err, options);
   if (cmd == "mkdir") return Mkdir(client, args, out, err);
   if (cmd == "rm") return Rm(client, args, out, err);
   if (cmd == "rmdir") return Rmdir(client, args, out, err);
   if (cmd == "mv") return Mv(client, args, out, err);
   if (cmd == "status") return StatusCmd(client, args, out, err);
-  if (cmd == "heal") return Heal(client, args, out, err);
+  if (cmd == "heal") return Heal(client, args, out, err, options);
   if (cmd == "help") {
     out << CommandHelp();
     return 0;
@@ -435,7 +608,7 @@ int RunCommand(Client& client, const std::vector<std::string>& words, std::ostre
 }
 
 int RunPrompt(Client& client, std::istream& in, std::ostream& out, std::ostream& err,
-              bool interactive) {
+              bool interactive, CommandOptions options) {
   if (interactive) out << "dfc: type 'help' for commands, 'exit' to leave\n";
   std::string line;
   for (;;) {
@@ -444,7 +617,7 @@ int RunPrompt(Client& client, std::istream& in, std::ostream& out, std::ostream&
     auto words = Words(line);
     if (words.empty()) continue;
     if (words[0] == "exit" || words[0] == "quit") break;
-    RunCommand(client, words, out, err);
+    RunCommand(client, words, out, err, options);
     out << std::flush;
   }
   if (interactive) out << "\n";

@@ -18,6 +18,7 @@
 // enough servers), kCorrupt, kTimeout, kProtocol, kIoError (local file errors).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -220,12 +221,16 @@ class Client {
     uint64_t size = 0;
     Digest16 md5{};
   };
+  // `progress`, when given, counts the bytes of content sent so far, over
+  // every copy (the whole is size x copies), for a progress display.
   Result<PutResult> Put(int fd, std::string_view path, const FileAttrs& attrs,
-                        const std::optional<KnownDigest>& known = std::nullopt);
+                        const std::optional<KnownDigest>& known = std::nullopt,
+                        std::atomic<uint64_t>* progress = nullptr);
   // Downloads a complete file into `fd` with pwrite at offset 0..size (the
   // caller truncates/creates it). Each piece is fetched once, pieces from
   // different servers in parallel. kIncomplete when a piece has no holder.
-  Status Get(const FileVersion& version, int fd);
+  // `progress`, when given, counts the bytes written to fd so far.
+  Status Get(const FileVersion& version, int fd, std::atomic<uint64_t>* progress = nullptr);
   Status Get(std::string_view path, int fd);
   // Random-access reads of one version (for the mount). `inline_pieces`
   // from Stat are used instead of fetching those pieces (one that does not
@@ -330,7 +335,8 @@ class Client {
  private:
   // `xattrs`: the sealed extended attributes base describes, after each piece.
   Status PutPieces(int fd, const std::string& dir, const std::string& name, const PieceHeader& base,
-                   std::string_view xattrs, PutResult* result);
+                   std::string_view xattrs, PutResult* result,
+                   std::atomic<uint64_t>* progress = nullptr);
   // A put that failed after some servers committed (`committed`, by
   // server) puts the previous version back on them (kRevert), so that it
   // stays whole: DESIGN.md "a failed put never harms the previous version".

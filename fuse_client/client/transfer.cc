@@ -144,7 +144,7 @@ static Result<SealedUpload> SealAll(int fd, const PieceHeader& base, const Key& 
 static Status StagePieces(Connection& conn, const Options& opts, int fd, const std::string& dir,
                           const std::string& name, const std::vector<PieceHeader>& headers,
                           const Key& content_key, const SealedUpload& sealed,
-                          std::string_view xattrs) {
+                          std::string_view xattrs, std::atomic<uint64_t>* progress) {
   DFS_RETURN_IF_ERROR(conn.Queue(MsgType::kStage, EncodeMessage(StageRequest{dir, name, headers}),
                                  /*new_request=*/true, DeadlineIn(opts.request_timeout)));
   std::string frame;
@@ -166,6 +166,7 @@ static Status StagePieces(Connection& conn, const Options& opts, int fd, const s
   for (const PieceHeader& h : headers) {
     if (!sealed.pieces.empty()) {
       DFS_RETURN_IF_ERROR(emit(sealed.pieces[static_cast<size_t>(h.piece - 1)]));
+      if (progress != nullptr) progress->fetch_add(h.piece_size, std::memory_order_relaxed);
       continue;
     }
     ChunkCipher cipher(content_key, h.cid);
@@ -180,6 +181,7 @@ static Status StagePieces(Connection& conn, const Options& opts, int fd, const s
       sealed_chunk.clear();
       cipher.Seal(h.piece, j, j + 1 == chunks, std::span(plain.data(), len), &sealed_chunk);
       DFS_RETURN_IF_ERROR(emit(sealed_chunk));
+      if (progress != nullptr) progress->fetch_add(len, std::memory_order_relaxed);
     }
     DFS_RETURN_IF_ERROR(emit(xattrs));
   }
@@ -193,7 +195,8 @@ static Status StagePieces(Connection& conn, const Options& opts, int fd, const s
 }
 
 Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& attrs,
-                              const std::optional<KnownDigest>& known) {
+                              const std::optional<KnownDigest>& known,
+                              std::atomic<uint64_t>* progress) {
   DFS_ASSIGN_OR_RETURN(ParentAndName p, SplitParent(path));
   if (p.name.empty()) return Status::IsDir("cannot write the root folder");
   const std::string& dir = p.dir;
@@ -241,7 +244,7 @@ Result<PutResult> Client::Put(int fd, std::string_view path, const FileAttrs& at
 
   PutResult result;
   result.size = size;
-  DFS_RETURN_IF_ERROR(PutPieces(fd, dir, name, base, xattrs, &result));
+  DFS_RETURN_IF_ERROR(PutPieces(fd, dir, name, base, xattrs, &result, progress));
   return result;
 }
 
@@ -254,7 +257,8 @@ Result<PutResult> Client::PutBytes(std::string_view path, std::string_view conte
 }
 
 Status Client::PutPieces(int fd, const std::string& dir, const std::string& name,
-                         const PieceHeader& base, std::string_view xattrs, PutResult* result) {
+                         const PieceHeader& base, std::string_view xattrs, PutResult* result,
+                         std::atomic<uint64_t>* progress) {
   const int n = scheme_.servers;
   const std::string path = JoinName(dir, name);
   SealedUpload sealed;
@@ -270,13 +274,14 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
   };
   // Stages `headers` on server s, making the folder there if it lacks it.
   auto stage_on = [&](int s, Lease& lease, const std::vector<PieceHeader>& headers) {
-    Status st =
-        StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed, xattrs);
+    Status st = StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed, xattrs,
+                            progress);
     if (st.code() == Code::kNotFound && !lease->broken()) {
       // The folder is missing on this server (it was down when the folder was made).
       st = EnsureDirOn(s, dir);
       if (st.ok())
-        st = StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed, xattrs);
+        st = StagePieces(*lease, options_, fd, dir, name, headers, keys_.content, sealed, xattrs,
+                         progress);
     }
     if (!st.ok()) {
       // A stream cut short leaves the connection unusable.
@@ -684,7 +689,7 @@ Status Client::Get(std::string_view path, int fd) {
   return Get(e.file, fd);
 }
 
-Status Client::Get(const FileVersion& v, int fd) {
+Status Client::Get(const FileVersion& v, int fd, std::atomic<uint64_t>* progress) {
   if (!v.exists) return Status::NotFound("no such file " + Escaped(JoinName(v.dir, v.name)));
   if (!v.complete()) return Status::Incomplete(kIncompleteMessage);
   const int pieces = v.pieces();
@@ -695,8 +700,11 @@ Status Client::Get(const FileVersion& v, int fd) {
     const uint32_t chunk = v.newest.chunk_bytes;
     results[i] = ReadChunks(v, k, 0, UINT64_MAX, PreferredHolder(v, k),
                             [&](uint64_t j, std::span<const uint8_t> plain) {
-                              return PwriteAll(fd, plain.data(), plain.size(), base + j * chunk,
-                                               "write of the local file");
+                              Status w = PwriteAll(fd, plain.data(), plain.size(), base + j * chunk,
+                                                   "write of the local file");
+                              if (w.ok() && progress != nullptr)
+                                progress->fetch_add(plain.size(), std::memory_order_relaxed);
+                              return w;
                             });
   });
   for (auto& s : results)

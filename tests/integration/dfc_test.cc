@@ -162,5 +162,92 @@ TEST_CASE("a degraded dfc put warns on stderr and still succeeds") {
   CHECK(ReadFile(work / "d.back") == "degraded but stored");
 }
 
+TEST_CASE("dfc list --json and heal --json print documented JSON") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  TempDir work;
+  WriteFile(work / "a \"quoted\".txt", "12345");
+  REQUIRE(Dfc(conf, {"mkdir", "sub"}).exit_code == 0);
+  REQUIRE(Dfc(conf, {"put", work / "a \"quoted\".txt"}).exit_code == 0);
+  auto r = Dfc(conf, {"list", "--json"});
+  REQUIRE(r.exit_code == 0);
+  CHECK_MESSAGE(JsonCheck(r.out,
+                          "d['folder'] == '' and len(d['entries']) == 2 and "
+                          "d['entries'][0] == {'name': 'a \"quoted\".txt', 'type': 'file', "
+                          "'size': 5, 'mode': d['entries'][0]['mode'], "
+                          "'mtime_ns': d['entries'][0]['mtime_ns'], 'uid': "
+                          "d['entries'][0]['uid'], 'gid': d['entries'][0]['gid'], "
+                          "'complete': True} and d['entries'][1]['name'] == 'sub' and "
+                          "d['entries'][1]['type'] == 'folder'")
+                    .empty(),
+                r.out);
+  r = Dfc(conf, {"list", "--json", "sub/"});
+  CHECK_MESSAGE(JsonCheck(r.out, "d == {'folder': 'sub/', 'entries': []}").empty(), r.out);
+  CHECK(Dfc(conf, {"list", "--jsn"}).exit_code == 2);
+
+  cluster.Kill(2);
+  r = Dfc(conf, {"heal", "--json"});
+  CHECK(r.exit_code == 0);
+  CHECK_MESSAGE(JsonCheck(r.out,
+                          "d['files_checked'] == 1 and d['unrepairable'] == 0 and "
+                          "d['exit'] == 0 and isinstance(d['notes'], list) and "
+                          "d['verified'] is False")
+                    .empty(),
+                r.out);
+  // DFS3's copies removed: heal copies them back and says so.
+  cluster.Restart(2);
+  for (const auto& e : fs::recursive_directory_iterator(cluster.server_dir(2)))
+    if (e.is_regular_file() && e.path().filename().string().starts_with(".a "))
+      fs::remove(e.path());
+  r = Dfc(conf, {"heal", "--verify", "--json"});
+  CHECK(r.exit_code == 0);
+  CHECK_MESSAGE(JsonCheck(r.out,
+                          "d['pieces_copied'] == 2 and d['verified'] is True and "
+                          "d['copies_verified'] >= 8 and d['corrupt_left'] == 0")
+                    .empty(),
+                r.out);
+}
+
+TEST_CASE("dfc put and get show progress on a terminal only; -q is quiet, -v names the servers") {
+  Cluster cluster;
+  const std::string conf = cluster.WriteClientConfig("Alice", "SimplePassword");
+  TempDir work;
+  WriteFile(work / "big.bin", RandomBytes(24 << 20, 5));
+  // Piped: results only, no progress.
+  auto r = Dfc(conf, {"put", work / "big.bin"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "Uploaded big.bin (25165824 bytes)\n");
+  CHECK(r.err.find('\r') == std::string::npos);
+  // Under a pseudo-terminal (script(1)): a progress line that is erased at the end.
+  if (!fs::exists("/usr/bin/script")) {
+    MESSAGE("SKIPPED the terminal part: script(1) is not installed");
+  } else {
+    for (const std::string command :
+         {"put " + work / "big.bin", "get big.bin -o " + work / "back.bin"}) {
+      CAPTURE(command);
+      auto t = Run(
+          {"/usr/bin/script", "-qec", BinaryPath("DFC") + " " + conf + " " + command, "/dev/null"});
+      CHECK(t.exit_code == 0);
+      const std::string verb = command.substr(0, 3);
+      CHECK_MESSAGE(t.out.find("\r" + verb + " big.bin: ") != std::string::npos, t.out);
+      CHECK_MESSAGE(t.out.find(" of 24.0 MiB") != std::string::npos, t.out);  // get: the size
+      CHECK(t.out.find("\r\033[K") != std::string::npos);                     // erased
+    }
+    CHECK(ReadFile(work / "back.bin") == ReadFile(work / "big.bin"));
+    auto q = Run({"/usr/bin/script", "-qec",
+                  BinaryPath("DFC") + " " + conf + " -q put " + work / "big.bin", "/dev/null"});
+    CHECK(q.exit_code == 0);
+    CHECK_MESSAGE(q.out.empty(), q.out);
+  }
+  r = Dfc(conf, {"put", "-v", work / "big.bin"});
+  CHECK(r.exit_code == 0);
+  for (const char* piece : {"piece 1: DFS", "piece 2: DFS", "piece 3: DFS", "piece 4: DFS"})
+    CHECK_MESSAGE(r.out.find(piece) != std::string::npos, r.out);
+  r = Dfc(conf, {"get", "big.bin", "-q", "-o", work / "q.bin"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.empty());
+  CHECK(ReadFile(work / "q.bin") == ReadFile(work / "big.bin"));
+}
+
 }  // namespace
 }  // namespace dfs::testing
