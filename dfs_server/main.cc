@@ -24,6 +24,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "dfs_server/metrics.h"
 #include "dfs_server/server.h"
 #include "dfs_server/session.h"
 #include "dfs_version.h"
@@ -184,6 +185,10 @@ int main(int argc, char** argv) {
                  "Read a password from stdin and print the dfs.conf line 'USER $dfs2$...' for "
                  "the server named by --name")
       ->option_text("USER");
+  std::string metrics_address;
+  app.add_option("--metrics", metrics_address,
+                 "Serve counters in Prometheus text format on HTTP ADDR:PORT/metrics (plain "
+                 "HTTP, no login: bind it to an address only the monitoring can reach)");
   app.add_option("--fingerprint", fingerprint_dir,
                  "Print the fingerprint of the TLS key kept in DIR and exit")
       ->option_text("DIR");
@@ -258,8 +263,28 @@ int main(int argc, char** argv) {
   };
   options.notify = [](const char* state) { NotifySystemd(state); };
 
+  dfs::server::Metrics metrics;
+  std::string metrics_host;
+  uint16_t metrics_port = 0;
+  if (!metrics_address.empty()) {
+    if (dfs::Status s =
+            dfs::server::ParseListenAddress(metrics_address, &metrics_host, &metrics_port);
+        !s.ok())
+      return Fail(2, "--metrics: " + s.message());
+    options.session.metrics = &metrics;
+  }
   auto server = dfs::server::Server::Start(options, std::move(*keys));
   if (!server.ok()) return Fail(1, server.status().message());
+  std::unique_ptr<dfs::server::MetricsServer> metrics_server;
+  if (!metrics_address.empty()) {
+    dfs::server::Server* s = server->get();
+    auto started = dfs::server::MetricsServer::Start(metrics_host, metrics_port, [&metrics, s] {
+      metrics.SetUsers(s->users());
+      return metrics.Render();
+    });
+    if (!started.ok()) return Fail(1, "--metrics: " + started.status().message());
+    metrics_server = std::move(*started);
+  }
 
   g_stop_fd = (*server)->stop_write_fd();
   g_reload_fd = (*server)->reload_write_fd();
@@ -267,8 +292,13 @@ int main(int argc, char** argv) {
   const std::string host = options.bind_address.find(':') == std::string::npos
                                ? options.bind_address
                                : "[" + options.bind_address + "]";
-  std::cout << "dfs_server: " << name << " key " << (*server)->fingerprint() << "\n"
-            << "dfs_server: listening on " << host << ":" << (*server)->port() << ", storing in "
+  std::cout << "dfs_server: " << name << " key " << (*server)->fingerprint() << "\n";
+  if (metrics_server)
+    std::cout << "dfs_server: metrics on http://"
+              << (metrics_host.find(':') == std::string::npos ? metrics_host
+                                                              : "[" + metrics_host + "]")
+              << ":" << metrics_server->port() << "/metrics\n";
+  std::cout << "dfs_server: listening on " << host << ":" << (*server)->port() << ", storing in "
             << dir << std::endl;
 
   dfs::Status run = (*server)->Run();

@@ -176,6 +176,7 @@ void Server::AcceptOne() {
     evicted = EvictForLocked(conn->address);
     ++active_;
     ++pending_;
+    if (options_.session.metrics != nullptr) options_.session.metrics->ConnectionOpened();
     ++pending_by_address_[conn->address];
   }
   if (evicted != nullptr) {
@@ -245,6 +246,8 @@ Status Server::Admit(Connection* conn, const std::string& user) {
 void Server::Serve(Connection* conn) {
   const Deadline login_deadline = conn->accepted + options_.session.handshake_timeout;
   auto channel = TlsChannel::Accept(conn->fd.get(), *tls_, login_deadline);
+  if (Metrics* m = options_.session.metrics; channel.ok() && m != nullptr)
+    (*channel)->CountInto(m->received_bytes(), m->sent_bytes());
   if (channel.ok()) {
     std::shared_ptr<const AuthKeys> keys;
     {
@@ -274,6 +277,7 @@ void Server::Serve(Connection* conn) {
       if (--pending_by_address_[conn->address] == 0) pending_by_address_.erase(conn->address);
     }
     conn->done = true;
+    if (options_.session.metrics != nullptr) options_.session.metrics->ConnectionClosed();
   }
   cv_.SignalAll();
 }

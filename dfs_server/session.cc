@@ -108,6 +108,7 @@ void Session::Run() {
 
 Status Session::Handshake(const Frame& f) {
   const uint32_t id = f.header.request_id;
+  if (options_.metrics != nullptr) options_.metrics->CountRequest(f.type());
   switch (f.type()) {
     case MsgType::kHello: {
       if (hello_seen_) return Violation(id, Status::Protocol("second hello"));
@@ -131,6 +132,7 @@ Status Session::Handshake(const Frame& f) {
       const bool match = SecureEqual(expected, proof->proof);
       if (!known || !match) {
         Log().info("{}: authentication failed for user {}", peer_, Escaped(hello_user_, 64));
+        if (options_.metrics != nullptr) options_.metrics->LoginFailed();
         // Slows down guessing; only a stop cuts the wait short.
         pollfd stop{stop_fd_, POLLIN, 0};
         (void)::poll(&stop, stop_fd_ >= 0 ? 1 : 0,
@@ -168,6 +170,7 @@ Status Session::Handshake(const Frame& f) {
 
 Status Session::Dispatch(const Frame& f) {
   Log().debug("{}: request type {} id {}", peer_, static_cast<int>(f.type()), f.header.request_id);
+  if (options_.metrics != nullptr) options_.metrics->CountRequest(f.type());
   switch (f.type()) {
     case MsgType::kPing:
       return Simple<Empty>(f, [](const Empty&) { return Status::Ok(); });
@@ -290,6 +293,8 @@ Status Session::HandlePut(const Frame& f) {
       if (!write_error.ok()) continue;
       write_error = staged->Append(data.body);
       if (!write_error.ok()) staged->Discard();
+      if (write_error.ok() && options_.metrics != nullptr)
+        options_.metrics->Staged(data.body.size());
       continue;
     }
     if (data.type() != MsgType::kDataEnd || !data.body.empty())
@@ -368,6 +373,7 @@ Status Session::HandleStage(const Frame& f) {
       const size_t take = static_cast<size_t>(std::min<uint64_t>(room, rest.size()));
       error = piece.Append(rest.substr(0, take));
       if (!error.ok()) break;
+      if (options_.metrics != nullptr) options_.metrics->Staged(take);
       rest.remove_prefix(take);
     }
     if (!error.ok()) staged.clear();
@@ -471,6 +477,7 @@ Status Session::Send(MsgType type, uint32_t id, const T& msg) {
 
 Status Session::SendError(uint32_t id, const Status& status) {
   Log().debug("{}: request {} failed: {}", peer_, id, status.ToString());
+  if (options_.metrics != nullptr) options_.metrics->CountError(status.code());
   return SendErrorFrame(ch_, id, status, DeadlineIn(options_.io_timeout));
 }
 

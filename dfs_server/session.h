@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "dfs_server/metrics.h"
 #include "dfs_server/store.h"
 #include "shared/config/config.h"
 #include "shared/crypto/crypto.h"
@@ -59,6 +60,7 @@ struct SessionOptions {
   Millis io_timeout{30'000};         // deadline of each frame sent or received
   Millis handshake_timeout{5'000};   // TLS handshake + login, from accept
   Millis auth_failure_delay{1'000};  // a failed login waits this long before its answer
+  Metrics* metrics = nullptr;        // counted into when set (metrics.h)
 };
 
 // Called once the client's proof checked out, before AuthOk is sent: the

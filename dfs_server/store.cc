@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "dfs_server/metrics.h"
 #include "dfs_server/usage_ledger.h"
 #include "shared/crypto/crypto.h"
 #include "shared/format/hint.h"
@@ -96,7 +97,11 @@ std::string StagedName(const Cid& cid, int piece) {
 }
 
 Status Fsync(int fd, std::string_view what) {
-  if (::fsync(fd) != 0) return FromErrno(errno, what);
+  const auto start = std::chrono::steady_clock::now();
+  const int r = ::fsync(fd);
+  ProcessFsyncs().Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (r != 0) return FromErrno(errno, what);
   return Status::Ok();
 }
 

@@ -306,6 +306,7 @@ Status TlsChannel::Write(const void* data, size_t n, Deadline deadline) {
     size_t written = 0;
     const int r = SSL_write_ex(ssl_, p, n, &written);
     if (r == 1) {
+      if (write_count_ != nullptr) write_count_->fetch_add(written, std::memory_order_relaxed);
       p += written;
       n -= written;
       continue;
@@ -322,6 +323,7 @@ Status TlsChannel::Read(void* data, size_t n, Deadline deadline) {
     size_t got = 0;
     const int r = SSL_read_ex(ssl_, p, n, &got);
     if (r == 1) {
+      if (read_count_ != nullptr) read_count_->fetch_add(got, std::memory_order_relaxed);
       p += got;
       n -= got;
       continue;

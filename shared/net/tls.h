@@ -18,6 +18,7 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -106,6 +107,12 @@ class TlsChannel {
   // Makes every blocked and future operation fail at once (shutdown(2) of
   // the socket). Thread-safe.
   void Interrupt();
+  // From now on, adds the bytes read and written (TLS payload) to these
+  // counters (either may be null). For a server's metrics.
+  void CountInto(std::atomic<uint64_t>* read, std::atomic<uint64_t>* written) {
+    read_count_ = read;
+    write_count_ = written;
+  }
 
  private:
   TlsChannel(SSL* ssl, int fd, UniqueFd owned);
@@ -117,6 +124,8 @@ class TlsChannel {
   UniqueFd owned_;
   Key binding_{};
   std::string peer_fingerprint_;
+  std::atomic<uint64_t>* read_count_ = nullptr;
+  std::atomic<uint64_t>* write_count_ = nullptr;
 };
 
 }  // namespace dfs

@@ -222,7 +222,7 @@ TEST_CASE("dfc put and get show progress on a terminal only; -q is quiet, -v nam
   if (!fs::exists("/usr/bin/script")) {
     MESSAGE("SKIPPED the terminal part: script(1) is not installed");
   } else {
-    for (const std::string command :
+    for (const std::string& command :
          {"put " + work / "big.bin", "get big.bin -o " + work / "back.bin"}) {
       CAPTURE(command);
       auto t = Run(

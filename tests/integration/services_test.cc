@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dfs_version.h"
 #include "tests/integration/helpers.h"
 
 namespace dfs::testing {
@@ -152,6 +153,85 @@ TEST_CASE("meson install puts binaries, man pages, the unit and the mount helper
   } else {
     MESSAGE("man pages not rendered: man is not installed");
   }
+}
+
+// GET of `url` through Python's urllib: {status, body}.
+std::pair<int, std::string> HttpGet(const std::string& url) {
+  auto r = Run({"/usr/bin/env", "python3", "-c",
+                "import sys, urllib.request, urllib.error\n"
+                "try:\n"
+                "  r = urllib.request.urlopen(sys.argv[1], timeout=10)\n"
+                "  print(r.status); sys.stdout.write(r.read().decode())\n"
+                "except urllib.error.HTTPError as e:\n"
+                "  print(e.code)\n",
+                url});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const size_t nl = r.out.find('\n');
+  return {std::stoi(r.out.substr(0, nl)), r.out.substr(nl + 1)};
+}
+
+// The value of the sample `name` (with labels, as printed) in `text`; -1 if absent.
+double Sample(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  const size_t at = ("\n" + text).find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + key.size() - 1));
+}
+
+TEST_CASE("dfs_server --metrics serves Prometheus counters that follow the traffic") {
+  Cluster::Options options;
+  options.extra_args = {"--metrics", "127.0.0.1:0"};
+  Cluster cluster(options);
+  std::vector<std::string> urls;
+  for (int s = 0; s < cluster.size(); ++s) {
+    const std::string& out = cluster.startup(s);
+    const size_t at = out.find("metrics on http://");
+    REQUIRE_MESSAGE(at != std::string::npos, out);
+    urls.push_back(out.substr(at + 11, out.find('\n', at) - at - 11));
+  }
+  const auto [before_status, before] = HttpGet(urls[0]);
+  REQUIRE(before_status == 200);
+  // Every line is a comment or "name{labels} value".
+  auto lines = Run({"/usr/bin/env", "python3", "-c",
+                    "import re,sys\n"
+                    "for l in sys.stdin.read().splitlines():\n"
+                    "  assert l.startswith('# HELP ') or l.startswith('# TYPE ') or "
+                    "re.fullmatch(r'[a-z_]+(\\{[a-z_]+=\"[^\"]*\"\\})? [0-9.e+-]+', l), l\n"},
+                   before);
+  CHECK_MESSAGE(lines.exit_code == 0, lines.err);
+  CHECK(Sample(before, "dfs_users") == 2);
+  CHECK(Sample(before, "dfs_build_info{version=\"" DFS_VERSION "\"}") == 1);
+  const double stages = Sample(before, "dfs_requests_total{type=\"stage\"}");
+  const double received = Sample(before, "dfs_received_bytes_total");
+  const double fsyncs = Sample(before, "dfs_fsync_seconds_count");
+
+  auto c = MakeClient(cluster);
+  const std::string content = RandomBytes(2 << 20, 3);
+  REQUIRE(PutBytes(*c, "m.bin", content).ok());
+  auto back = GetBytes(*c, "m.bin");
+  REQUIRE(back.ok());
+  REQUIRE(*back == content);
+  CHECK(c->Stat("nope").status().code() == Code::kNotFound);
+  auto wrong = MakeClient(cluster, "Alice", "WrongPassword");
+  CHECK(wrong->Ping().code() == Code::kAuthFailed);
+
+  const auto [status, after] = HttpGet(urls[0]);
+  REQUIRE(status == 200);
+  INFO(after);
+  // Every server holds two of the four pieces: staged, fsync'ed, received.
+  CHECK(Sample(after, "dfs_requests_total{type=\"stage\"}") >= stages + 1);
+  CHECK(Sample(after, "dfs_requests_total{type=\"commit\"}") >= 1);
+  CHECK(Sample(after, "dfs_received_bytes_total") >= received + content.size() / 2);
+  CHECK(Sample(after, "dfs_staged_bytes_total") >= content.size() / 2);
+  CHECK(Sample(after, "dfs_sent_bytes_total") > 0);
+  CHECK(Sample(after, "dfs_fsync_seconds_count") > fsyncs);
+  CHECK(Sample(after, "dfs_fsync_seconds_bucket{le=\"+Inf\"}") ==
+        Sample(after, "dfs_fsync_seconds_count"));
+  CHECK(Sample(after, "dfs_connections_open") >= 1);  // the client's pooled connection
+  CHECK(Sample(after, "dfs_connections_total") >= 2);
+  CHECK(Sample(after, "dfs_logins_failed_total") >= 1);
+  CHECK(Sample(after, "dfs_request_errors_total{code=\"NotFound\"}") >= 1);
+  CHECK(HttpGet(urls[0].substr(0, urls[0].size() - 8) + "/other").first == 404);
 }
 
 }  // namespace

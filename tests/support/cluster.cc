@@ -220,14 +220,16 @@ void Cluster::Start(int i, const std::vector<std::string>& prefix, const std::st
     line.append(buf, static_cast<size_t>(n));
   }
   ::close(out[0]);
-  auto at = line.find(bind + ":");
+  const std::string listening = "listening on " + bind + ":";
+  auto at = line.find(listening);
   if (at == std::string::npos) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     throw std::runtime_error("dfs_server did not start: '" + line + "'");
   }
-  s.port = static_cast<uint16_t>(std::stoi(line.substr(at + bind.size() + 1)));
+  s.port = static_cast<uint16_t>(std::stoi(line.substr(at + listening.size())));
   s.pid = pid;
+  s.startup = line;
   if (auto key = line.find(" key SHA256:"); key != std::string::npos)
     s.fingerprint = line.substr(key + 5, line.find('\n', key) - key - 5);
 }

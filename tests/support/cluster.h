@@ -73,6 +73,8 @@ class Cluster {
   // The TLS key fingerprint server i printed at start ("SHA256:...").
   const std::string& fingerprint(int i) const { return servers_[i].fingerprint; }
   bool running(int i) const { return servers_[i].pid > 0; }
+  // What server i printed on stdout up to "listening on ..." when it started.
+  const std::string& startup(int i) const { return servers_[i].startup; }
 
   void Kill(int i);             // SIGKILL and reap
   void Terminate(int i);        // SIGTERM, wait for a graceful exit; returns its status
@@ -104,6 +106,7 @@ class Cluster {
     uint16_t port = 0;
     pid_t pid = -1;
     std::string fingerprint;
+    std::string startup;
   };
   void Start(int i, const std::vector<std::string>& prefix = {},
              const std::string& bind = "127.0.0.1");
