@@ -189,8 +189,9 @@ TEST_CASE("dfs_server --metrics serves Prometheus counters that follow the traff
     REQUIRE_MESSAGE(at != std::string::npos, out);
     urls.push_back(out.substr(at + 11, out.find('\n', at) - at - 11));
   }
-  const auto [before_status, before] = HttpGet(urls[0]);
-  REQUIRE(before_status == 200);
+  const auto first = HttpGet(urls[0]);
+  REQUIRE(first.first == 200);
+  const std::string& before = first.second;
   // Every line is a comment or "name{labels} value".
   auto lines = Run({"/usr/bin/env", "python3", "-c",
                     "import re,sys\n"
@@ -215,8 +216,9 @@ TEST_CASE("dfs_server --metrics serves Prometheus counters that follow the traff
   auto wrong = MakeClient(cluster, "Alice", "WrongPassword");
   CHECK(wrong->Ping().code() == Code::kAuthFailed);
 
-  const auto [status, after] = HttpGet(urls[0]);
-  REQUIRE(status == 200);
+  const auto second = HttpGet(urls[0]);
+  REQUIRE(second.first == 200);
+  const std::string& after = second.second;
   INFO(after);
   // Every server holds two of the four pieces: staged, fsync'ed, received.
   CHECK(Sample(after, "dfs_requests_total{type=\"stage\"}") >= stages + 1);
