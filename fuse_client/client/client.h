@@ -166,6 +166,16 @@ struct HealReport {
   std::vector<std::string> notes;
 };
 
+// What a long-running client did for the cluster's health (the mount's
+// user.dfs.stats). Relaxed atomics.
+struct RepairStats {
+  std::atomic<uint64_t> hints_written{0};      // changes a down server missed, noted
+  std::atomic<uint64_t> paths_handed_off{0};   // of those, brought up to date
+  std::atomic<uint64_t> pieces_handed_off{0};  // piece copies the handoff made
+  std::atomic<uint64_t> degraded_uploads{0};   // uploads with fewer copies than wanted
+  std::atomic<uint64_t> read_repairs{0};       // piece copies a read put back
+};
+
 class Reader;
 
 class Client {
@@ -275,6 +285,8 @@ class Client {
   // Every server's state, and the state of every file (a walk of every
   // folder: one LIST each, no content read) and of the hints (status.cc).
   Result<ClusterStatus> GetClusterStatus();
+
+  const RepairStats& repair_stats() const { return repair_stats_; }
 
   // Human-readable state of a file: complete or which pieces/servers are
   // missing, and which servers sent records that failed verification.
@@ -455,6 +467,7 @@ class Client {
   Options options_;
   Scheme scheme_;
   UserKeys keys_;
+  RepairStats repair_stats_;
   std::unique_ptr<ServerPool> pool_;
   // Every fan-out (one request per server, one transfer per piece) runs here.
   std::unique_ptr<WorkPool> workers_;

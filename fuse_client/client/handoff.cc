@@ -30,6 +30,7 @@ size_t Depth(const std::string& path) {
 }  // namespace
 
 void Client::AddHints(int target, const std::string& path, const Stamp& stamp) {
+  repair_stats_.hints_written.fetch_add(1, std::memory_order_relaxed);
   const Hint hint = MakeHint(keys_.record, pool_->name(target), path, stamp);
   const int n = pool_->size();
   int stored = 0;
@@ -280,6 +281,10 @@ void Client::HandOffLoop() {
       HealReport report;
       auto done = HandOff(target, &report);
       if (done.ok() && *done > 0) {
+        repair_stats_.paths_handed_off.fetch_add(static_cast<uint64_t>(*done),
+                                                 std::memory_order_relaxed);
+        repair_stats_.pieces_handed_off.fetch_add(static_cast<uint64_t>(report.pieces_copied),
+                                                  std::memory_order_relaxed);
         Log().warn(
             "handed off {} change(s) that {} missed: {} piece(s) copied, {} stale "
             "cop(ies) removed, {} extra cop(ies) dropped",

@@ -443,6 +443,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
                                  " could not be committed on any server");
     }
     if (static_cast<int>(placed[k - 1].size()) < scheme_.copies) {
+      if (!result->degraded) repair_stats_.degraded_uploads.fetch_add(1, std::memory_order_relaxed);
       result->degraded = true;
       std::string missing;
       for (int s : ServersForPiece(scheme_, base.x, k)) {
@@ -712,7 +713,9 @@ Status Client::Get(const FileVersion& v, int fd, std::atomic<uint64_t>* progress
   // Read repair: a server that missed this version while it was down gets
   // its pieces back now (sealed bytes are copied; nothing is re-encrypted).
   std::vector<std::string> notes;
-  if (int copied = RepairPieces(v, &notes); copied > 0)
+  const int copied = RepairPieces(v, &notes);
+  repair_stats_.read_repairs.fetch_add(static_cast<uint64_t>(copied), std::memory_order_relaxed);
+  if (copied > 0)
     Logger("client")->info("repaired {} piece(s) of {}", copied, Escaped(JoinName(v.dir, v.name)));
   for (const auto& n : notes) Logger("client")->info("repair: {}", EscapeControl(n));
   return Status::Ok();

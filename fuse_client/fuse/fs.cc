@@ -216,6 +216,7 @@ Status FileSystem::EnsureSpool(OpenFile& file, const std::string& path, int flag
     gid = r.entry.file.newest.gid;
     DFS_ASSIGN_OR_RETURN(xattrs, XattrsOfVersion(r.entry.file));
     if (!truncate) {
+      stats_.downloads.fetch_add(1, std::memory_order_relaxed);
       if (Status s = client_->Get(r.entry.file, fd.get()); !s.ok()) {
         log_->info("open {}: download failed: {}", Escaped(path), EscapeControl(s.ToString()));
         return s;
@@ -367,6 +368,12 @@ Status FileSystem::Upload(OpenFile& file) {
       known = client::Client::KnownDigest{file.md5_end, file.md5->Peek()};
   }
   auto put = client_->Put(fd, path, attrs, known);
+  if (put.ok()) {
+    stats_.uploads.fetch_add(1, std::memory_order_relaxed);
+    stats_.upload_bytes.fetch_add(put->size, std::memory_order_relaxed);
+  } else {
+    stats_.upload_failures.fetch_add(1, std::memory_order_relaxed);
+  }
   {
     MutexLock lock(&file.mu);
     file.uploading = false;
@@ -416,7 +423,10 @@ int FileSystem::FillOpenFileAttr(OpenFile& file, struct stat* st) const {
 Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh,
                                          client::InlinePieces* inline_pieces) {
   if (!fresh) {
-    if (auto e = cache_.GetEntry(path)) return *e;
+    if (auto e = cache_.GetEntry(path)) {
+      stats_.lookups_cached.fetch_add(1, std::memory_order_relaxed);
+      return *e;
+    }
     if (cache_.KnownAbsent(path)) return Status::NotFound(Escaped(path) + ": no such file");
     // A small folder someone works in (cp -r, tar x, make) is listed again
     // rather than asked name by name: one LIST answers every lookup in it
@@ -428,6 +438,7 @@ Result<client::Entry> FileSystem::Lookup(const std::string& path, bool fresh,
     }
   }
   auto token = cache_.Begin();
+  stats_.lookups_asked.fetch_add(1, std::memory_order_relaxed);
   auto r = client_->Stat(path, inline_pieces);
   if (!r.ok()) {
     if (r.status().code() == Code::kNotFound) cache_.PutAbsent(path, token);
@@ -455,6 +466,7 @@ Result<FileSystem::Resolved> FileSystem::Resolve(const std::string& path, bool f
 Result<std::shared_ptr<const client::Listing>> FileSystem::GetListing(const std::string& dir) {
   if (auto cached = cache_.GetListing(dir)) return cached;
   auto token = cache_.Begin();
+  stats_.listings.fetch_add(1, std::memory_order_relaxed);
   auto r = client_->List(dir);
   if (!r.ok()) return r.status();
   auto listing = std::make_shared<const client::Listing>(std::move(r).value());
@@ -757,6 +769,7 @@ int FileSystem::Read(uint64_t fh, char* buf, size_t size, int64_t offset) {
   auto reader = h->CurrentReader();
   if (!reader) return -EBADF;
   auto n = reader->Read(static_cast<uint64_t>(offset), size, buf);
+  if (n.ok()) stats_.read_bytes.fetch_add(*n, std::memory_order_relaxed);
   auto gone = [](const Status& st) {
     return st.code() == Code::kNotFound || st.code() == Code::kStale;
   };
@@ -1121,6 +1134,49 @@ int FileSystem::StatFs(struct statvfs* st) {
   return 0;
 }
 
+std::string FileSystem::StatsText() const {
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+           name + " " + std::to_string(value) + "\n";
+  };
+  auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  metric("dfcfs_lookups_cached_total", "counter", "Lookups answered from the listing cache.",
+         get(stats_.lookups_cached));
+  metric("dfcfs_lookups_asked_total", "counter", "Lookups asked of the servers.",
+         get(stats_.lookups_asked));
+  metric("dfcfs_listings_total", "counter", "Folders listed on the servers.",
+         get(stats_.listings));
+  metric("dfcfs_uploads_total", "counter", "Files uploaded (closed after a write).",
+         get(stats_.uploads));
+  metric("dfcfs_upload_bytes_total", "counter", "Bytes of the files uploaded.",
+         get(stats_.upload_bytes));
+  metric("dfcfs_upload_failures_total", "counter", "Uploads that failed (the close saw EIO).",
+         get(stats_.upload_failures));
+  metric("dfcfs_downloads_total", "counter", "Files fetched whole to be written in place.",
+         get(stats_.downloads));
+  metric("dfcfs_read_bytes_total", "counter", "Bytes read from the servers' files.",
+         get(stats_.read_bytes));
+  const auto& t = client_->pool().traffic();
+  metric("dfcfs_sent_bytes_total", "counter", "Bytes sent to the servers.", get(t.sent));
+  metric("dfcfs_received_bytes_total", "counter", "Bytes received from the servers.",
+         get(t.received));
+  metric("dfcfs_connections_total", "counter", "Connections opened to the servers.",
+         get(t.connections));
+  const auto& r = client_->repair_stats();
+  metric("dfcfs_hints_written_total", "counter", "Changes a server missed while down, noted.",
+         get(r.hints_written));
+  metric("dfcfs_paths_handed_off_total", "counter", "Of those, brought up to date on it.",
+         get(r.paths_handed_off));
+  metric("dfcfs_pieces_handed_off_total", "counter", "Piece copies the handoff made.",
+         get(r.pieces_handed_off));
+  metric("dfcfs_degraded_uploads_total", "counter", "Uploads with fewer copies than wanted.",
+         get(r.degraded_uploads));
+  metric("dfcfs_read_repairs_total", "counter", "Piece copies a read put back.",
+         get(r.read_repairs));
+  return out;
+}
+
 Result<XattrMap> FileSystem::XattrsOfVersion(const client::FileVersion& v) {
   if (!v.exists || v.newest.xattr_bytes == 0) return XattrMap{};
   const auto key = std::make_pair(v.newest.cid, v.newest.stamp);
@@ -1152,7 +1208,10 @@ int FileSystem::GetXattr(std::string_view fuse_path, std::string_view name, char
                          size_t size) {
   std::string path = RelativePath(fuse_path);
   std::string text;
-  if (name == kStatusXattr) {
+  if (name == kStatsXattr) {
+    if (!path.empty()) return -ENODATA;
+    text = StatsText();
+  } else if (name == kStatusXattr) {
     auto r = Resolve(path, /*fresh=*/false);
     if (!r.ok()) {
       if (r.status().code() != Code::kNotFound || !FindSpooled(path)) return Errno(r.status());
@@ -1220,7 +1279,7 @@ int FileSystem::EditXattrs(std::string_view fuse_path, const std::function<int(X
 
 int FileSystem::SetXattr(std::string_view fuse_path, std::string_view name, std::string_view value,
                          int flags) {
-  if (name == kStatusXattr) return -EPERM;
+  if (name == kStatusXattr || name == kStatsXattr) return -EPERM;
   if (!name.starts_with(kUserXattrPrefix)) return -ENOTSUP;
   if (!ValidXattrName(name)) return -EINVAL;
   if (value.size() > kMaxXattrBytes) return -ENOSPC;
@@ -1237,7 +1296,7 @@ int FileSystem::SetXattr(std::string_view fuse_path, std::string_view name, std:
 }
 
 int FileSystem::RemoveXattr(std::string_view fuse_path, std::string_view name) {
-  if (name == kStatusXattr) return -EPERM;
+  if (name == kStatusXattr || name == kStatsXattr) return -EPERM;
   if (!name.starts_with(kUserXattrPrefix)) return -ENOTSUP;
   return EditXattrs(fuse_path, [&](XattrMap& xattrs) {
     auto it = xattrs.find(name);

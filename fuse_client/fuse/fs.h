@@ -30,6 +30,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -56,6 +57,21 @@ namespace dfs::fuse {
 
 // The extended attribute that describes a file's pieces and servers.
 inline constexpr std::string_view kStatusXattr = "user.dfs.status";
+// On the mount root: the mount's counters in Prometheus text format
+// (FileSystem::StatsText); read-only, not listed.
+inline constexpr std::string_view kStatsXattr = "user.dfs.stats";
+
+// What the mount did, for kStatsXattr. Relaxed atomics.
+struct MountStats {
+  std::atomic<uint64_t> lookups_cached{0};  // answered from the listing cache
+  std::atomic<uint64_t> lookups_asked{0};   // asked of the servers
+  std::atomic<uint64_t> listings{0};        // folders listed on the servers
+  std::atomic<uint64_t> uploads{0};
+  std::atomic<uint64_t> upload_bytes{0};
+  std::atomic<uint64_t> upload_failures{0};
+  std::atomic<uint64_t> downloads{0};  // whole files fetched into a spool (open for writing)
+  std::atomic<uint64_t> read_bytes{0};
+};
 
 // Who asks: the process behind a FUSE request.
 struct Caller {
@@ -152,6 +168,10 @@ class FileSystem {
 
   int StatFs(struct statvfs* st);
 
+  // The mount's counters, its client's traffic and repair work, in
+  // Prometheus text format (version 0.0.4).
+  std::string StatsText() const;
+
   // Extended attributes: the user.* ones a file keeps (xattrs.h; stored with
   // its content, carried to each new version as O_TRUNC keeps them on a
   // local disk), and the read-only kStatusXattr of a file (not listed, so
@@ -244,6 +264,7 @@ class FileSystem {
   const int64_t mount_time_ns_;  // mtime shown for directories
   const std::shared_ptr<spdlog::logger> log_;
   MetaCache cache_;
+  mutable MountStats stats_;
 
   // Lock order: files_mu_ before OpenFile::mu. handles_mu_, Handle::reader_mu
   // and the cache's lock are leaves. None is held across a network call or

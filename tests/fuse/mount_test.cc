@@ -1505,5 +1505,48 @@ TEST_CASE("mount -t fuse.dfcfs runs the helper with an fstab line's options, and
   CHECK(ReadWithPosix(m / "m.txt") == "through-mount\n");
 }
 
+TEST_CASE("the mount root's user.dfs.stats gives the mount's counters in Prometheus format") {
+  Fixture fx;
+  Mount m(fx.conf, fx.cluster.root() + "/mnt");
+  auto stats = [&]() -> std::string {
+    char buf[16384];
+    const ssize_t n = ::getxattr(m.dir().c_str(), "user.dfs.stats", buf, sizeof buf);
+    return n < 0 ? "getxattr: " + std::string(std::strerror(errno))
+                 : std::string(buf, static_cast<size_t>(n));
+  };
+  auto value = [](const std::string& text, const std::string& name) -> long long {
+    const size_t at = ("\n" + text).find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stoll(text.substr(at + name.size() + 1));
+  };
+  const std::string before = stats();
+  INFO(before);
+  REQUIRE(value(before, "dfcfs_uploads_total") == 0);
+  CHECK(before.find("# TYPE dfcfs_uploads_total counter\n") != std::string::npos);
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(WriteWithPosix(m / ("f" + std::to_string(i)), std::string(1000, 'x')) == 0);
+  CHECK(ReadWithPosix(m / "f1") == std::string(1000, 'x'));
+  const std::string after = stats();
+  INFO(after);
+  CHECK(value(after, "dfcfs_uploads_total") == 3);
+  CHECK(value(after, "dfcfs_upload_bytes_total") == 3000);
+  CHECK(value(after, "dfcfs_upload_failures_total") == 0);
+  CHECK(value(after, "dfcfs_sent_bytes_total") > 3 * 2 * 1000);  // two copies of each byte
+  CHECK(value(after, "dfcfs_read_bytes_total") >= 1000);
+  CHECK(value(after, "dfcfs_hints_written_total") == 0);
+  // Read-only, on the root alone, and not listed.
+  CHECK(::setxattr(m.dir().c_str(), "user.dfs.stats", "x", 1, 0) == -1);
+  CHECK(errno == EPERM);
+  char buf[64];
+  CHECK(::getxattr((m / "f0").c_str(), "user.dfs.stats", buf, sizeof buf) == -1);
+  CHECK(errno == ENODATA);
+  CHECK(::listxattr(m.dir().c_str(), buf, sizeof buf) == 0);
+  // A server down: the next write notes a hint for it.
+  fx.cluster.Kill(1);
+  REQUIRE(WriteWithPosix(m / "while-down", "x") == 0);
+  CHECK(value(stats(), "dfcfs_hints_written_total") >= 1);
+  // (Not degraded: a substitute server keeps the second copy meanwhile.)
+  CHECK(value(stats(), "dfcfs_degraded_uploads_total") == 0);
+}
+
 }  // namespace
 }  // namespace dfs::testing
