@@ -1,5 +1,9 @@
 // Integration: the dfc command line against real servers.
+#include <signal.h>
+
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "tests/integration/helpers.h"
 
@@ -109,6 +113,37 @@ TEST_CASE("dfc status shows each server and the files' state; its exit status sa
   REQUIRE(Dfc(conf, {"heal"}).exit_code == 0);
   r = Dfc(conf, {"status"});
   CHECK_MESSAGE(r.exit_code == 0, r.out);
+
+  // DFS1 no longer knows Alice (dfs.conf read again): auth failed.
+  WriteFile(cluster.server_conf(), "Bob BobPassword\n");
+  cluster.Signal(0, SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  r = Dfc(conf, {"status", "--json"});
+  CHECK(r.exit_code >= 1);
+  CHECK_MESSAGE(JsonCheck(r.out,
+                          "not d['servers'][0]['up'] and "
+                          "d['servers'][0]['reason']=='auth failed' and "
+                          "all(s['up'] for s in d['servers'][1:])")
+                    .empty(),
+                r.out);
+  WriteFile(cluster.server_conf(), "Alice SimplePassword\nBob BobPassword\n");
+  cluster.Signal(0, SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK_MESSAGE(Dfc(conf, {"status"}).exit_code == 0, Dfc(conf, {"status"}).out);
+
+  // DFS4 with a new key (its identity lost): not the pinned key.
+  cluster.Kill(3);
+  fs::remove_all(fs::path(cluster.server_dir(3)) / ".identity");
+  cluster.Restart(3);
+  r = Dfc(conf, {"status"});
+  CHECK(r.exit_code >= 1);
+  CHECK_MESSAGE(r.out.find("key changed") != std::string::npos, r.out);
+  r = Dfc(conf, {"status", "--json"});
+  CHECK_MESSAGE(JsonCheck(r.out,
+                          "not d['servers'][3]['up'] and "
+                          "d['servers'][3]['reason']=='key changed'")
+                    .empty(),
+                r.out);
 }
 
 TEST_CASE("dfc without a command runs a prompt that survives a server dying") {
