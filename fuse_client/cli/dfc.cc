@@ -10,17 +10,22 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <thread>
 
+#include "shared/crypto/crypto.h"
 #include "shared/protocol/auth.h"
 #include "shared/util/fd.h"
 #include "shared/util/names.h"
@@ -392,6 +397,77 @@ const char* StateName(int severity) {
   return severity == 0 ? "healthy" : severity == 1 ? "degraded" : "unreadable";
 }
 
+// The last `dfc heal` of this user's files on this cluster run from this
+// machine, as dfc status shows it. Kept in $XDG_STATE_HOME/dfs (default
+// ~/.local/state/dfs) as last-heal-USER-HASH (HASH: of the servers'
+// addresses), one line: "dfs-last-heal 1 TIME_NS FILES COPIED UNREPAIRABLE
+// CORRUPT_LEFT VERIFIED".
+struct LastHeal {
+  int64_t time_ns = 0;
+  uint64_t files = 0, copied = 0, unrepairable = 0, corrupt_left = 0;
+  bool verified = false;
+};
+
+std::string LastHealPath(const Client& c) {
+  std::string dir;
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg != nullptr && *xdg == '/')
+    dir = std::string(xdg) + "/dfs";
+  else if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/')
+    dir = std::string(home) + "/.local/state/dfs";
+  else
+    return "";
+  std::string servers;
+  for (const auto& s : c.config().servers) servers += s.host + ":" + std::to_string(s.port) + " ";
+  const Key h = Sha256(std::span(reinterpret_cast<const uint8_t*>(servers.data()), servers.size()));
+  std::string user;
+  for (char ch : c.config().username)
+    user += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return dir + "/last-heal-" + user + "-" + ToHex(std::span(h.data(), 4));
+}
+
+void SaveLastHeal(const Client& c, const client::HealReport& r, bool verified) {
+  const std::string path = LastHealPath(c);
+  if (path.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << "dfs-last-heal 1 " << now << " " << r.files_checked << " " << r.pieces_copied << " "
+      << r.unrepairable << " " << r.corrupt_left << " " << (verified ? 1 : 0) << "\n";
+    if (!f) return;
+  }
+  std::filesystem::rename(tmp, path, ec);
+}
+
+std::optional<LastHeal> LoadLastHeal(const Client& c) {
+  const std::string path = LastHealPath(c);
+  if (path.empty()) return std::nullopt;
+  std::ifstream f(path);
+  std::string magic;
+  int version = 0, verified = 0;
+  LastHeal h;
+  if (!(f >> magic >> version >> h.time_ns >> h.files >> h.copied >> h.unrepairable >>
+        h.corrupt_left >> verified) ||
+      magic != "dfs-last-heal" || version != 1)
+    return std::nullopt;
+  h.verified = verified != 0;
+  return h;
+}
+
+// "2026-11-22 03:50:12 UTC" of a time in ns since the epoch.
+std::string UtcTime(int64_t ns) {
+  const std::time_t t = static_cast<std::time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
 // dfc status (no name): the table of servers and the state of the files.
 // Exit status: ClusterStatus::Severity() (0 healthy, 1 degraded, 2 unreadable).
 int ClusterStatusCmd(Client& c, bool json, std::ostream& out, std::ostream& err) {
@@ -399,6 +475,7 @@ int ClusterStatusCmd(Client& c, bool json, std::ostream& out, std::ostream& err)
   if (!r.ok()) return Fail(err, "status", r.status());
   const ClusterStatus& st = *r;
   const int severity = st.Severity();
+  const std::optional<LastHeal> last = LoadLastHeal(c);
   if (json) {
     // Schema (stable; fields are only ever added): README "dfc status --json".
     out << "{\"state\":" << JsonString(StateName(severity)) << ",\"servers\":[";
@@ -416,7 +493,16 @@ int ClusterStatusCmd(Client& c, bool json, std::ostream& out, std::ostream& err)
     out << "],\"files\":" << st.files << ",\"folders\":" << st.folders
         << ",\"incomplete\":" << st.incomplete << ",\"degraded\":" << st.degraded
         << ",\"hints_waiting\":" << st.hints
-        << ",\"all_listed\":" << (st.folders_unlisted ? "false" : "true") << "}\n";
+        << ",\"all_listed\":" << (st.folders_unlisted ? "false" : "true") << ",\"last_heal\":";
+    if (last) {
+      out << "{\"time_ns\":" << last->time_ns << ",\"files_checked\":" << last->files
+          << ",\"pieces_copied\":" << last->copied << ",\"unrepairable\":" << last->unrepairable
+          << ",\"corrupt_left\":" << last->corrupt_left
+          << ",\"verified\":" << (last->verified ? "true" : "false") << "}";
+    } else {
+      out << "null";
+    }
+    out << "}\n";
     return severity;
   }
   char line[256];
@@ -439,6 +525,12 @@ int ClusterStatusCmd(Client& c, bool json, std::ostream& out, std::ostream& err)
       << " unreadable now, " << st.degraded << " with fewer copies than wanted; " << st.hints
       << " change(s) waiting for a server that missed them\n";
   if (st.folders_unlisted) out << "(some folders could not be listed: the counts are low)\n";
+  if (last)
+    out << "last heal from this machine: " << UtcTime(last->time_ns) << ", checked " << last->files
+        << " files, copied " << last->copied << " pieces, " << last->unrepairable
+        << " could not be rebuilt" << (last->verified ? ", every copy verified" : "") << "\n";
+  else
+    out << "last heal from this machine: none recorded\n";
   out << "state: " << StateName(severity)
       << (severity == 0   ? ""
           : severity == 1 ? " (dfc heal, or a running mount, repairs what the servers allow)"
@@ -514,6 +606,7 @@ int Heal(Client& c, const std::vector<std::string>& args, std::ostream& out, std
   auto r = c.Heal(rest.empty() ? "" : rest[0], progress, verify);
   if (tty) err << "\r\033[K" << std::flush;
   if (!r.ok()) return Fail(err, "heal", r.status());
+  if (rest.empty()) SaveLastHeal(c, *r, verify);  // the whole tree, not one folder
   const int rc = r->unrepairable == 0 && r->corrupt_left == 0 ? 0 : 1;
   if (json) {
     // Schema (stable; fields are only ever added): README "dfc heal --json".

@@ -107,12 +107,23 @@ TEST_CASE("dfc status shows each server and the files' state; its exit status sa
   CHECK(r.exit_code == 2);
   CHECK(r.out.find("state: unreadable") != std::string::npos);
 
-  // Back, and healed: healthy again.
+  CHECK(r.out.find("last heal from this machine: none recorded") != std::string::npos);
+
+  // Back, and healed: healthy again, and the heal is remembered.
   cluster.Restart(1);
   cluster.Restart(2);
   REQUIRE(Dfc(conf, {"heal"}).exit_code == 0);
   r = Dfc(conf, {"status"});
   CHECK_MESSAGE(r.exit_code == 0, r.out);
+  CHECK_MESSAGE(r.out.find("last heal from this machine: 20") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find(", checked ") != std::string::npos, r.out);
+  r = Dfc(conf, {"status", "--json"});
+  CHECK_MESSAGE(JsonCheck(r.out,
+                          "d['last_heal']['files_checked'] >= 2 and "
+                          "d['last_heal']['verified'] is False and "
+                          "d['last_heal']['time_ns'] > 1.7e18")
+                    .empty(),
+                r.out);
 
   // DFS1 no longer knows Alice (dfs.conf read again): auth failed.
   WriteFile(cluster.server_conf(), "Bob BobPassword\n");

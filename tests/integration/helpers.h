@@ -55,9 +55,13 @@ inline Result<std::string> GetBytes(client::Client& c, const std::string& remote
 }
 
 // Runs `dfc CONF words...`.
+// dfc keeps the result of its last heal under XDG_STATE_HOME: the folder of
+// `conf`'s "state", so that tests leave the user's home alone.
 inline CommandResult Dfc(const std::string& conf, std::vector<std::string> words,
                          const std::string& cwd = "", const std::string& stdin_data = "") {
-  std::vector<std::string> argv = {BinaryPath("DFC"), conf};
+  const std::string dir = conf.substr(0, conf.find_last_of('/') + 1);
+  std::vector<std::string> argv = {"/usr/bin/env", "XDG_STATE_HOME=" + dir + "state",
+                                   BinaryPath("DFC"), conf};
   argv.insert(argv.end(), words.begin(), words.end());
   return Run(argv, stdin_data, 120, cwd);
 }
