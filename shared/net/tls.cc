@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "shared/util/file_io.h"
+#include "shared/util/log.h"
 
 namespace dfs {
 namespace {
@@ -171,7 +172,9 @@ Result<std::unique_ptr<TlsServerContext>> TlsServerContext::LoadOrCreate(
   if (::fstatat(id.get(), kKeyFile, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (!S_ISREG(st.st_mode))
       return Status::Permission("refusing " + shown + ": not a regular file");
-    if ((st.st_mode & 077) != 0) ::fchmodat(id.get(), kKeyFile, 0600, 0);
+    // A key others can read is tightened; if that fails, it is still used.
+    if ((st.st_mode & 077) != 0 && ::fchmodat(id.get(), kKeyFile, 0600, 0) != 0)
+      Logger("net")->warn("cannot make {} private: {}", shown, std::strerror(errno));
     DFS_ASSIGN_OR_RETURN(key, ReadKey(id.get(), shown));
   } else if (errno == ENOENT) {
     DFS_ASSIGN_OR_RETURN(key, CreateKey(id.get(), shown));
