@@ -7,7 +7,9 @@ set -euo pipefail
 packages=(g++ meson ninja-build pkg-config libssl-dev libspdlog-dev libcli11-dev doctest-dev
           libfuse3-dev fuse3 python3 libsystemd-dev)
 # (systemd: systemd-analyze verifies the units; man-db renders the man pages.)
-[ "${1:-}" = "--test" ] && packages+=(clang libclang-rt-14-dev llvm-14 rsync attr systemd man-db)
+# (debhelper, dpkg-dev: the Debian packages are built and installed.)
+[ "${1:-}" = "--test" ] && packages+=(clang libclang-rt-14-dev llvm-14 rsync attr systemd man-db
+                                      debhelper dpkg-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

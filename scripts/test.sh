@@ -8,12 +8,15 @@
 #   3. clang with ThreadSanitizer: the unit and integration suites, whose code
 #      runs threads against each other (pool, fan-out, store stripes, sessions);
 #   4. every libFuzzer target: its corpus and past crashes replayed, then
-#      fuzzed for FUZZ_SECONDS (scripts/fuzz.sh).
+#      fuzzed for FUZZ_SECONDS (scripts/fuzz.sh);
+#   5. as root: the Debian packages built, installed, used and purged
+#      (scripts/deb.sh; of the committed tree).
 # A sanitizer report from any process (test, dfs_server, dfc, dfcfs) fails the
 # run: reports go to files, which are printed and counted.
 # Usage: scripts/test.sh [BUILD_DIR]   (default: build-test; the sanitizer and
 #        fuzz builds go to BUILD_DIR-asan, BUILD_DIR-tsan, BUILD_DIR-fuzz)
 # Environment: DFS_SANITIZERS=0 runs step 1 only (a quick local run);
+#              DFS_DEB=0 skips step 5;
 #              FUZZ_SECONDS (default 15) per fuzz target.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -101,6 +104,18 @@ if [ "$sanitizers" != 0 ]; then
     status=1
   fi
   rm -f "$fuzz_log"
+fi
+
+if [ "${DFS_DEB:-$sanitizers}" != 0 ]; then
+  step "Debian packages: build, install, a cluster of the installed programs, purge"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "skipped: installing packages needs root"
+  elif bash scripts/deb.sh; then
+    extra_passed=$((extra_passed + 1))
+  else
+    extra_failed=$((extra_failed + 1))
+    status=1
+  fi
 fi
 
 step "done"
