@@ -28,6 +28,7 @@
 #include "shared/crypto/crypto.h"
 #include "shared/protocol/auth.h"
 #include "shared/util/fd.h"
+#include "shared/util/mutex.h"
 #include "shared/util/names.h"
 
 namespace dfs::cli {
@@ -78,7 +79,11 @@ class ProgressLine {
       thread_ = std::thread([this] { Loop(); });
   }
   ~ProgressLine() {
-    stop_ = true;
+    {
+      MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    stopped_.SignalAll();  // the line goes at once, not at the next tick
     if (thread_.joinable()) {
       thread_.join();
       err_ << "\r\033[K" << std::flush;
@@ -91,9 +96,14 @@ class ProgressLine {
  private:
   void Loop() {
     const auto start = std::chrono::steady_clock::now();
-    for (bool first = true; !stop_; first = false) {
-      if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      if (stop_) break;
+    for (bool first = true;; first = false) {
+      {
+        MutexLock lock(&mu_);
+        const auto tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+        while (!first && !stop_ && stopped_.WaitUntil(&mu_, tick)) {
+        }
+        if (stop_) break;
+      }
       const uint64_t done =
           std::min(done_.load(std::memory_order_relaxed) / static_cast<uint64_t>(scale_), total_);
       const double secs =
@@ -118,7 +128,9 @@ class ProgressLine {
   const uint64_t total_;
   const int scale_;
   std::atomic<uint64_t> done_{0};
-  std::atomic<bool> stop_{false};
+  Mutex mu_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  CondVar stopped_;
   std::thread thread_;
 };
 
