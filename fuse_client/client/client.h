@@ -174,6 +174,7 @@ struct RepairStats {
   std::atomic<uint64_t> pieces_handed_off{0};  // piece copies the handoff made
   std::atomic<uint64_t> degraded_uploads{0};   // uploads with fewer copies than wanted
   std::atomic<uint64_t> read_repairs{0};       // piece copies a read put back
+  std::atomic<uint64_t> read_retries{0};       // reads that turned to another copy
 };
 
 class Reader;

@@ -540,6 +540,8 @@ Status Client::ReadChunks(const FileVersion& v, int piece, uint64_t first, uint6
   for (size_t attempt = 0; attempt < order.size(); ++attempt) {
     const int server = order[attempt];
     if (next >= last) break;
+    // Another copy asked for what the one before did not deliver.
+    if (attempt > 0) repair_stats_.read_retries.fetch_add(1, std::memory_order_relaxed);
     // With another copy to turn to, a server that goes quiet is left after
     // kQuietWithAlternative instead of the full deadline (a hung server
     // costs a reader seconds, not tens of them); the last copy gets it all.

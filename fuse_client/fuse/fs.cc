@@ -1145,8 +1145,7 @@ std::string FileSystem::StatsText() const {
          get(stats_.lookups_cached));
   metric("dfcfs_lookups_asked_total", "counter", "Lookups asked of the servers.",
          get(stats_.lookups_asked));
-  metric("dfcfs_listings_total", "counter", "Folders listed on the servers.",
-         get(stats_.listings));
+  metric("dfcfs_listings_total", "counter", "Folders listed on the servers.", get(stats_.listings));
   metric("dfcfs_uploads_total", "counter", "Files uploaded (closed after a write).",
          get(stats_.uploads));
   metric("dfcfs_upload_bytes_total", "counter", "Bytes of the files uploaded.",
@@ -1174,6 +1173,9 @@ std::string FileSystem::StatsText() const {
          get(r.degraded_uploads));
   metric("dfcfs_read_repairs_total", "counter", "Piece copies a read put back.",
          get(r.read_repairs));
+  metric("dfcfs_read_retries_total", "counter",
+         "Reads that turned to another copy of a piece (a server down, slow or corrupt).",
+         get(r.read_retries));
   return out;
 }
 
