@@ -1474,13 +1474,34 @@ Status Store::PlaceHeader(std::string_view user, int staging_fd, int dir_fd,
   if (!out) return FromErrno(errno, "create a copy of " + Escaped(file));
   const std::string raw = next.Encode();
   DFS_RETURN_IF_ERROR(WriteAll(out.get(), raw.data(), raw.size(), "write header"));
+  // The content: copy_file_range (in the kernel; a reflink where the file
+  // system has them), or read and write where it is not supported.
   loff_t in_off = kPieceHeaderBytes, out_off = kPieceHeaderBytes;
+  bool in_kernel = true;
+  std::vector<char> buf;
   while (static_cast<uint64_t>(in_off) < data_end) {
     const size_t want =
         static_cast<size_t>(std::min<uint64_t>(data_end - static_cast<uint64_t>(in_off), 1u << 30));
-    ssize_t n = ::copy_file_range(src.get(), &in_off, out.get(), &out_off, want, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FromErrno(errno, "copy " + Escaped(file));
+    ssize_t n = -1;
+    if (in_kernel) {
+      n = ::copy_file_range(src.get(), &in_off, out.get(), &out_off, want, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+        in_kernel = false;
+        continue;
+      }
+      if (n < 0) return FromErrno(errno, "copy " + Escaped(file));
+    } else {
+      buf.resize(1 << 20);
+      DFS_ASSIGN_OR_RETURN(size_t got,
+                           PreadFull(src.get(), buf.data(), std::min(want, buf.size()),
+                                     static_cast<uint64_t>(in_off), "read " + Escaped(file)));
+      DFS_RETURN_IF_ERROR(PwriteAll(out.get(), buf.data(), got, static_cast<uint64_t>(out_off),
+                                    "write a copy of " + Escaped(file)));
+      n = static_cast<ssize_t>(got);
+      in_off += n;
+      out_off += n;
+    }
     if (n == 0) return Status::Corrupt(Escaped(file) + " is shorter than its header says");
   }
   DFS_RETURN_IF_ERROR(
