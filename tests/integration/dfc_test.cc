@@ -54,9 +54,11 @@ TEST_CASE("dfc put, list, get, mkdir and rm work one shot with classic output") 
 // Checks `json` with Python's parser and runs `check` (a Python expression
 // over d, the parsed object) on it; returns what went wrong, "" if nothing.
 std::string JsonCheck(const std::string& json, const std::string& check) {
-  const CommandResult r = Run(
-      {"python3", "-c", "import json,sys\nd=json.load(sys.stdin)\nassert " + check + ", d"}, json);
-  return r.exit_code == 0 ? "" : r.err;
+  const CommandResult r = Run({"/usr/bin/env", "python3", "-c",
+                               "import json,sys\nd=json.load(sys.stdin)\nassert " + check + ", d"},
+                              json);
+  if (r.exit_code == 0) return "";
+  return "exit " + std::to_string(r.exit_code) + ": " + (r.err.empty() ? "(no message)" : r.err);
 }
 
 TEST_CASE("dfc status shows each server and the files' state; its exit status says how bad") {

@@ -113,7 +113,14 @@ CommandResult Run(const std::vector<std::string>& argv, const std::string& stdin
   ::close(in[0]);
   ::close(out[1]);
   ::close(err[1]);
-  // Feed stdin then close it (small inputs only).
+  // Feed stdin then close it (small inputs only). A child that is gone
+  // (exec failed, exited early) must not take the test down with SIGPIPE.
+  static const bool sigpipe_ignored = [] {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    return ::sigaction(SIGPIPE, &ignore, nullptr) == 0;
+  }();
+  (void)sigpipe_ignored;
   if (!stdin_data.empty()) {
     ssize_t ignored = ::write(in[1], stdin_data.data(), stdin_data.size());
     (void)ignored;
