@@ -17,12 +17,12 @@
 #        fuzz builds go to BUILD_DIR-asan, BUILD_DIR-tsan, BUILD_DIR-fuzz)
 # Environment: DFS_SANITIZERS=0 runs step 1 only (a quick local run);
 #              DFS_DEB=0 skips step 5;
-#              FUZZ_SECONDS (default 15) per fuzz target.
+#              FUZZ_SECONDS (default 10) per fuzz target.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-test}
 sanitizers=${DFS_SANITIZERS:-1}
-fuzz_seconds=${FUZZ_SECONDS:-15}
+fuzz_seconds=${FUZZ_SECONDS:-10}
 started=$(date +%s)
 
 bash scripts/deps.sh --test || { echo "0 passed, 1 failed"; exit 1; }
