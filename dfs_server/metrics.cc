@@ -13,6 +13,7 @@
 #include "dfs_version.h"
 #include "shared/net/socket.h"
 #include "shared/util/log.h"
+#include "shared/util/prometheus.h"
 
 namespace dfs::server {
 namespace {
@@ -71,11 +72,6 @@ const char* TypeName(MsgType t) {
   }
 }
 
-void Line(std::string* out, std::string_view text) {
-  out->append(text);
-  out->push_back('\n');
-}
-
 }  // namespace
 
 std::string Metrics::Render() const {
@@ -83,44 +79,35 @@ std::string Metrics::Render() const {
   auto load = [](const std::atomic<uint64_t>& a) {
     return std::to_string(a.load(std::memory_order_relaxed));
   };
-  Line(&out, "# HELP dfs_requests_total Requests handled, by message type.");
-  Line(&out, "# TYPE dfs_requests_total counter");
+  AppendMetricHeader(&out, "dfs_requests_total", "counter", "Requests handled, by message type.");
   for (size_t t = 0; t < requests_.size(); ++t) {
     const char* name = TypeName(static_cast<MsgType>(t));
     if (name == nullptr) continue;
-    Line(&out, std::string("dfs_requests_total{type=\"") + name + "\"} " + load(requests_[t]));
+    AppendSample(&out, std::string("dfs_requests_total{type=\"") + name + "\"}",
+                 load(requests_[t]));
   }
-  Line(&out, "# HELP dfs_request_errors_total Error replies, by status code.");
-  Line(&out, "# TYPE dfs_request_errors_total counter");
+  AppendMetricHeader(&out, "dfs_request_errors_total", "counter", "Error replies, by status code.");
   for (uint8_t c = 1; c <= kMaxCode; ++c)
-    Line(&out, std::string("dfs_request_errors_total{code=\"") +
-                   std::string(CodeName(static_cast<Code>(c))) + "\"} " + load(errors_[c]));
-  Line(&out, "# HELP dfs_received_bytes_total Bytes received from clients (TLS payload).");
-  Line(&out, "# TYPE dfs_received_bytes_total counter");
-  Line(&out, "dfs_received_bytes_total " + load(received_bytes_));
-  Line(&out, "# HELP dfs_sent_bytes_total Bytes sent to clients (TLS payload).");
-  Line(&out, "# TYPE dfs_sent_bytes_total counter");
-  Line(&out, "dfs_sent_bytes_total " + load(sent_bytes_));
-  Line(&out, "# HELP dfs_connections_total Connections accepted.");
-  Line(&out, "# TYPE dfs_connections_total counter");
-  Line(&out, "dfs_connections_total " + load(connections_total_));
-  Line(&out, "# HELP dfs_connections_open Connections open now.");
-  Line(&out, "# TYPE dfs_connections_open gauge");
-  Line(&out,
-       "dfs_connections_open " + std::to_string(connections_open_.load(std::memory_order_relaxed)));
-  Line(&out, "# HELP dfs_logins_failed_total Logins refused (unknown user or wrong password).");
-  Line(&out, "# TYPE dfs_logins_failed_total counter");
-  Line(&out, "dfs_logins_failed_total " + load(logins_failed_));
-  Line(&out, "# HELP dfs_staged_bytes_total Sealed piece bytes written to staging.");
-  Line(&out, "# TYPE dfs_staged_bytes_total counter");
-  Line(&out, "dfs_staged_bytes_total " + load(staged_bytes_));
-  Line(&out, "# HELP dfs_users Users who can log in.");
-  Line(&out, "# TYPE dfs_users gauge");
-  Line(&out, "dfs_users " + load(users_));
+    AppendSample(
+        &out,
+        "dfs_request_errors_total{code=\"" + std::string(CodeName(static_cast<Code>(c))) + "\"}",
+        load(errors_[c]));
+  AppendMetric(&out, "dfs_received_bytes_total", "counter",
+               "Bytes received from clients (TLS payload).", load(received_bytes_));
+  AppendMetric(&out, "dfs_sent_bytes_total", "counter", "Bytes sent to clients (TLS payload).",
+               load(sent_bytes_));
+  AppendMetric(&out, "dfs_connections_total", "counter", "Connections accepted.",
+               load(connections_total_));
+  AppendMetric(&out, "dfs_connections_open", "gauge", "Connections open now.",
+               std::to_string(connections_open_.load(std::memory_order_relaxed)));
+  AppendMetric(&out, "dfs_logins_failed_total", "counter",
+               "Logins refused (unknown user or wrong password).", load(logins_failed_));
+  AppendMetric(&out, "dfs_staged_bytes_total", "counter", "Sealed piece bytes written to staging.",
+               load(staged_bytes_));
+  AppendMetric(&out, "dfs_users", "gauge", "Users who can log in.", load(users_));
   out += ProcessFsyncs().Render();
-  Line(&out, "# HELP dfs_build_info The server's version.");
-  Line(&out, "# TYPE dfs_build_info gauge");
-  Line(&out, std::string("dfs_build_info{version=\"") + DFS_VERSION + "\"} 1");
+  AppendMetricHeader(&out, "dfs_build_info", "gauge", "The server's version.");
+  AppendSample(&out, std::string("dfs_build_info{version=\"") + DFS_VERSION + "\"}", "1");
   return out;
 }
 
@@ -134,8 +121,8 @@ void FsyncHistogram::Observe(double seconds) {
 
 std::string FsyncHistogram::Render() const {
   std::string out;
-  Line(&out, "# HELP dfs_fsync_seconds Latency of fsync(2) of pieces, records and folders.");
-  Line(&out, "# TYPE dfs_fsync_seconds histogram");
+  AppendMetricHeader(&out, "dfs_fsync_seconds", "histogram",
+                     "Latency of fsync(2) of pieces, records and folders.");
   uint64_t cumulative = 0;
   for (size_t i = 0; i <= kBounds.size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
@@ -144,14 +131,15 @@ std::string FsyncHistogram::Render() const {
       std::snprintf(le, sizeof le, "%g", kBounds[i]);
     else
       std::snprintf(le, sizeof le, "+Inf");
-    Line(&out,
-         std::string("dfs_fsync_seconds_bucket{le=\"") + le + "\"} " + std::to_string(cumulative));
+    AppendSample(&out, std::string("dfs_fsync_seconds_bucket{le=\"") + le + "\"}",
+                 std::to_string(cumulative));
   }
   char sum[64];
   std::snprintf(sum, sizeof sum, "%.9f",
                 static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9);
-  Line(&out, std::string("dfs_fsync_seconds_sum ") + sum);
-  Line(&out, "dfs_fsync_seconds_count " + std::to_string(count_.load(std::memory_order_relaxed)));
+  AppendSample(&out, "dfs_fsync_seconds_sum", sum);
+  AppendSample(&out, "dfs_fsync_seconds_count",
+               std::to_string(count_.load(std::memory_order_relaxed)));
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include "shared/util/file_io.h"
 #include "shared/util/log.h"
 #include "shared/util/names.h"
+#include "shared/util/prometheus.h"
 
 namespace dfs::fuse {
 namespace {
@@ -1137,8 +1138,7 @@ int FileSystem::StatFs(struct statvfs* st) {
 std::string FileSystem::StatsText() const {
   std::string out;
   auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-           name + " " + std::to_string(value) + "\n";
+    AppendMetric(&out, name, type, help, std::to_string(value));
   };
   auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   metric("dfcfs_lookups_cached_total", "counter", "Lookups answered from the listing cache.",
