@@ -683,7 +683,7 @@ Status Client::RenameFile(const FileVersion& v, const std::string& to_dir,
         if (!results[static_cast<size_t>(sub)].ok() ||
             std::find(holders.begin(), holders.end(), sub) != holders.end())
           continue;
-        if (CopyPiece(moved, k, holders.front(), sub).ok()) holders.push_back(sub);
+        if (CopyPiece(moved, k, holders.front(), sub, &req.xattrs).ok()) holders.push_back(sub);
       }
     }
   }

@@ -452,8 +452,10 @@ class Client {
   Status CheckGetReply(const FileVersion& v, int piece, int server, const GetRequest& req,
                        const GetReply& reply);
   // Copies the content of piece `piece` of `v` from server `from` to `to`,
-  // with v's newest header and extended attributes.
-  Status CopyPiece(const FileVersion& v, int piece, int from, int to);
+  // with v's newest header and extended attributes (`newest_xattrs` when
+  // the caller has them, else read here: XattrTrailer).
+  Status CopyPiece(const FileVersion& v, int piece, int from, int to,
+                   const std::string* newest_xattrs = nullptr);
   // The sealed extended attributes of v's newest record ("" for none), from
   // a holder whose copy carries that record.
   Result<std::string> XattrTrailer(const FileVersion& v);

@@ -5,6 +5,7 @@
 // server is reachable and no piece of the name remains anywhere. Records that
 // fail verification (version.h) are never a reason to delete anything.
 #include <algorithm>
+#include <optional>
 
 #include "fuse_client/client/client.h"
 #include "shared/util/log.h"
@@ -281,6 +282,9 @@ int Client::DropExtraCopies(const FileVersion& v, bool* settled) {
 int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes,
                          FileVersion* after) {
   int copied = 0;
+  // The file's newest extended attributes, read once for all its copies
+  // (again at the next copy only when reading them failed).
+  std::optional<std::string> xattrs;
   for (int k = 1; k <= v.pieces(); ++k) {
     const auto& holders = v.holders[static_cast<size_t>(k - 1)];
     if (holders.empty()) continue;
@@ -291,7 +295,15 @@ int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes,
       if (!pool_->MaybeUp(target)) continue;
       Status st = Status::Unavailable("no holder answered");
       for (int from : holders) {
-        st = CopyPiece(v, k, from, target);
+        if (!xattrs) {
+          auto read = XattrTrailer(v);
+          if (!read.ok()) {
+            st = read.status();
+            continue;
+          }
+          xattrs = std::move(*read);
+        }
+        st = CopyPiece(v, k, from, target, &*xattrs);
         if (st.ok()) break;
       }
       if (st.ok()) {
@@ -306,7 +318,8 @@ int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes,
   return copied;
 }
 
-Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
+Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to,
+                         const std::string* newest_xattrs) {
   DFS_ASSIGN_OR_RETURN(Lease src, pool_->Acquire(from));
   DFS_ASSIGN_OR_RETURN(Lease dst, pool_->Acquire(to));
   GetRequest get;
@@ -318,7 +331,12 @@ Status Client::CopyPiece(const FileVersion& v, int piece, int from, int to) {
   get.length = SealedSize(PieceSize(v.size(), v.pieces(), piece), v.newest.chunk_bytes);
   // The content comes from `from`; the extended attributes are the newest
   // (the copy on `from` may have missed a change of them).
-  DFS_ASSIGN_OR_RETURN(const std::string xattrs, XattrTrailer(v));
+  std::string fetched;
+  if (newest_xattrs == nullptr) {
+    DFS_ASSIGN_OR_RETURN(fetched, XattrTrailer(v));
+    newest_xattrs = &fetched;
+  }
+  const std::string& xattrs = *newest_xattrs;
   DFS_ASSIGN_OR_RETURN(GetReply reply,
                        src.Check(src->Call<GetRequest, GetReply>(
                            MsgType::kGet, get, DeadlineIn(options_.request_timeout))));
