@@ -670,7 +670,7 @@ Status Client::RenameFile(const FileVersion& v, const std::string& to_dir,
   moved.name = to_name;
   moved.newest = req.headers.front();
   for (auto& holders : moved.holders)
-    std::erase_if(holders, [&](int s) { return !results[static_cast<size_t>(s)].ok(); });
+    holders.erase_if([&](int s) { return !results[static_cast<size_t>(s)].ok(); });
   const int n = pool_->size();
   for (int k = 1; k <= moved.pieces(); ++k) {
     auto& holders = moved.holders[static_cast<size_t>(k - 1)];
@@ -680,9 +680,7 @@ Status Client::RenameFile(const FileVersion& v, const std::string& to_dir,
       if (results[static_cast<size_t>(failed)].ok()) continue;
       for (int i = 1; i < n && static_cast<int>(holders.size()) < scheme_.copies; ++i) {
         const int sub = (failed + i) % n;
-        if (!results[static_cast<size_t>(sub)].ok() ||
-            std::find(holders.begin(), holders.end(), sub) != holders.end())
-          continue;
+        if (!results[static_cast<size_t>(sub)].ok() || holders.contains(sub)) continue;
         if (CopyPiece(moved, k, holders.front(), sub, &req.xattrs).ok()) holders.push_back(sub);
       }
     }

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -67,7 +68,7 @@ struct Entry {
   bool is_dir = false;
   // A folder's attributes (mode, owner, mtime), when it has a record (folders
   // made before records existed have none), and its subfolders.
-  std::optional<PieceHeader> folder;
+  Boxed<PieceHeader> folder;
   uint32_t subdirs = 0;
   FileVersion file;  // meaningful when !is_dir
   // Convenience for stat-like callers.
@@ -76,7 +77,9 @@ struct Entry {
 };
 
 struct Listing {
-  std::vector<Entry> entries;    // sorted by name; deleted files left out
+  // Sorted by name; deleted files left out. A deque: a folder of 100,000
+  // names grows in place instead of being copied at every doubling.
+  std::deque<Entry> entries;
   std::vector<int> unreachable;  // servers (0-based) that did not answer
 };
 

@@ -232,7 +232,7 @@ Status Client::SettlePath(int target, const std::string& path, HealReport* repor
     const Scheme sc{after.newest.servers, after.newest.copies, after.newest.scheme};
     for (int k : PiecesOnServer(sc, after.newest.x, target + 1)) {
       const auto& holders = after.holders[static_cast<size_t>(k - 1)];
-      if (std::find(holders.begin(), holders.end(), target) == holders.end()) *settled = false;
+      if (!holders.contains(target)) *settled = false;
     }
   }
   return Status::Ok();

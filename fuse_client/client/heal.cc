@@ -200,9 +200,7 @@ Status Client::HealFile(const std::string& dir, const std::string& name,
   for (int k = 1; k <= now.pieces(); ++k)
     for (int s1 : ServersForPiece(scheme_, now.newest.x, k)) {
       const auto& holders = now.holders[static_cast<size_t>(k - 1)];
-      if (pool_->MaybeUp(s1 - 1) &&
-          std::find(holders.begin(), holders.end(), s1 - 1) == holders.end())
-        *settled = false;
+      if (pool_->MaybeUp(s1 - 1) && !holders.contains(s1 - 1)) *settled = false;
     }
   if (after != nullptr) *after = std::move(now);
   return Status::Ok();
@@ -255,9 +253,8 @@ int Client::DropExtraCopies(const FileVersion& v, bool* settled) {
   for (int k = 1; k <= v.pieces(); ++k) {
     const auto& holders = v.holders[static_cast<size_t>(k - 1)];
     const std::vector<int> placement = ServersForPiece(scheme_, v.newest.x, k);
-    const bool placed = std::all_of(placement.begin(), placement.end(), [&](int s1) {
-      return std::find(holders.begin(), holders.end(), s1 - 1) != holders.end();
-    });
+    const bool placed = std::all_of(placement.begin(), placement.end(),
+                                    [&](int s1) { return holders.contains(s1 - 1); });
     if (!placed) continue;  // an extra copy still stands in for a missing one
     for (int s : holders)
       if (std::find(placement.begin(), placement.end(), s + 1) == placement.end())
@@ -291,7 +288,7 @@ int Client::RepairPieces(const FileVersion& v, std::vector<std::string>* notes,
     for (int s1 : ServersForPiece(scheme_, v.newest.x, k)) {
       const int target = s1 - 1;
       if (target >= pool_->size()) continue;
-      if (std::find(holders.begin(), holders.end(), target) != holders.end()) continue;
+      if (holders.contains(target)) continue;
       if (!pool_->MaybeUp(target)) continue;
       Status st = Status::Unavailable("no holder answered");
       for (int from : holders) {

@@ -406,7 +406,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
     return lease.Check(lease->Call<CommitRequest, CommitReply>(MsgType::kCommit, commit,
                                                                DeadlineIn(options_.data_timeout)));
   });
-  std::vector<std::vector<int>> placed(static_cast<size_t>(n));
+  std::vector<ServerSet> placed(static_cast<size_t>(n));
   for (int s = 0; s < n; ++s) {
     if (!committed[s].ok()) {
       if (!IsNetworkFailure(committed[s].status()) &&
@@ -425,8 +425,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
     // Only what this server staged counts, whatever it claims.
     const std::vector<int>& mine = staged[s]->staged;
     for (uint8_t k : committed[s]->committed)
-      if (k >= 1 && k <= n && std::find(mine.begin(), mine.end(), k) != mine.end() &&
-          std::find(placed[k - 1].begin(), placed[k - 1].end(), s) == placed[k - 1].end())
+      if (k >= 1 && k <= n && std::find(mine.begin(), mine.end(), k) != mine.end())
         placed[k - 1].push_back(s);
   }
   for (int k = 1; k <= n; ++k) {
@@ -447,7 +446,7 @@ Status Client::PutPieces(int fd, const std::string& dir, const std::string& name
       result->degraded = true;
       std::string missing;
       for (int s : ServersForPiece(scheme_, base.x, k)) {
-        if (std::find(placed[k - 1].begin(), placed[k - 1].end(), s - 1) == placed[k - 1].end())
+        if (!placed[k - 1].contains(s - 1))
           missing += (missing.empty() ? "" : ", ") + pool_->name(s - 1);
       }
       result->notes.push_back("piece " + std::to_string(k) + " stored once (missing on " + missing +
@@ -499,8 +498,7 @@ int Client::PreferredHolder(const FileVersion& v, int piece) const {
   // so a whole-file read spreads over all servers.
   for (int s : ServersForPiece(sc, v.newest.x, piece)) {
     const int idx = s - 1;
-    if (std::find(holders.begin(), holders.end(), idx) != holders.end() && pool_->MaybeUp(idx))
-      return idx;
+    if (holders.contains(idx) && pool_->MaybeUp(idx)) return idx;
   }
   for (int s : holders)
     if (pool_->MaybeUp(s)) return s;

@@ -39,10 +39,6 @@ RecordCheck CheckFolderRecord(const PieceHeader& h, const Key& record_key, std::
   return RecordCheck::kAccepted;
 }
 
-void KeepNewest(std::optional<PieceHeader>* best, const PieceHeader& h) {
-  if (!*best || (*best)->stamp < h.stamp) *best = h;
-}
-
 ScreenedRecords ScreenRecords(std::vector<Observed> seen, const Key& record_key,
                               std::string_view path, const Scheme& scheme) {
   ScreenedRecords out;
@@ -77,8 +73,7 @@ FileVersion Resolve(std::string dir, std::string name, const std::vector<Observe
     const PieceHeader& h = o.header;
     if (h.tombstone() || h.cid != v.newest.cid || h.piece < 1 || h.piece > v.newest.servers)
       continue;
-    auto& list = v.holders[h.piece - 1];
-    if (std::find(list.begin(), list.end(), o.server) == list.end()) list.push_back(o.server);
+    v.holders[h.piece - 1].push_back(o.server);
   }
   return v;
 }

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <malloc.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -131,8 +132,8 @@ struct FileSystem::Handle {
   // Remote reads while `file` has no spool.
   std::shared_ptr<client::Reader> reader GUARDED_BY(reader_mu);
   // A folder's entries as read at offset 0, served by offset after that.
-  Mutex dir_mu;  // guards dir_entries; leaf lock
-  std::shared_ptr<const std::vector<DirEntry>> dir_entries GUARDED_BY(dir_mu);
+  Mutex dir_mu;  // guards dir_snapshot; leaf lock
+  std::shared_ptr<const DirSnapshot> dir_snapshot GUARDED_BY(dir_mu);
 };
 
 FileSystem::FileSystem(client::Client* client, Spool spool, FsOptions options)
@@ -466,6 +467,11 @@ Result<FileSystem::Resolved> FileSystem::Resolve(const std::string& path, bool f
 
 Result<std::shared_ptr<const client::Listing>> FileSystem::GetListing(const std::string& dir) {
   if (auto cached = cache_.GetListing(dir)) return cached;
+  // A stale listing stays for unlink (GetRecentEntry), but not one of a big
+  // folder while its successor is fetched: the mount would hold both.
+  // Its memory goes back to the system at once: the new one is built by
+  // other threads and would not fit in the holes it leaves.
+  if (cache_.DropBigListing(dir)) ::malloc_trim(0);
   auto token = cache_.Begin();
   stats_.listings.fetch_add(1, std::memory_order_relaxed);
   auto r = client_->List(dir);
@@ -575,12 +581,21 @@ int FileSystem::OpenDir(std::string_view fuse_path, uint64_t* fh) {
   return 0;
 }
 
-int FileSystem::ReadDir(uint64_t fh, std::vector<DirEntry>* out) {
+int FileSystem::ReadDirAt(uint64_t fh, uint64_t offset, std::shared_ptr<const DirSnapshot>* out) {
   auto h = FindHandle(fh);
   if (!h || !h->is_dir) return -EBADF;
+  if (offset > 0) {
+    MutexLock lock(&h->dir_mu);
+    if (h->dir_snapshot) {
+      *out = h->dir_snapshot;
+      return 0;
+    }
+  }
   auto listing = GetListing(h->path);
   if (!listing.ok()) return Errno(listing.status());
-
+  auto snapshot = std::make_shared<DirSnapshot>();
+  snapshot->dir = h->path;
+  snapshot->listing = std::move(listing).value();
   // Files created here and not uploaded yet are listed too.
   std::set<std::string, std::less<>> local;
   {
@@ -591,46 +606,48 @@ int FileSystem::ReadDir(uint64_t fh, std::vector<DirEntry>* out) {
       if (file->spool && !file->orphaned) local.emplace(BaseOf(path));
     }
   }
-  out->clear();
-  out->reserve((*listing)->entries.size() + local.size() + 2);
-  out->push_back({".", S_IFDIR | kDirMode});
-  out->push_back({"..", S_IFDIR | kDirMode});
-  for (const auto& e : (*listing)->entries) {
-    const bool here = local.erase(e.name) > 0;
-    DirEntry d;
-    d.name = e.name;
-    if (!e.is_dir && !e.complete() && !here) d.name += kIncompleteSuffix;
-    // A file open for writing here has the spool's attributes: getattr asks.
-    d.attrs = !here;
-    FillAttr(e, JoinName(h->path, e.name), &d.st);
-    d.mode = d.st.st_mode;
-    out->push_back(std::move(d));
+  for (const auto& e : snapshot->listing->entries) {
+    if (local.empty()) break;
+    if (auto it = local.find(e.name); it != local.end()) {
+      snapshot->open_here.insert(local.extract(it));
+    }
   }
-  for (const auto& name : local) out->push_back({name, S_IFREG | 0644});
+  snapshot->local.assign(local.begin(), local.end());
+  MutexLock lock(&h->dir_mu);
+  h->dir_snapshot = std::move(snapshot);
+  *out = h->dir_snapshot;
   return 0;
 }
 
-int FileSystem::ReadDirAt(uint64_t fh, uint64_t offset,
-                          std::shared_ptr<const std::vector<DirEntry>>* out) {
-  auto h = FindHandle(fh);
-  if (!h || !h->is_dir) return -EBADF;
-  if (offset > 0) {
-    MutexLock lock(&h->dir_mu);
-    if (h->dir_entries) {
-      *out = h->dir_entries;
-      return 0;
-    }
-  }
-  auto entries = std::make_shared<std::vector<DirEntry>>();
-  if (int rc = ReadDir(fh, entries.get()); rc != 0) return rc;
-  MutexLock lock(&h->dir_mu);
-  h->dir_entries = std::move(entries);
-  *out = h->dir_entries;
-  return 0;
+DirEntry FileSystem::EntryAt(const DirSnapshot& snapshot, size_t i) const {
+  if (i < 2) return {i == 0 ? "." : "..", S_IFDIR | kDirMode};
+  i -= 2;
+  const auto& entries = snapshot.listing->entries;
+  if (i >= entries.size()) return {snapshot.local[i - entries.size()], S_IFREG | 0644};
+  const client::Entry& e = entries[i];
+  const bool here = snapshot.open_here.contains(e.name);
+  DirEntry d;
+  d.name = e.name;
+  if (!e.is_dir && !e.complete() && !here) d.name += kIncompleteSuffix;
+  // A file open for writing here has the spool's attributes: getattr asks.
+  d.attrs = !here;
+  FillAttr(e, JoinName(snapshot.dir, e.name), &d.st);
+  d.mode = d.st.st_mode;
+  return d;
 }
 
 int FileSystem::ReleaseDir(uint64_t fh) {
-  TakeHandle(fh);
+  auto h = TakeHandle(fh);
+  size_t listed = 0;
+  if (h) {
+    MutexLock lock(&h->dir_mu);
+    if (h->dir_snapshot) listed = h->dir_snapshot->size();
+    h->dir_snapshot.reset();
+  }
+  h.reset();
+  // Listing a big folder leaves megabytes in malloc's free lists (what the
+  // servers sent, merged meanwhile; a listing it replaced): give them back.
+  if (listed >= MetaCache::kBigListing) ::malloc_trim(0);
   return 0;
 }
 

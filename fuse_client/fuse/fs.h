@@ -38,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -101,6 +102,20 @@ struct DirEntry {
   struct stat st {};
 };
 
+// What one open folder lists, fixed by its first readdir so that offsets
+// stay valid while the cache moves on: ".", "..", the entries of `listing`,
+// then `local`. It shares the cached listing rather than copying it (a
+// folder of 100,000 names would cost 18 MB more per open handle).
+struct DirSnapshot {
+  std::string dir;
+  std::shared_ptr<const client::Listing> listing;
+  // Listed names open for writing here: their attributes are the spool's
+  // (getattr asks), and an incomplete one is shown without the suffix.
+  std::set<std::string, std::less<>> open_here;
+  std::vector<std::string> local;  // open for writing here and not listed
+  size_t size() const { return 2 + listing->entries.size() + local.size(); }
+};
+
 class FileSystem {
  public:
   // `client` must outlive the FileSystem.
@@ -118,12 +133,13 @@ class FileSystem {
   int GetAttr(std::string_view path, std::optional<uint64_t> fh, struct stat* st);
 
   int OpenDir(std::string_view path, uint64_t* fh);
-  // ".", ".." and every name, incomplete files as "NAME [incomplete]".
-  int ReadDir(uint64_t fh, std::vector<DirEntry>* out);
-  // The same for readdir by offset: at offset 0 the folder is read (again,
-  // as rewinddir(3) asks) and kept in the handle; later offsets index into
-  // what was kept, so entries neither repeat nor go missing between calls.
-  int ReadDirAt(uint64_t fh, uint64_t offset, std::shared_ptr<const std::vector<DirEntry>>* out);
+  // ".", ".." and every name, incomplete files as "NAME [incomplete]", for
+  // readdir by offset: at offset 0 the folder is read (again, as
+  // rewinddir(3) asks) and kept in the handle; later offsets index into what
+  // was kept, so entries neither repeat nor go missing between calls.
+  // EntryAt() gives entry i of the snapshot.
+  int ReadDirAt(uint64_t fh, uint64_t offset, std::shared_ptr<const DirSnapshot>* out);
+  DirEntry EntryAt(const DirSnapshot& snapshot, size_t i) const;
   int ReleaseDir(uint64_t fh);
 
   // `flags` as given to open(2) (the kernel strips O_CREAT/O_EXCL).

@@ -90,12 +90,12 @@ int ReadDir(const char* /*path*/, void* buf, fuse_fill_dir_t filler, off_t offse
     // Offsets (index + 1) rather than one call with every entry: libfuse's
     // high-level API passes attributes to the kernel's readdirplus only in
     // this mode (3.14 sends the others with nodeid 0: one LOOKUP per name).
-    std::shared_ptr<const std::vector<DirEntry>> entries;
-    int rc = Fs().ReadDirAt(fi->fh, offset > 0 ? static_cast<uint64_t>(offset) : 0, &entries);
+    std::shared_ptr<const DirSnapshot> snapshot;
+    int rc = Fs().ReadDirAt(fi->fh, offset > 0 ? static_cast<uint64_t>(offset) : 0, &snapshot);
     if (rc != 0) return rc;
     const bool plus = (flags & FUSE_READDIR_PLUS) != 0;
-    for (size_t i = offset > 0 ? static_cast<size_t>(offset) : 0; i < entries->size(); ++i) {
-      const DirEntry& e = (*entries)[i];
+    for (size_t i = offset > 0 ? static_cast<size_t>(offset) : 0; i < snapshot->size(); ++i) {
+      const DirEntry e = Fs().EntryAt(*snapshot, i);
       struct stat st {};
       st.st_mode = e.mode;
       const bool with_attrs = plus && e.attrs;

@@ -77,6 +77,18 @@ void MetaCache::PutListing(std::string_view dir, std::shared_ptr<const client::L
                              CachedListing{std::move(listing), token.started, {}});
 }
 
+bool MetaCache::DropBigListing(std::string_view dir) {
+  std::shared_ptr<const client::Listing> dropped;  // freed outside the lock
+  MutexLock lock(&mu_);
+  auto it = listings_.find(dir);
+  if (it == listings_.end() || it->second.listing == nullptr ||
+      it->second.listing->entries.size() < kBigListing)
+    return false;
+  dropped = std::move(it->second.listing);
+  listings_.erase(it);
+  return true;
+}
+
 std::optional<client::Entry> MetaCache::GetEntry(std::string_view path) const {
   MutexLock lock(&mu_);
   return EntryWithin(path, ttl_);

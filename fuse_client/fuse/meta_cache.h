@@ -66,6 +66,12 @@ class MetaCache {
   bool WorthRelisting(std::string_view dir) const EXCLUDES(mu_);
   static constexpr size_t kRelistMaxEntries = 10000;
 
+  // Forgets the listing of `dir` if it holds kBigListing entries or more, so
+  // that fetching it again does not hold two copies of a big folder at once.
+  // Returns whether it did.
+  bool DropBigListing(std::string_view dir) EXCLUDES(mu_);
+  static constexpr size_t kBigListing = 10000;
+
   // Forgets `path` and everything under it; its parent's listing forgets
   // the name (and serves lookups of its other names only).
   void Invalidate(std::string_view path) EXCLUDES(mu_);

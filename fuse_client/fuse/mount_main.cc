@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -259,6 +260,12 @@ std::string Sanitize(std::string s) {
 
 int RunDfcfs(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
+  // Two malloc arenas, not glibc's 8 per core: a big listing is built on the
+  // client's workers and freed on FUSE threads, and with an arena per thread
+  // the next one is built beside the freed memory instead of in it (100,000
+  // names: 133 MB peak instead of 96 on the second `ls -l`). MALLOC_ARENA_MAX
+  // in the environment still wins.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) ::mallopt(M_ARENA_MAX, 2);
   CommandLine cl;
   if (int rc = ParseCommandLine(argc, argv, &cl); rc >= 0) return rc;
   try {

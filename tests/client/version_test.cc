@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,63 @@ namespace dfs::client {
 namespace {
 
 const Scheme kScheme{4, 2, SchemeId::kReplicatedRotation};
+
+TEST_CASE("ServerSet keeps each server once and reads like a sorted vector") {
+  ServerSet s;
+  CHECK(s.empty());
+  CHECK(s.size() == 0);
+  CHECK(s.begin() == s.end());
+  s.push_back(3);
+  s.push_back(0);
+  s.push_back(3);  // already in: no change
+  s.push_back(63);
+  CHECK(s.size() == 3);
+  CHECK(s.front() == 0);
+  CHECK(s[0] == 0);
+  CHECK(s[1] == 3);
+  CHECK(s[2] == 63);
+  CHECK(std::vector<int>(s.begin(), s.end()) == std::vector<int>{0, 3, 63});
+  CHECK(s.contains(63));
+  CHECK_FALSE(s.contains(1));
+  CHECK(std::find(s.begin(), s.end(), 3) != s.end());
+  CHECK(std::find(s.begin(), s.end(), 2) == s.end());
+  CHECK(s == ServerSet{63, 3, 0});
+  CHECK_FALSE(s == ServerSet{0, 3});
+  s.erase_if([](int server) { return server >= 3; });
+  CHECK(s == ServerSet{0});
+  s.erase_if([](int) { return true; });
+  CHECK(s.empty());
+  static_assert(sizeof(ServerSet) == 8);
+}
+
+TEST_CASE("Boxed is an optional on the heap: copies are deep, assignments follow optional") {
+  Boxed<PieceHeader> a;
+  CHECK_FALSE(a);
+  a.emplace();
+  a->mode = 0755;
+  Boxed<PieceHeader> b = a;  // a copy of its own
+  b->mode = 0700;
+  CHECK(a->mode == 0755);
+  CHECK(b->mode == 0700);
+  b = std::optional<PieceHeader>();
+  CHECK_FALSE(b.has_value());
+  std::optional<PieceHeader> h = PieceHeader{};
+  h->uid = 42;
+  b = h;
+  REQUIRE(b);
+  CHECK((*b).uid == 42);
+  PieceHeader newer;
+  newer.stamp = {5, 0};
+  KeepNewest(&b, newer);
+  CHECK(b->stamp.time_ns == 5);
+  PieceHeader older;
+  older.stamp = {3, 0};
+  KeepNewest(&b, older);
+  CHECK(b->stamp.time_ns == 5);
+  a.reset();
+  CHECK_FALSE(a);
+  static_assert(sizeof(Boxed<PieceHeader>) == sizeof(void*));
+}
 
 Key RecordKey(uint8_t fill = 7) {
   Key k;
@@ -64,8 +123,8 @@ TEST_CASE("the newest stamp wins and older content is ignored") {
   CHECK(v.newest.uid == 1000);
   CHECK(v.newest.gid == 100);
   CHECK(v.complete());
-  CHECK(v.holders[0] == std::vector<int>{3});
-  CHECK(v.holders[1] == std::vector<int>{1});
+  CHECK(v.holders[0] == ServerSet{3});
+  CHECK(v.holders[1] == ServerSet{1});
   CHECK(v.rejected.empty());
 }
 
@@ -84,7 +143,7 @@ TEST_CASE("pieces of the same content with an older stamp still serve reads") {
   // An attribute change gave DFS1 a new stamp; DFS2 missed it.
   FileVersion v = Verified({{0, Piece(1, 5, 30)}, {1, Piece(1, 5, 10)}});
   CHECK(v.newest.stamp.time_ns == 30);
-  CHECK(v.holders[0] == std::vector<int>{0, 1});
+  CHECK(v.holders[0] == ServerSet{0, 1});
 }
 
 TEST_CASE("nothing seen means the file does not exist") {
@@ -218,7 +277,7 @@ TEST_CASE("a record with a forged stamp is never newest nor a holder") {
   CHECK(v.exists);  // the forged tombstone does not delete
   CHECK(v.newest.cid[0] == 1);
   CHECK(v.newest.stamp.time_ns == 10);
-  CHECK(v.holders[0] == std::vector<int>{0});
+  CHECK(v.holders[0] == ServerSet{0});
   CHECK_FALSE(Holds(v, 3));
   CHECK(v.rejected.size() == 2);
 }

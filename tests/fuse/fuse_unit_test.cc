@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "fuse_client/fuse/meta_cache.h"
 #include "fuse_client/fuse/paths.h"
@@ -30,7 +32,8 @@ client::Entry FileEntry(const std::string& name, uint64_t size) {
 
 std::shared_ptr<const client::Listing> ListingOf(std::vector<client::Entry> entries) {
   auto l = std::make_shared<client::Listing>();
-  l->entries = std::move(entries);
+  l->entries.assign(std::make_move_iterator(entries.begin()),
+                    std::make_move_iterator(entries.end()));
   return l;
 }
 
@@ -103,6 +106,25 @@ TEST_CASE("MetaCache answers lookups from a fresh listing of the parent") {
   CHECK_FALSE(cache.GetEntry("d/c").has_value());
   CHECK_FALSE(cache.GetEntry("e/a").has_value());
   REQUIRE(cache.GetListing("d") != nullptr);
+}
+
+TEST_CASE("MetaCache drops a listing only when it is big") {
+  MetaCache cache(std::chrono::seconds(10));
+  cache.PutListing("small", ListingOf({FileEntry("a", 1)}), cache.Begin());
+  CHECK_FALSE(cache.DropBigListing("small"));
+  CHECK(cache.GetListing("small") != nullptr);
+  CHECK_FALSE(cache.DropBigListing("absent"));
+  std::vector<client::Entry> many;
+  for (size_t i = 0; i < MetaCache::kBigListing; ++i)
+    many.push_back(FileEntry(std::to_string(i), 1));
+  auto big = ListingOf(std::move(many));
+  std::weak_ptr<const client::Listing> watch = big;
+  cache.PutListing("big", std::move(big), cache.Begin());
+  REQUIRE(cache.GetListing("big") != nullptr);
+  CHECK(cache.DropBigListing("big"));
+  CHECK(cache.GetListing("big") == nullptr);
+  CHECK_FALSE(cache.GetEntry("big/1").has_value());
+  CHECK(watch.expired());  // freed, not only forgotten
 }
 
 TEST_CASE("MetaCache forgets a path, its subtree and its parent's listing on Invalidate") {
